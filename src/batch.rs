@@ -1,0 +1,438 @@
+//! `--batch`: JSON lines in, JSON lines out.
+//!
+//! One response frame per request, in request order. A malformed or oversized line gets an
+//! error frame naming its line number and the run goes on. Requests run one at a time, so a
+//! script can rely on the effects of one request being visible to the next.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+use crate::engine::{EngineError, EngineHandle};
+
+/// Longest request line accepted, in bytes (newline excluded).
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// What runs a request. The engine in production; tests substitute slow or failing ones.
+pub trait Dispatch {
+    fn dispatch(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Value, EngineError>>;
+}
+
+impl Dispatch for EngineHandle {
+    fn dispatch(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Value, EngineError>> {
+        self.call_with_timeout(method, params, timeout)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Request {
+    #[serde(default)]
+    id: Value,
+    method: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// A response frame, exactly as it goes on the wire.
+#[derive(Debug, Serialize)]
+pub struct Frame<'a> {
+    pub id: &'a Value,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<EngineError>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub requests: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    /// The process exit status the protocol promises: 0 all ok, 1 some request failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed == 0 { 0 } else { 1 }
+    }
+}
+
+enum Line {
+    Text(String),
+    Oversized(usize),
+    NotUtf8,
+}
+
+/// Read one line without ever holding more than [`MAX_LINE_BYTES`] of it.
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<Line>> {
+    buf.clear();
+    let mut total = 0usize;
+    let mut seen_any = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            if !seen_any {
+                return Ok(None);
+            }
+            break;
+        }
+        seen_any = true;
+        let (chunk, consumed, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        total += chunk.len();
+        if total <= MAX_LINE_BYTES {
+            buf.extend_from_slice(chunk);
+        } else {
+            buf.clear();
+        }
+        reader.consume(consumed);
+        if done {
+            break;
+        }
+    }
+    if total > MAX_LINE_BYTES {
+        return Ok(Some(Line::Oversized(total)));
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(Some(match String::from_utf8(std::mem::take(buf)) {
+        Ok(text) => Line::Text(text),
+        Err(_) => Line::NotUtf8,
+    }))
+}
+
+fn line_error(line: usize, message: String) -> EngineError {
+    EngineError::invalid_request(format!("line {line}: {message}"))
+        .with_details(serde_json::json!({ "line": line }))
+}
+
+/// Turn one line into (id, result). `None` for blank lines, which are not requests.
+async fn handle_line<D: Dispatch>(
+    dispatch: &D,
+    number: usize,
+    line: Line,
+) -> Option<(Value, Result<Value, EngineError>)> {
+    let text = match line {
+        Line::Text(text) => text,
+        Line::Oversized(len) => {
+            return Some((
+                Value::Null,
+                Err(line_error(
+                    number,
+                    format!("line is {len} bytes; the limit is {MAX_LINE_BYTES}"),
+                )),
+            ));
+        }
+        Line::NotUtf8 => {
+            return Some((
+                Value::Null,
+                Err(line_error(number, "line is not valid UTF-8".into())),
+            ));
+        }
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some((
+                Value::Null,
+                Err(line_error(number, format!("invalid JSON: {e}"))),
+            ));
+        }
+    };
+    // Echo the id even when the rest of the request is wrong, so the caller can match it.
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let request: Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some((
+                id,
+                Err(line_error(
+                    number,
+                    format!(
+                        "not a request ({e}); expected {{\"id\": ..., \"method\": \"...\", \"params\": {{...}}}}"
+                    ),
+                )),
+            ));
+        }
+    };
+    let timeout = request.timeout_ms.map(Duration::from_millis);
+    let result = dispatch
+        .dispatch(&request.method, request.params, timeout)
+        .await;
+    Some((request.id, result))
+}
+
+/// Run a whole batch. Only I/O errors on the streams themselves end it early.
+pub async fn run<D, R, W>(dispatch: &D, input: R, output: W) -> io::Result<Summary>
+where
+    D: Dispatch,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, output);
+    let mut summary = Summary::default();
+    let mut buf = Vec::new();
+    let mut out = Vec::with_capacity(256);
+    let mut number = 0usize;
+    while let Some(line) = read_line(&mut reader, &mut buf).await? {
+        number += 1;
+        let Some((id, result)) = handle_line(dispatch, number, line).await else {
+            continue;
+        };
+        summary.requests += 1;
+        let frame = match result {
+            Ok(payload) => Frame {
+                id: &id,
+                ok: true,
+                payload: Some(payload),
+                error: None,
+            },
+            Err(error) => {
+                summary.failed += 1;
+                Frame {
+                    id: &id,
+                    ok: false,
+                    payload: None,
+                    error: Some(error),
+                }
+            }
+        };
+        out.clear();
+        serde_json::to_writer(&mut out, &frame).map_err(io::Error::other)?;
+        out.push(b'\n');
+        writer.write_all(&out).await?;
+        // An interactive caller waits for each answer; a piped file does not need a flush
+        // per line. Flush whenever no further input is already buffered.
+        if reader.buffer().is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Answers `echo` with its params, sleeps on `slow`, fails `boom`.
+    struct Fake;
+
+    impl Dispatch for Fake {
+        async fn dispatch(
+            &self,
+            method: &str,
+            params: Value,
+            timeout: Option<Duration>,
+        ) -> Result<Value, EngineError> {
+            let work = async {
+                match method {
+                    "echo" => Ok(params),
+                    "slow" => {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        Ok(Value::Null)
+                    }
+                    _ => Err(EngineError::invalid_request(format!(
+                        "unknown method '{method}'"
+                    ))),
+                }
+            };
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .unwrap_or_else(|_| Err(crate::engine::timeout_error(method, limit))),
+                None => work.await,
+            }
+        }
+    }
+
+    async fn run_fake(input: &[u8]) -> (Summary, Vec<Value>) {
+        let mut out = Vec::new();
+        let summary = run(&Fake, input, &mut out).await.unwrap();
+        let frames = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
+            .collect();
+        (summary, frames)
+    }
+
+    #[tokio::test]
+    async fn good_requests_answer_in_order_with_ids() {
+        let input = b"{\"id\":1,\"method\":\"echo\",\"params\":{\"a\":1}}\n\
+                      {\"id\":\"two\",\"method\":\"echo\"}\r\n";
+        let (summary, frames) = run_fake(input).await;
+        assert_eq!(
+            summary,
+            Summary {
+                requests: 2,
+                failed: 0
+            }
+        );
+        assert_eq!(frames[0]["id"], 1);
+        assert_eq!(frames[0]["ok"], true);
+        assert_eq!(frames[0]["payload"]["a"], 1);
+        assert_eq!(frames[1]["id"], "two");
+        assert!(frames[1].get("error").is_none());
+    }
+
+    #[tokio::test]
+    async fn malformed_lines_get_framed_errors_and_the_run_goes_on() {
+        let input = b"{\"id\":1,\"method\":\"echo\"}\n\
+                      this is not json\n\
+                      \n\
+                      {\"id\":3}\n\
+                      {\"id\":4,\"method\":\"echo\",\"parms\":{}}\n\
+                      [1,2]\n\
+                      {\"id\":5,\"method\":\"echo\"}";
+        let (summary, frames) = run_fake(input).await;
+        assert_eq!(summary.requests, 6, "blank line is not a request");
+        assert_eq!(summary.failed, 4);
+        assert_eq!(summary.exit_code(), 1);
+        assert_eq!(frames[1]["error"]["code"], "INVALID_REQUEST");
+        assert_eq!(frames[1]["error"]["details"]["line"], 2);
+        assert_eq!(frames[1]["id"], Value::Null);
+        assert_eq!(
+            frames[2]["id"], 3,
+            "id is echoed for a request missing its method"
+        );
+        assert_eq!(frames[2]["error"]["details"]["line"], 4);
+        assert!(
+            frames[3]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("parms")
+        );
+        assert_eq!(frames[4]["error"]["details"]["line"], 6);
+        assert_eq!(
+            frames[5]["ok"], true,
+            "last line without newline still runs"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_line_is_rejected_without_buffering_it() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"id\":1,\"method\":\"echo\",\"params\":\"");
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        input.extend_from_slice(b"\"}\n{\"id\":2,\"method\":\"echo\"}\n");
+        let (summary, frames) = run_fake(&input).await;
+        assert_eq!(
+            summary,
+            Summary {
+                requests: 2,
+                failed: 1
+            }
+        );
+        assert_eq!(frames[0]["error"]["details"]["line"], 1);
+        assert!(
+            frames[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("limit")
+        );
+        assert_eq!(frames[1]["id"], 2);
+        assert_eq!(frames[1]["ok"], true);
+    }
+
+    #[tokio::test]
+    async fn a_line_exactly_at_the_limit_is_accepted() {
+        let prefix = b"{\"id\":1,\"method\":\"echo\",\"params\":\"";
+        let suffix = b"\"}";
+        let fill = MAX_LINE_BYTES - prefix.len() - suffix.len();
+        let mut input = prefix.to_vec();
+        input.extend(std::iter::repeat_n(b'y', fill));
+        input.extend_from_slice(suffix);
+        let (summary, frames) = run_fake(&input).await;
+        assert_eq!(summary.failed, 0, "{:?}", frames[0]["error"]);
+    }
+
+    #[tokio::test]
+    async fn unknown_method_fails_with_invalid_request() {
+        let (summary, frames) = run_fake(b"{\"id\":9,\"method\":\"nope\"}\n").await;
+        assert_eq!(summary.failed, 1);
+        assert_eq!(frames[0]["id"], 9);
+        assert_eq!(frames[0]["error"]["code"], "INVALID_REQUEST");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_ms_cancels_slow_requests() {
+        let input = b"{\"id\":1,\"method\":\"slow\",\"timeoutMs\":20}\n\
+                      {\"id\":2,\"method\":\"echo\",\"timeoutMs\":20}\n";
+        let (summary, frames) = run_fake(input).await;
+        assert_eq!(summary.failed, 1);
+        assert_eq!(frames[0]["error"]["code"], "TIMEOUT");
+        assert_eq!(frames[0]["error"]["details"]["timeoutMs"], 20);
+        assert_eq!(frames[1]["ok"], true);
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_framed() {
+        let (summary, frames) = run_fake(b"\xff\xfe\n{\"id\":1,\"method\":\"echo\"}\n").await;
+        assert_eq!(summary.failed, 1);
+        assert!(
+            frames[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("UTF-8")
+        );
+    }
+
+    #[tokio::test]
+    async fn engine_frames_use_the_wire_codes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine =
+            crate::engine::Engine::start(crate::config::load(&crate::config::LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }));
+        let mut out = Vec::new();
+        let summary = run(
+            &engine.handle(),
+            &b"{\"id\":1,\"method\":\"status\"}\n{\"id\":2,\"method\":\"config.get\",\"params\":{\"key\":\"x.y\"}}\n"[..],
+            &mut out,
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.failed, 1);
+        let text = String::from_utf8(out).unwrap();
+        let frames: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            frames[0]["payload"]["buildTrack"],
+            crate::config::BUILD_TRACK
+        );
+        assert_eq!(frames[1]["error"]["code"], "NOT_FOUND");
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "openclaw-rs",
+    version,
+    about = "A keyboard-driven terminal workstation for a personal AI assistant.",
+    long_about = "A keyboard-driven terminal workstation for a personal AI assistant.\n\n\
+        With no command it opens the full-screen TUI. `--batch` reads JSON-lines requests \
+        and writes one JSON response per request. Every command runs on the same \
+        in-process engine.",
+    after_help = "Examples:\n  \
+        openclaw-rs                                  open the TUI\n  \
+        openclaw-rs status --json                    machine-readable status\n  \
+        openclaw-rs call config.get --params '{\"key\":\"sandbox\"}'\n  \
+        echo '{\"id\":1,\"method\":\"status\"}' | openclaw-rs --batch\n\n\
+        Environment: OPENCLAW_RS_HOME, OPENCLAW_RS_CONFIG, OPENCLAW_RS_PROFILE, \
+        OPENCLAW_RS_THEME, OPENCLAW_RS_KEYMAP, OPENCLAW_RS_SECTION__KEY=value for any \
+        config key, RUST_LOG, NO_COLOR.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// Run headless: read JSON-lines requests from FILE (or stdin with `-` or no value),
+    /// write one JSON response per line to stdout.
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-")]
+    pub batch: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Profile to run: `core`, `edge`, or the name of a file in <state>/profiles/.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Config file to use instead of <state>/config.toml.
+    #[arg(long, global = true, value_name = "PATH", env = "OPENCLAW_RS_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// State directory [default: $OPENCLAW_RS_HOME, else ~/.openclaw-rs].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Theme: `default`, `light`, `basic` (16 colours), or a file in <state>/themes/.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Keymap: `default`, `vim`, or a file in <state>/keymaps/.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub keymap: Option<String>,
+
+    /// More log output on stderr (TUI: in the log file): -v info, -vv debug, -vvv trace.
+    /// RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Version, build track, profile, state dir and sandbox backend.
+    Status {
+        /// Print the `status` method's JSON result.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one engine method and print its JSON result (`methods.list` lists them).
+    Call {
+        /// Method name, e.g. `config.get`.
+        method: String,
+        /// Params as a JSON object.
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+        /// Give up after this many milliseconds.
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u64>,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print a shell completion script.
+    Completions { shell: Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the state dir and the files read from it.
+    Path {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration with secrets redacted.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every layer (profile, config.toml, environment) and report problems with
+    /// file:line:column. Exits 2 when there are errors.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn batch_without_value_means_stdin() {
+        let cli = Cli::try_parse_from(["openclaw-rs", "--batch"]).unwrap();
+        assert_eq!(cli.batch.as_deref(), Some("-"));
+        let cli = Cli::try_parse_from(["openclaw-rs", "--batch", "reqs.jsonl"]).unwrap();
+        assert_eq!(cli.batch.as_deref(), Some("reqs.jsonl"));
+    }
+
+    #[test]
+    fn global_flags_work_after_subcommands() {
+        let cli = Cli::try_parse_from(["openclaw-rs", "status", "--profile", "edge"]).unwrap();
+        assert_eq!(cli.global.profile.as_deref(), Some("edge"));
+    }
+}

@@ -1,0 +1,393 @@
+//! Configuration: the typed schema, the built-in profiles, and how layers merge.
+//!
+//! Precedence, lowest first: built-in profile < user profile file < `config.toml` <
+//! environment (`OPENCLAW_RS_*`) < command-line flags. Every layer is a partial document of
+//! the same schema; see [`load`].
+
+mod diag;
+mod load;
+mod paths;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use diag::{Diagnostic, Level, key_offset, line_col};
+pub use load::{
+    BUILTIN_PROFILES, ConfigLayer, LoadOptions, Loaded, ProfileSource, builtin_profile,
+    default_profile_name, load, load_profile, valid_name,
+};
+pub use paths::{Paths, ensure_state_dir, resolve_home};
+pub use secret::{REDACTED, SecretError, SecretRef, looks_secret};
+
+/// The build track this binary was compiled as.
+pub const BUILD_TRACK: &str = if cfg!(feature = "edge") {
+    "edge"
+} else {
+    "core"
+};
+
+/// The whole effective configuration. Every field has a default, so any partial file is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Config {
+    /// Profile to use when neither `--profile` nor `OPENCLAW_RS_PROFILE` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub ui: UiConfig,
+    pub sandbox: SandboxConfig,
+    pub self_heal: SelfHealConfig,
+    pub memory: MemoryConfig,
+    pub voice: VoiceConfig,
+    pub telemetry: TelemetryConfig,
+    /// Model providers by id, in no particular order; `self_heal.fallback` orders them.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct UiConfig {
+    /// Theme name: a built-in (`default`, `light`, `basic`) or a file in `<state>/themes/`.
+    pub theme: String,
+    /// Keymap name: a built-in (`default`, `vim`) or a file in `<state>/keymaps/`.
+    pub keymap: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            theme: "default".into(),
+            keymap: "default".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxBackendPref {
+    /// wasmtime on an edge build, wasmi on a core build.
+    Auto,
+    Wasmi,
+    Wasmtime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxBackend {
+    Wasmi,
+    Wasmtime,
+}
+
+impl SandboxBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxBackend::Wasmi => "wasmi",
+            SandboxBackend::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+/// Which backend runs, and why it differs from what was asked for (if it does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendChoice {
+    pub requested: SandboxBackendPref,
+    pub in_use: SandboxBackend,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+}
+
+impl SandboxBackendPref {
+    /// Resolve against what this binary was built with. wasmtime exists only in edge builds.
+    pub fn resolve(self) -> BackendChoice {
+        let edge = cfg!(feature = "edge");
+        let (in_use, fallback_reason) = match (self, edge) {
+            (SandboxBackendPref::Wasmi, _) => (SandboxBackend::Wasmi, None),
+            (SandboxBackendPref::Auto, true) | (SandboxBackendPref::Wasmtime, true) => {
+                (SandboxBackend::Wasmtime, None)
+            }
+            (SandboxBackendPref::Auto, false) => (SandboxBackend::Wasmi, None),
+            (SandboxBackendPref::Wasmtime, false) => (
+                SandboxBackend::Wasmi,
+                Some(
+                    "wasmtime was requested but this is a core build; using wasmi \
+                     (install the edge build for the JIT)"
+                        .to_string(),
+                ),
+            ),
+        };
+        BackendChoice {
+            requested: self,
+            in_use,
+            fallback_reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct SandboxConfig {
+    pub backend: SandboxBackendPref,
+    /// Instruction fuel per tool call.
+    pub fuel: u64,
+    /// Linear memory cap per instance, in MiB.
+    pub memory_mb: u32,
+    /// Wall-clock limit per tool call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest output a tool may return, in KiB.
+    pub max_output_kb: u32,
+    /// Hosts tools with the `http` capability may reach; empty means none.
+    pub http_allow: Vec<String>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            backend: SandboxBackendPref::Auto,
+            fuel: 50_000_000,
+            memory_mb: 32,
+            timeout_ms: 5_000,
+            max_output_kb: 256,
+            http_allow: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct SelfHealConfig {
+    pub enabled: bool,
+    /// Attempts per turn across retries and fallbacks, including the first.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per retry up to `backoff_max_ms`, with jitter.
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a provider that failed with a rate limit or outage is skipped.
+    pub cooldown_ms: u64,
+    /// Consecutive failures that open a provider's circuit breaker.
+    pub circuit_threshold: u32,
+    /// How long an open circuit stays open before a trial request.
+    pub circuit_open_ms: u64,
+    /// Per-request timeout, so failover never waits out a long server timeout.
+    pub request_timeout_ms: u64,
+    /// Provider ids to try, in order, after the active one fails.
+    pub fallback: Vec<String>,
+}
+
+impl Default for SelfHealConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 3,
+            backoff_ms: 250,
+            backoff_max_ms: 4_000,
+            cooldown_ms: 30_000,
+            circuit_threshold: 5,
+            circuit_open_ms: 60_000,
+            request_timeout_ms: 60_000,
+            fallback: vec!["ollama".into(), "offline".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// Feature hashing: no model, small and fast.
+    Hash,
+    /// all-MiniLM-L6-v2 through ONNX (edge builds).
+    Minilm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MemoryConfig {
+    pub enabled: bool,
+    pub embedder: EmbedderKind,
+    /// Vector dimensions for the `hash` embedder (the model fixes them for `minilm`).
+    pub dimensions: u32,
+    /// Directory holding the ONNX model and tokenizer for `minilm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<PathBuf>,
+    /// Files to ingest, relative to the workspace; globs allowed.
+    pub paths: Vec<String>,
+    pub chunk_tokens: u32,
+    pub chunk_overlap: u32,
+    /// Also remember conversation turns.
+    pub ingest_conversations: bool,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            embedder: EmbedderKind::Hash,
+            dimensions: 256,
+            model_dir: None,
+            paths: vec!["MEMORY.md".into(), "memory/*.md".into()],
+            chunk_tokens: 400,
+            chunk_overlap: 80,
+            ingest_conversations: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct VoiceConfig {
+    pub enabled: bool,
+    /// Speak replies automatically.
+    pub auto: bool,
+    pub provider: String,
+    pub fallback: Vec<String>,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            auto: false,
+            provider: "espeak-ng".into(),
+            fallback: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TelemetryLevel {
+    /// Nothing is recorded.
+    Off,
+    /// Attempt outcomes and latencies.
+    Basic,
+    /// Everything in basic plus request sizes and classification detail.
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    pub level: TelemetryLevel,
+    /// Attempts kept in memory for the providers pane.
+    pub history: u32,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            level: TelemetryLevel::Basic,
+            history: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible chat completions endpoint.
+    Openai,
+    Anthropic,
+    Ollama,
+    /// No model: answers from memory and runs explicit tool commands.
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// `env:NAME` or `file:PATH`; never the key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<SecretRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            ui: UiConfig::default(),
+            sandbox: SandboxConfig::default(),
+            self_heal: SelfHealConfig::default(),
+            memory: MemoryConfig::default(),
+            voice: VoiceConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks that types alone cannot express. Each message names the key to change.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.self_heal.max_attempts == 0 || self.self_heal.max_attempts > 20 {
+            problems.push(format!(
+                "self_heal.max_attempts is {}; use 1 to 20",
+                self.self_heal.max_attempts
+            ));
+        }
+        if self.self_heal.backoff_ms > self.self_heal.backoff_max_ms {
+            problems.push(format!(
+                "self_heal.backoff_ms ({}) is larger than self_heal.backoff_max_ms ({})",
+                self.self_heal.backoff_ms, self.self_heal.backoff_max_ms
+            ));
+        }
+        if self.memory.chunk_tokens == 0 {
+            problems.push("memory.chunk_tokens must be at least 1".into());
+        }
+        if self.memory.chunk_overlap >= self.memory.chunk_tokens {
+            problems.push(format!(
+                "memory.chunk_overlap ({}) must be smaller than memory.chunk_tokens ({})",
+                self.memory.chunk_overlap, self.memory.chunk_tokens
+            ));
+        }
+        if self.memory.dimensions == 0 || self.memory.dimensions > 4096 {
+            problems.push(format!(
+                "memory.dimensions is {}; use 1 to 4096",
+                self.memory.dimensions
+            ));
+        }
+        if self.sandbox.memory_mb == 0 || self.sandbox.memory_mb > 4096 {
+            problems.push(format!(
+                "sandbox.memory_mb is {}; use 1 to 4096",
+                self.sandbox.memory_mb
+            ));
+        }
+        if self.sandbox.timeout_ms == 0 {
+            problems.push("sandbox.timeout_ms must be at least 1".into());
+        }
+        for id in &self.self_heal.fallback {
+            let builtin = matches!(id.as_str(), "ollama" | "offline");
+            if !builtin && !self.providers.contains_key(id) {
+                problems.push(format!(
+                    "self_heal.fallback names provider '{id}', which is not configured under [providers.{id}]"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// A value by dotted key (`sandbox.fuel`), as JSON, with secrets shown as references.
+    pub fn get_json(&self, key: &str) -> Option<serde_json::Value> {
+        let mut value = serde_json::to_value(self).ok()?;
+        if key.is_empty() {
+            return Some(value);
+        }
+        for segment in key.split('.') {
+            value = value.get_mut(segment)?.take();
+        }
+        Some(value)
+    }
+}

@@ -1,0 +1,63 @@
+//! What the engine tells its faces without being asked: the TUI redraws on these, and
+//! `--batch` can stream them later. Serialized in the same shape everywhere.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Level;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum EngineEvent {
+    /// Long work advancing: ingestion, audits, index rebuilds.
+    #[serde(rename_all = "camelCase")]
+    Progress {
+        task: String,
+        done: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        message: String,
+    },
+    /// A piece of a streamed reply.
+    #[serde(rename_all = "camelCase")]
+    StreamDelta { conversation: String, text: String },
+    /// A provider attempt finished (self-heal telemetry).
+    #[serde(rename_all = "camelCase")]
+    Telemetry {
+        provider: String,
+        status: String,
+        latency_ms: u64,
+    },
+    /// Doctor or audit results changed; panes should re-read them.
+    #[serde(rename_all = "camelCase")]
+    FindingsChanged { critical: u32, warn: u32, info: u32 },
+    /// Something the user should see in the status bar.
+    Notice { level: Level, message: String },
+}
+
+impl EngineEvent {
+    /// One line for the status bar's "last event".
+    pub fn summary(&self) -> String {
+        match self {
+            EngineEvent::Progress {
+                task,
+                done,
+                total: Some(total),
+                ..
+            } => format!("{task} {done}/{total}"),
+            EngineEvent::Progress { task, done, .. } => format!("{task} {done}"),
+            EngineEvent::StreamDelta { conversation, .. } => format!("reply in {conversation}"),
+            EngineEvent::Telemetry {
+                provider,
+                status,
+                latency_ms,
+            } => format!("{provider} {status} in {latency_ms} ms"),
+            EngineEvent::FindingsChanged {
+                critical,
+                warn,
+                info,
+            } => format!("findings: {critical} critical, {warn} warn, {info} info"),
+            EngineEvent::Notice { message, .. } => message.clone(),
+        }
+    }
+}

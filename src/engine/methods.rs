@@ -1,0 +1,445 @@
+//! The method table: one name, one params type, one result type per engine operation.
+//!
+//! `--batch`, `call` and the TUI all go through this table, so a method behaves and
+//! serializes the same in every face. Adding a method is: a type implementing [`Method`] and
+//! a line in [`METHODS`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use schemars::{JsonSchema, Schema};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{EngineError, EngineHandle};
+use crate::config::{self, BackendChoice, Diagnostic, Level, ProfileSource};
+
+pub trait Method: 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    type Params: DeserializeOwned + JsonSchema + Send;
+    type Output: Serialize + JsonSchema + Send;
+
+    fn run(
+        engine: &EngineHandle,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Self::Output, EngineError>> + Send;
+}
+
+pub type BoxedCall = Pin<Box<dyn Future<Output = Result<Value, EngineError>> + Send>>;
+
+/// A method with its types erased to JSON, for name-based dispatch.
+pub struct MethodEntry {
+    pub name: &'static str,
+    pub description: &'static str,
+    params_schema: fn() -> Schema,
+    result_schema: fn() -> Schema,
+    call: fn(EngineHandle, Value) -> BoxedCall,
+}
+
+impl MethodEntry {
+    const fn of<M: Method>() -> Self {
+        Self {
+            name: M::NAME,
+            description: M::DESCRIPTION,
+            params_schema: || schemars::schema_for!(M::Params),
+            result_schema: || schemars::schema_for!(M::Output),
+            call: call_erased::<M>,
+        }
+    }
+
+    pub fn params_schema(&self) -> Schema {
+        (self.params_schema)()
+    }
+
+    pub fn result_schema(&self) -> Schema {
+        (self.result_schema)()
+    }
+
+    pub fn call(&self, engine: EngineHandle, params: Value) -> BoxedCall {
+        (self.call)(engine, params)
+    }
+}
+
+fn call_erased<M: Method>(engine: EngineHandle, params: Value) -> BoxedCall {
+    Box::pin(async move {
+        // Absent params mean "all defaults", so `{"method": "status"}` is a whole request.
+        let params = if params.is_null() {
+            Value::Object(Default::default())
+        } else {
+            params
+        };
+        let params: M::Params = serde_json::from_value(params).map_err(|e| {
+            EngineError::invalid_request(format!("invalid params for {}: {e}", M::NAME))
+                .with_details(serde_json::json!({ "method": M::NAME }))
+        })?;
+        let output = M::run(&engine, params).await?;
+        serde_json::to_value(output).map_err(|e| {
+            EngineError::internal(format!("{}: result not serializable: {e}", M::NAME))
+        })
+    })
+}
+
+/// Every method the engine answers, in the order `methods.list` shows them.
+pub static METHODS: &[MethodEntry] = &[
+    MethodEntry::of::<Status>(),
+    MethodEntry::of::<Health>(),
+    MethodEntry::of::<ConfigGet>(),
+    MethodEntry::of::<ProfileGet>(),
+    MethodEntry::of::<MethodsList>(),
+];
+
+pub fn find(name: &str) -> Option<&'static MethodEntry> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// Params for methods that take none. Unknown fields are refused so typos surface.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+// ---- status ---------------------------------------------------------------------------------
+
+pub struct Status;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub version: String,
+    /// `core` or `edge`: what this binary was built as.
+    pub build_track: String,
+    pub profile: String,
+    /// Cargo features compiled in.
+    pub features: Vec<String>,
+    pub state_dir: String,
+    pub config_file: String,
+    pub uptime_ms: u64,
+    pub sandbox: BackendChoice,
+    /// Configuration problems found at startup.
+    pub config_errors: usize,
+    pub config_warnings: usize,
+}
+
+impl Method for Status {
+    const NAME: &'static str = "status";
+    const DESCRIPTION: &'static str = "Version, build track, profile, features, state dir, uptime and the sandbox backend in use.";
+    type Params = NoParams;
+    type Output = StatusResult;
+
+    async fn run(engine: &EngineHandle, _: NoParams) -> Result<StatusResult, EngineError> {
+        let loaded = engine.loaded();
+        let count = |level| {
+            loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.level == level)
+                .count()
+        };
+        Ok(StatusResult {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            build_track: config::BUILD_TRACK.to_string(),
+            profile: loaded.profile.name.clone(),
+            features: compiled_features(),
+            state_dir: loaded.paths.state_dir.display().to_string(),
+            config_file: loaded.paths.config_file.display().to_string(),
+            uptime_ms: u64::try_from(engine.uptime().as_millis()).unwrap_or(u64::MAX),
+            sandbox: engine.sandbox_backend().clone(),
+            config_errors: count(Level::Error),
+            config_warnings: count(Level::Warning),
+        })
+    }
+}
+
+pub fn compiled_features() -> Vec<String> {
+    let mut features = Vec::new();
+    if cfg!(feature = "edge") {
+        features.push("edge".to_string());
+    }
+    features
+}
+
+// ---- health ---------------------------------------------------------------------------------
+
+pub struct Health;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResult {
+    /// True when every check passed and the configuration has no errors.
+    pub ok: bool,
+    pub checks: Vec<HealthCheck>,
+    /// Problems in config, profile, theme or keymap files, with file:line:column.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Method for Health {
+    const NAME: &'static str = "health";
+    const DESCRIPTION: &'static str = "Runs quick self-checks (state dir, configuration, sandbox backend, provider keys) and lists configuration diagnostics.";
+    type Params = NoParams;
+    type Output = HealthResult;
+
+    async fn run(engine: &EngineHandle, _: NoParams) -> Result<HealthResult, EngineError> {
+        let loaded = engine.loaded();
+        let mut checks = vec![state_dir_check(&loaded.paths.state_dir)];
+
+        let errors = loaded.errors().count();
+        checks.push(HealthCheck {
+            name: "config.valid".into(),
+            ok: errors == 0,
+            detail: if errors == 0 {
+                format!(
+                    "{} layer(s) applied",
+                    loaded.layers.iter().filter(|l| l.applied).count()
+                )
+            } else {
+                format!("{errors} error(s); running on what is valid, see diagnostics")
+            },
+        });
+
+        let backend = engine.sandbox_backend();
+        checks.push(HealthCheck {
+            name: "sandbox.backend".into(),
+            ok: backend.fallback_reason.is_none(),
+            detail: match &backend.fallback_reason {
+                Some(reason) => reason.clone(),
+                None => format!("{} available", backend.in_use.as_str()),
+            },
+        });
+
+        for (id, provider) in &engine.config().providers {
+            let Some(key) = &provider.api_key else {
+                continue;
+            };
+            let name = format!("provider.{id}.api_key");
+            let check = match key.is_available() {
+                Ok(()) if key.is_inline() => HealthCheck {
+                    name,
+                    ok: false,
+                    detail: "a literal key is stored in the config; use env:NAME or file:PATH"
+                        .into(),
+                },
+                Ok(()) => HealthCheck {
+                    name,
+                    ok: true,
+                    detail: format!("{} is set", key.display_ref()),
+                },
+                Err(e) => HealthCheck {
+                    name,
+                    ok: false,
+                    detail: e.to_string(),
+                },
+            };
+            checks.push(check);
+        }
+
+        Ok(HealthResult {
+            ok: checks.iter().all(|c| c.ok),
+            checks,
+            diagnostics: engine.diagnostics(),
+        })
+    }
+}
+
+fn state_dir_check(dir: &std::path::Path) -> HealthCheck {
+    let name = "state_dir.writable".to_string();
+    // A real write, because modes alone miss read-only mounts and full disks.
+    let probe = dir.join(format!(".health-{}", std::process::id()));
+    match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
+        Ok(()) => HealthCheck {
+            name,
+            ok: true,
+            detail: format!("{} is writable", dir.display()),
+        },
+        Err(e) => HealthCheck {
+            name,
+            ok: false,
+            detail: format!("{}: {e}", dir.display()),
+        },
+    }
+}
+
+// ---- config.get -----------------------------------------------------------------------------
+
+pub struct ConfigGet;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigGetParams {
+    /// Dotted key such as `sandbox.fuel`; omit for the whole configuration.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigGetResult {
+    pub key: String,
+    /// The effective value; secrets appear as their reference (`env:NAME`), never the value.
+    pub value: Value,
+    /// Keys in the files that nothing reads; kept, and listed here by name only.
+    pub unknown_keys: Vec<String>,
+}
+
+impl Method for ConfigGet {
+    const NAME: &'static str = "config.get";
+    const DESCRIPTION: &'static str =
+        "The effective configuration (or one dotted key of it), with secrets redacted.";
+    type Params = ConfigGetParams;
+    type Output = ConfigGetResult;
+
+    async fn run(
+        engine: &EngineHandle,
+        params: ConfigGetParams,
+    ) -> Result<ConfigGetResult, EngineError> {
+        let key = params.key.unwrap_or_default();
+        let value = engine.config().get_json(&key).ok_or_else(|| {
+            EngineError::not_found(format!(
+                "no configuration key '{key}'; call config.get without a key to see them all"
+            ))
+            .with_details(serde_json::json!({ "key": key }))
+        })?;
+        Ok(ConfigGetResult {
+            key,
+            value,
+            unknown_keys: engine.loaded().unknown_keys.clone(),
+        })
+    }
+}
+
+// ---- profile.get ----------------------------------------------------------------------------
+
+pub struct ProfileGet;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileGetParams {
+    /// A profile name; omit for the active one.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileResult {
+    pub name: String,
+    pub active: bool,
+    pub builtin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_file: Option<String>,
+    /// The profile's values: the built-in merged with the user's file, before config.toml.
+    pub values: Value,
+    /// Every profile that can be selected.
+    pub available: Vec<String>,
+}
+
+impl Method for ProfileGet {
+    const NAME: &'static str = "profile.get";
+    const DESCRIPTION: &'static str =
+        "A profile's values (built-in merged with the user's override), and which profiles exist.";
+    type Params = ProfileGetParams;
+    type Output = ProfileResult;
+
+    async fn run(
+        engine: &EngineHandle,
+        params: ProfileGetParams,
+    ) -> Result<ProfileResult, EngineError> {
+        let loaded = engine.loaded();
+        let active: &ProfileSource = &loaded.profile;
+        let name = params.name.unwrap_or_else(|| active.name.clone());
+        let available = available_profiles(&loaded.paths.profiles_dir);
+        if !available.contains(&name) {
+            return Err(EngineError::not_found(format!(
+                "no profile '{name}'; available: {}",
+                available.join(", ")
+            ))
+            .with_details(serde_json::json!({ "available": available })));
+        }
+        let profile_only = config::load_profile(&loaded.paths.state_dir, &name);
+        let mut values = serde_json::to_value(&profile_only.config)
+            .map_err(|e| EngineError::internal(e.to_string()))?;
+        if let Some(map) = values.as_object_mut() {
+            map.remove("profile");
+        }
+        Ok(ProfileResult {
+            active: name == active.name,
+            builtin: profile_only.profile.builtin,
+            user_file: profile_only
+                .profile
+                .user_file
+                .map(|p| p.display().to_string()),
+            name,
+            values,
+            available,
+        })
+    }
+}
+
+fn available_profiles(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = config::BUILTIN_PROFILES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                && config::valid_name(stem)
+                && !names.iter().any(|n| n == stem)
+            {
+                names.push(stem.to_string());
+            }
+        }
+    }
+    names
+}
+
+// ---- methods.list ---------------------------------------------------------------------------
+
+pub struct MethodsList;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodInfo {
+    pub name: String,
+    pub description: String,
+    pub params_schema: Value,
+    pub result_schema: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodsListResult {
+    pub methods: Vec<MethodInfo>,
+}
+
+impl Method for MethodsList {
+    const NAME: &'static str = "methods.list";
+    const DESCRIPTION: &'static str =
+        "Every method with its description and the JSON schemas of its params and result.";
+    type Params = NoParams;
+    type Output = MethodsListResult;
+
+    async fn run(_: &EngineHandle, _: NoParams) -> Result<MethodsListResult, EngineError> {
+        Ok(MethodsListResult {
+            methods: METHODS
+                .iter()
+                .map(|m| MethodInfo {
+                    name: m.name.to_string(),
+                    description: m.description.to_string(),
+                    params_schema: m.params_schema().to_value(),
+                    result_schema: m.result_schema().to_value(),
+                })
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! openclaw-rs: a terminal workstation for a personal AI assistant.
+//!
+//! One in-process [`engine`] and three faces over it: the full-screen [`tui`], headless
+//! [`batch`] (JSON lines), and the CLI subcommands in [`commands`].
+
+pub mod batch;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod tui;

@@ -1,0 +1,175 @@
+//! Parse the command line, install the error and panic hooks, and hand over to a face.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{CommandFactory, Parser};
+use color_eyre::eyre::{Result, WrapErr};
+use openclaw_rs::cli::{Cli, Command, ConfigAction};
+use openclaw_rs::commands::{self, exit};
+use openclaw_rs::config::{self, Loaded};
+use openclaw_rs::engine::Engine;
+use openclaw_rs::{batch, tui};
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    if let Err(e) = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install()
+    {
+        eprintln!("openclaw-rs: could not install error hooks: {e}");
+    }
+    if let Some(Command::Completions { shell }) = &cli.command {
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "openclaw-rs",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    let code = match run(cli, started) {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("openclaw-rs: {report:?}");
+            exit::FAILED
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(cli: Cli, started: Instant) -> Result<i32> {
+    let options = match commands::load_options(&cli.global) {
+        Ok(o) => o,
+        Err(report) => {
+            eprintln!("openclaw-rs: {report:?}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let paths = config::Paths::new(options.state_dir.clone(), options.config_file.clone());
+    let tui_mode = cli.batch.is_none() && cli.command.is_none();
+    let path_only = matches!(
+        &cli.command,
+        Some(Command::Config {
+            action: ConfigAction::Path { .. }
+        })
+    );
+    if !path_only {
+        if let Err(e) = config::ensure_state_dir(&paths) {
+            eprintln!(
+                "openclaw-rs: cannot create the state directory {}: {e}\n\
+                 pass --home DIR or set OPENCLAW_RS_HOME to a writable place",
+                paths.state_dir.display()
+            );
+            return Ok(exit::USAGE);
+        }
+    }
+    let _log_guard = init_logging(cli.global.verbose, tui_mode.then_some(&paths.log_file));
+    let loaded = config::load(&options);
+
+    if let Some(Command::Config { action }) = &cli.command {
+        return commands::config(&loaded, action);
+    }
+    // The TUI runs on what is valid and shows the errors; every other face refuses.
+    if !tui_mode {
+        if let Some(code) = commands::refuse_on_errors(&loaded) {
+            if cli.batch.is_some() {
+                println!("{}", commands::startup_error_frame(&loaded));
+            }
+            return Ok(code);
+        }
+        commands::print_diagnostics(&loaded.diagnostics);
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("starting the async runtime")?;
+    runtime.block_on(dispatch(cli, loaded, started))
+}
+
+async fn dispatch(cli: Cli, loaded: Loaded, started: Instant) -> Result<i32> {
+    let engine = Engine::start(loaded);
+    if let Some(source) = cli.batch {
+        return run_batch(&engine, &source).await;
+    }
+    match cli.command {
+        None => tui::run(&engine, started, commands::no_color()).await,
+        Some(Command::Status { json }) => commands::status(&engine, json).await,
+        Some(Command::Call {
+            method,
+            params,
+            timeout_ms,
+        }) => commands::call(&engine, &method, params.as_deref(), timeout_ms).await,
+        Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
+    }
+}
+
+async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
+    let handle = engine.handle();
+    let stdout = tokio::io::stdout();
+    let summary = if source == "-" {
+        batch::run(&handle, tokio::io::stdin(), stdout).await
+    } else {
+        let file = match tokio::fs::File::open(source).await {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("openclaw-rs: cannot open batch file {source}: {e}");
+                return Ok(exit::USAGE);
+            }
+        };
+        batch::run(&handle, file, stdout).await
+    }
+    .wrap_err("batch I/O failed")?;
+    tracing::info!(
+        requests = summary.requests,
+        failed = summary.failed,
+        "batch finished"
+    );
+    Ok(summary.exit_code())
+}
+
+/// Logs go to stderr, except in the TUI where they would corrupt the screen: there they go
+/// to the state dir's log file.
+fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> Option<()> {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match file {
+        Some(path) => {
+            let dir = path.parent()?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .ok()?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .ok()?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init()
+                .ok()
+        }
+        None => builder
+            .with_ansi(
+                !commands::no_color() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
+            .with_writer(std::io::stderr)
+            .try_init()
+            .ok(),
+    }
+}

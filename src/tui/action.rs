@@ -1,0 +1,77 @@
+//! Every UI action, by its one kebab-case name. Keymaps, the help popup and the command
+//! palette all read this list, so they cannot disagree.
+
+macro_rules! actions {
+    ($($variant:ident => $name:literal, $description:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Action {
+            $($variant,)*
+        }
+
+        impl Action {
+            /// In the order help and the palette show them.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $description,)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Action> {
+                match name {
+                    $($name => Some(Action::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    Quit => "quit", "Leave openclaw-rs";
+    FocusNext => "focus-next", "Focus the next pane";
+    FocusPrev => "focus-prev", "Focus the previous pane";
+    FocusConversations => "focus-conversations", "Go to the conversations pane";
+    FocusMemory => "focus-memory", "Go to the memory pane";
+    FocusProviders => "focus-providers", "Go to the providers pane";
+    FocusFindings => "focus-findings", "Go to the findings pane";
+    SelectNext => "select-next", "Move the selection down";
+    SelectPrev => "select-prev", "Move the selection up";
+    SelectFirst => "select-first", "Jump to the first item";
+    SelectLast => "select-last", "Jump to the last item";
+    PageDown => "page-down", "Move the selection a page down";
+    PageUp => "page-up", "Move the selection a page up";
+    Refresh => "refresh", "Ask the engine for fresh status and health";
+    ToggleHelp => "toggle-help", "Show or hide the keys";
+    OpenPalette => "open-palette", "Open the command palette";
+    Close => "close", "Close the open popup";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_kebab_case() {
+        for action in Action::ALL {
+            assert_eq!(Action::from_name(action.name()), Some(*action));
+            assert!(
+                action
+                    .name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                action.name()
+            );
+            assert!(!action.description().is_empty());
+        }
+        assert_eq!(Action::from_name("no-such-action"), None);
+    }
+}

@@ -1,0 +1,554 @@
+//! UI state and its one way to change: `App::update(Action) -> Vec<Command>`.
+//!
+//! The app never calls the engine itself. It returns [`Command`]s; the driver runs them and
+//! feeds the results back as [`Msg`]s. That keeps every key press testable without a
+//! terminal.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use serde_json::Value;
+
+use super::action::Action;
+use super::keymap::{KeyCombo, Keymap, Section};
+use crate::config::Diagnostic;
+use crate::engine::EngineError;
+use crate::engine::EngineEvent;
+use crate::engine::methods::{HealthResult, StatusResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneId {
+    Conversations,
+    Memory,
+    Providers,
+    Findings,
+}
+
+impl PaneId {
+    pub const ALL: [PaneId; 4] = [
+        PaneId::Conversations,
+        PaneId::Memory,
+        PaneId::Providers,
+        PaneId::Findings,
+    ];
+
+    pub fn name(self) -> &'static str {
+        self.section().name()
+    }
+
+    pub fn section(self) -> Section {
+        match self {
+            PaneId::Conversations => Section::Conversations,
+            PaneId::Memory => Section::Memory,
+            PaneId::Providers => Section::Providers,
+            PaneId::Findings => Section::Findings,
+        }
+    }
+
+    fn index(self) -> usize {
+        PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    fn offset(self, by: isize) -> PaneId {
+        let n = PaneId::ALL.len() as isize;
+        PaneId::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
+    }
+}
+
+/// What the app asks the driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Call an engine method; the result comes back as [`Msg::CallDone`].
+    Call {
+        method: &'static str,
+        params: Value,
+    },
+    Quit,
+}
+
+/// Everything that can happen to the app.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize,
+    CallDone {
+        method: String,
+        result: Result<Value, EngineError>,
+    },
+    Engine(EngineEvent),
+    /// The event stream dropped this many events because the UI fell behind.
+    EventsLagged(u64),
+    /// A signal (SIGTERM, SIGHUP) asked us to leave.
+    Terminate,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Palette {
+    pub query: String,
+    pub selected: usize,
+}
+
+impl Palette {
+    /// Actions matching the query: every query character in order (a subsequence), best
+    /// (shortest, earliest) first.
+    pub fn matches(&self) -> Vec<Action> {
+        let query = self.query.to_lowercase();
+        let mut scored: Vec<(usize, usize, Action)> = Action::ALL
+            .iter()
+            .filter_map(|action| {
+                let haystack = format!("{} {}", action.name(), action.description().to_lowercase());
+                subsequence_score(&query, &haystack)
+                    .map(|score| (score, action.name().len(), *action))
+            })
+            .collect();
+        scored.sort_by_key(|(score, len, _)| (*score, *len));
+        scored.into_iter().map(|(_, _, a)| a).collect()
+    }
+}
+
+/// Lower is better: the span the match covers. `None` when not all characters appear.
+fn subsequence_score(query: &str, haystack: &str) -> Option<usize> {
+    if query.is_empty() {
+        return Some(0);
+    }
+    if let Some(pos) = haystack.find(query) {
+        return Some(pos);
+    }
+    let mut chars = query.chars();
+    let mut want = chars.next()?;
+    let mut start = None;
+    for (i, c) in haystack.char_indices() {
+        if c == want {
+            start.get_or_insert(i);
+            match chars.next() {
+                Some(next) => want = next,
+                None => return Some(100 + i - start.unwrap_or(i)),
+            }
+        }
+    }
+    None
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help { scroll: usize },
+    Palette(Palette),
+}
+
+/// What the panes show, as the engine last reported it.
+#[derive(Debug, Clone, Default)]
+pub struct EngineView {
+    pub status: Option<StatusResult>,
+    pub health: Option<HealthResult>,
+    /// `config.get` without a key: the effective configuration, secrets as references.
+    pub config: Option<Value>,
+    /// The last failed call, shown until the next success of that method.
+    pub errors: Vec<(String, EngineError)>,
+}
+
+pub struct App {
+    pub focus: PaneId,
+    pub overlay: Overlay,
+    pub keymap: Keymap,
+    pub view: EngineView,
+    /// Selection per pane, by [`PaneId`] index. Panes clamp it to what they show.
+    pub selection: [usize; 4],
+    /// Diagnostics from the UI's own files (theme, keymap) found at startup.
+    pub ui_diagnostics: Vec<Diagnostic>,
+    pub last_event: Option<String>,
+    pub calls_in_flight: usize,
+    pub theme_name: String,
+    pub should_quit: bool,
+    /// Set by anything that changes what is on screen; the driver draws only when set.
+    pub dirty: bool,
+}
+
+/// Rows a page-up/page-down moves.
+const PAGE: usize = 10;
+
+impl App {
+    pub fn new(keymap: Keymap, theme_name: String, ui_diagnostics: Vec<Diagnostic>) -> Self {
+        Self {
+            focus: PaneId::Conversations,
+            overlay: Overlay::None,
+            keymap,
+            view: EngineView::default(),
+            selection: [0; 4],
+            ui_diagnostics,
+            last_event: None,
+            calls_in_flight: 0,
+            theme_name,
+            should_quit: false,
+            dirty: true,
+        }
+    }
+
+    /// What to ask the engine for at startup and on refresh.
+    pub fn refresh_commands(&mut self) -> Vec<Command> {
+        let commands = vec![
+            Command::Call {
+                method: "status",
+                params: Value::Null,
+            },
+            Command::Call {
+                method: "health",
+                params: Value::Null,
+            },
+            Command::Call {
+                method: "config.get",
+                params: Value::Null,
+            },
+        ];
+        self.calls_in_flight += commands.len();
+        commands
+    }
+
+    pub fn selected(&self, pane: PaneId) -> usize {
+        self.selection[pane.index()]
+    }
+
+    /// Apply one action. Returns the engine work it implies.
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        self.dirty = true;
+        let last = super::panes::row_count(self, self.focus).saturating_sub(1);
+        let sel = &mut self.selection[self.focus.index()];
+        match action {
+            Action::Quit => {
+                self.should_quit = true;
+                return vec![Command::Quit];
+            }
+            Action::FocusNext => self.focus = self.focus.offset(1),
+            Action::FocusPrev => self.focus = self.focus.offset(-1),
+            Action::FocusConversations => self.focus = PaneId::Conversations,
+            Action::FocusMemory => self.focus = PaneId::Memory,
+            Action::FocusProviders => self.focus = PaneId::Providers,
+            Action::FocusFindings => self.focus = PaneId::Findings,
+            Action::SelectNext => *sel = (*sel + 1).min(last),
+            Action::SelectPrev => *sel = sel.saturating_sub(1),
+            Action::SelectFirst => *sel = 0,
+            Action::SelectLast => *sel = last,
+            Action::PageDown => *sel = (*sel + PAGE).min(last),
+            Action::PageUp => *sel = sel.saturating_sub(PAGE),
+            Action::Refresh => return self.refresh_commands(),
+            Action::ToggleHelp => {
+                self.overlay = match self.overlay {
+                    Overlay::Help { .. } => Overlay::None,
+                    _ => Overlay::Help { scroll: 0 },
+                }
+            }
+            Action::OpenPalette => self.overlay = Overlay::Palette(Palette::default()),
+            Action::Close => self.overlay = Overlay::None,
+        }
+        Vec::new()
+    }
+
+    pub fn handle(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Key(key) => self.handle_key(key),
+            Msg::Resize => {
+                self.dirty = true;
+                Vec::new()
+            }
+            Msg::CallDone { method, result } => {
+                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
+                self.apply_result(&method, result);
+                Vec::new()
+            }
+            Msg::Engine(event) => {
+                self.last_event = Some(event.summary());
+                self.dirty = true;
+                match event {
+                    // Findings changed under us: fetch fresh health.
+                    EngineEvent::FindingsChanged { .. } => {
+                        self.calls_in_flight += 1;
+                        vec![Command::Call {
+                            method: "health",
+                            params: Value::Null,
+                        }]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Msg::EventsLagged(n) => {
+                self.last_event = Some(format!("{n} engine event(s) skipped; press refresh"));
+                self.dirty = true;
+                Vec::new()
+            }
+            Msg::Terminate => self.update(Action::Quit),
+        }
+    }
+
+    pub fn apply_result(&mut self, method: &str, result: Result<Value, EngineError>) {
+        self.dirty = true;
+        self.view.errors.retain(|(m, _)| m != method);
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => {
+                self.last_event = Some(format!("{method} failed: {}", error.message));
+                self.view.errors.push((method.to_string(), error));
+                return;
+            }
+        };
+        let parsed = match method {
+            "status" => serde_json::from_value(value).map(|s| self.view.status = Some(s)),
+            "health" => serde_json::from_value(value).map(|h| self.view.health = Some(h)),
+            "config.get" => {
+                self.view.config = value.get("value").cloned();
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = parsed {
+            self.view.errors.push((
+                method.to_string(),
+                EngineError::internal(format!("unexpected {method} result: {e}")),
+            ));
+        }
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        // Key repeat and release events exist only with the kitty protocol; act on presses.
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        if let Overlay::Palette(palette) = &mut self.overlay {
+            return match palette_key(palette, key) {
+                PaletteOutcome::Stay => {
+                    self.dirty = true;
+                    Vec::new()
+                }
+                PaletteOutcome::Close => self.update(Action::Close),
+                PaletteOutcome::Run(action) => {
+                    self.overlay = Overlay::None;
+                    self.update(action)
+                }
+            };
+        }
+        let combo = KeyCombo::from_event(&key);
+        let Some(action) = self.keymap.action_for(self.focus.section(), combo) else {
+            return Vec::new();
+        };
+        if let Overlay::Help { scroll } = &mut self.overlay {
+            // While help is open, movement scrolls it; anything else acts as usual.
+            match action {
+                Action::SelectNext => *scroll = scroll.saturating_add(1),
+                Action::SelectPrev => *scroll = scroll.saturating_sub(1),
+                Action::PageDown => *scroll = scroll.saturating_add(PAGE),
+                Action::PageUp => *scroll = scroll.saturating_sub(PAGE),
+                Action::SelectFirst => *scroll = 0,
+                _ => return self.update(action),
+            }
+            self.dirty = true;
+            return Vec::new();
+        }
+        self.update(action)
+    }
+}
+
+enum PaletteOutcome {
+    Stay,
+    Close,
+    Run(Action),
+}
+
+/// The palette is a text field: keys type, except for the few that steer it.
+fn palette_key(palette: &mut Palette, key: KeyEvent) -> PaletteOutcome {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let count = palette.matches().len();
+    match key.code {
+        KeyCode::Esc => return PaletteOutcome::Close,
+        KeyCode::Char('c') if ctrl => return PaletteOutcome::Close,
+        KeyCode::Enter => {
+            return match palette.matches().get(palette.selected) {
+                Some(action) => PaletteOutcome::Run(*action),
+                None => PaletteOutcome::Stay,
+            };
+        }
+        KeyCode::Down | KeyCode::Tab => {
+            palette.selected = (palette.selected + 1).min(count.saturating_sub(1));
+        }
+        KeyCode::Char('n') if ctrl => {
+            palette.selected = (palette.selected + 1).min(count.saturating_sub(1));
+        }
+        KeyCode::Up | KeyCode::BackTab => palette.selected = palette.selected.saturating_sub(1),
+        KeyCode::Char('p') if ctrl => palette.selected = palette.selected.saturating_sub(1),
+        KeyCode::Backspace => {
+            palette.query.pop();
+            palette.selected = 0;
+        }
+        KeyCode::Char('u') if ctrl => {
+            palette.query.clear();
+            palette.selected = 0;
+        }
+        KeyCode::Char(c) if !ctrl => {
+            palette.query.push(c);
+            palette.selected = 0;
+        }
+        _ => {}
+    }
+    PaletteOutcome::Stay
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        App::new(
+            Keymap::builtin("default").unwrap(),
+            "default".into(),
+            Vec::new(),
+        )
+    }
+
+    fn press(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Command> {
+        app.handle(Msg::Key(KeyEvent::new(code, mods)))
+    }
+
+    fn ch(app: &mut App, c: char) -> Vec<Command> {
+        press(app, KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn number_keys_jump_and_tab_cycles() {
+        let mut app = app();
+        ch(&mut app, '3');
+        assert_eq!(app.focus, PaneId::Providers);
+        press(&mut app, KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(app.focus, PaneId::Findings);
+        press(&mut app, KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(app.focus, PaneId::Conversations, "wraps around");
+        press(&mut app, KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(app.focus, PaneId::Findings);
+    }
+
+    #[test]
+    fn quit_returns_the_quit_command() {
+        let mut app = app();
+        assert_eq!(ch(&mut app, 'q'), vec![Command::Quit]);
+        assert!(app.should_quit);
+        let mut app = self::app();
+        assert_eq!(
+            press(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL),
+            vec![Command::Quit]
+        );
+    }
+
+    #[test]
+    fn refresh_asks_the_engine() {
+        let mut app = app();
+        let commands = press(&mut app, KeyCode::Char('r'), KeyModifiers::CONTROL);
+        let methods: Vec<_> = commands
+            .iter()
+            .map(|c| match c {
+                Command::Call { method, .. } => *method,
+                Command::Quit => "quit",
+            })
+            .collect();
+        assert_eq!(methods, vec!["status", "health", "config.get"]);
+        assert_eq!(app.calls_in_flight, 3);
+    }
+
+    #[test]
+    fn help_toggles_and_scrolls_with_movement_keys() {
+        let mut app = app();
+        ch(&mut app, '?');
+        assert_eq!(app.overlay, Overlay::Help { scroll: 0 });
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+        assert_eq!(app.overlay, Overlay::Help { scroll: 1 });
+        assert_eq!(app.selected(PaneId::Conversations), 0, "pane did not move");
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(app.overlay, Overlay::None);
+    }
+
+    #[test]
+    fn palette_filters_types_and_runs_the_chosen_action() {
+        let mut app = app();
+        ch(&mut app, ':');
+        assert!(matches!(app.overlay, Overlay::Palette(_)));
+        for c in "findings".chars() {
+            ch(&mut app, c);
+        }
+        assert_eq!(
+            app.focus,
+            PaneId::Conversations,
+            "typing does not trigger bindings"
+        );
+        let Overlay::Palette(p) = &app.overlay else {
+            panic!("palette closed")
+        };
+        assert_eq!(p.matches()[0], Action::FocusFindings);
+        press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(app.overlay, Overlay::None);
+        assert_eq!(app.focus, PaneId::Findings);
+    }
+
+    #[test]
+    fn palette_lists_every_action_when_empty_and_nothing_for_nonsense() {
+        let p = Palette::default();
+        assert_eq!(p.matches().len(), Action::ALL.len());
+        let p = Palette {
+            query: "zzzzqqq".into(),
+            selected: 0,
+        };
+        assert!(p.matches().is_empty());
+        let p = Palette {
+            query: "fcs".into(),
+            selected: 0,
+        };
+        assert!(p.matches().contains(&Action::FocusConversations));
+    }
+
+    #[test]
+    fn selection_moves_and_clamps() {
+        let mut app = app();
+        let checks: Vec<_> = (0..5)
+            .map(|i| serde_json::json!({"name": format!("check.{i}"), "ok": true, "detail": ""}))
+            .collect();
+        app.apply_result(
+            "health",
+            Ok(serde_json::json!({"ok": true, "checks": checks, "diagnostics": []})),
+        );
+        ch(&mut app, '4');
+        press(&mut app, KeyCode::End, KeyModifiers::NONE);
+        assert_eq!(app.selected(PaneId::Findings), 4);
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+        assert_eq!(app.selected(PaneId::Findings), 4, "stops at the last row");
+        press(&mut app, KeyCode::Up, KeyModifiers::NONE);
+        assert_eq!(app.selected(PaneId::Findings), 3);
+        press(&mut app, KeyCode::Home, KeyModifiers::NONE);
+        assert_eq!(app.selected(PaneId::Findings), 0);
+    }
+
+    #[test]
+    fn results_and_failures_land_in_the_view() {
+        let mut app = app();
+        app.dirty = false;
+        app.apply_result("status", Err(EngineError::internal("disk on fire")));
+        assert!(app.dirty);
+        assert_eq!(app.view.errors.len(), 1);
+        assert!(app.last_event.as_deref().unwrap().contains("disk on fire"));
+        app.apply_result(
+            "config.get",
+            Ok(serde_json::json!({"key": "", "value": {"a": 1}})),
+        );
+        assert_eq!(app.view.config, Some(serde_json::json!({"a": 1})));
+    }
+
+    #[test]
+    fn engine_events_update_last_event_and_findings_changes_refetch() {
+        let mut app = app();
+        let cmds = app.handle(Msg::Engine(EngineEvent::FindingsChanged {
+            critical: 1,
+            warn: 0,
+            info: 0,
+        }));
+        assert_eq!(cmds.len(), 1);
+        assert!(app.last_event.as_deref().unwrap().contains("1 critical"));
+    }
+
+    #[test]
+    fn terminate_signal_quits() {
+        let mut app = app();
+        assert_eq!(app.handle(Msg::Terminate), vec![Command::Quit]);
+    }
+}
