@@ -1,11 +1,12 @@
 //! The event loop: wait for something to happen, drain everything pending, apply it, and
 //! draw once if anything changed. Idle costs nothing: there is no tick.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use color_eyre::eyre::{Result, WrapErr};
-use crossterm::event::{Event, EventStream};
-use futures_util::{FutureExt, StreamExt};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use crossterm::event::Event;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
@@ -28,7 +29,7 @@ where
 {
     let (tx, mut results) = mpsc::unbounded_channel::<Msg>();
     let mut events = engine.subscribe();
-    let mut terminal_events = EventStream::new();
+    let (mut terminal_events, _reader) = TerminalReader::spawn();
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
     let mut first_frame = true;
@@ -56,10 +57,10 @@ where
 
         let mut pending = Vec::new();
         tokio::select! {
-            maybe = terminal_events.next() => match maybe {
+            maybe = terminal_events.recv() => match maybe {
                 Some(Ok(event)) => pending.extend(terminal_msg(event)),
-                Some(Err(e)) => return Err(e).wrap_err("reading terminal input"),
-                // stdin closed: nobody can type any more.
+                Some(Err(e)) => return Err(eyre!(e)).wrap_err("reading terminal input"),
+                // The reader stopped: nobody can type any more.
                 None => pending.push(Msg::Terminate),
             },
             Some(msg) = results.recv() => pending.push(msg),
@@ -68,10 +69,10 @@ where
             _ = sighup.recv() => pending.push(Msg::Terminate),
         }
         // Drain whatever else is ready, so a burst costs one redraw.
-        while let Some(Some(event)) = terminal_events.next().now_or_never() {
+        while let Ok(event) = terminal_events.try_recv() {
             match event {
                 Ok(event) => pending.extend(terminal_msg(event)),
-                Err(e) => return Err(e).wrap_err("reading terminal input"),
+                Err(e) => return Err(eyre!(e)).wrap_err("reading terminal input"),
             }
         }
         while let Ok(msg) = results.try_recv() {
@@ -90,6 +91,52 @@ where
             let commands = app.handle(msg);
             execute(commands, &engine, &tx);
         }
+    }
+}
+
+/// Terminal input read on a thread of its own: crossterm's reads block, and keeping them off
+/// the runtime lets the loop drain input with `try_recv` like every other source.
+struct TerminalReader {
+    stop: Arc<AtomicBool>,
+}
+
+type TerminalEvent = std::io::Result<Event>;
+
+impl TerminalReader {
+    fn spawn() -> (mpsc::UnboundedReceiver<TerminalEvent>, Self) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("terminal-input".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    // Wake up now and then to notice `stop` once the UI is gone.
+                    match crossterm::event::poll(Duration::from_millis(200)) {
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    let event = crossterm::event::read();
+                    let failed = event.is_err();
+                    if tx.send(event).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the terminal input thread: {e}");
+        }
+        (rx, Self { stop })
+    }
+}
+
+impl Drop for TerminalReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
