@@ -21,8 +21,7 @@ use clap_complete::Shell;
         echo '{\"id\":1,\"method\":\"status\"}' | openclaw-rs --batch\n\n\
         Environment: OPENCLAW_RS_HOME, OPENCLAW_RS_CONFIG, OPENCLAW_RS_PROFILE, \
         OPENCLAW_RS_THEME, OPENCLAW_RS_KEYMAP, OPENCLAW_RS_SECTION__KEY=value for any \
-        config key, RUST_LOG, NO_COLOR.",
-    args_conflicts_with_subcommands = true
+        config key, RUST_LOG, NO_COLOR."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -35,6 +34,21 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Checks clap's derive cannot express: `--batch` is a mode of its own.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        use clap::CommandFactory;
+        if self.batch.is_some() && self.command.is_some() {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--batch runs requests from its input; it cannot be combined with a subcommand \
+                 (use `call METHOD` for a single request)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -130,6 +144,14 @@ mod tests {
         assert_eq!(cli.batch.as_deref(), Some("-"));
         let cli = Cli::try_parse_from(["openclaw-rs", "--batch", "reqs.jsonl"]).unwrap();
         assert_eq!(cli.batch.as_deref(), Some("reqs.jsonl"));
+    }
+
+    #[test]
+    fn batch_with_a_subcommand_is_refused() {
+        let cli = Cli::try_parse_from(["openclaw-rs", "--batch", "-", "status"]).unwrap();
+        assert!(cli.validate().is_err());
+        let cli = Cli::try_parse_from(["openclaw-rs", "--home", "/tmp/x", "status"]).unwrap();
+        assert!(cli.validate().is_ok());
     }
 
     #[test]

@@ -15,6 +15,9 @@ use openclaw_rs::{batch, tui};
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
+    if let Err(e) = cli.validate() {
+        e.exit();
+    }
     if let Err(e) = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install()

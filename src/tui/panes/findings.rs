@@ -53,7 +53,7 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
                     Severity::Warn
                 },
                 title: d.message.clone(),
-                detail: d.location(),
+                detail: d.to_string(),
             });
         }
         for check in &health.checks {
@@ -76,7 +76,7 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
                 Severity::Warn
             },
             title: d.message.clone(),
-            detail: d.location(),
+            detail: d.to_string(),
         });
     }
     for (method, error) in &app.view.errors {
@@ -138,11 +138,11 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     }
     Paragraph::new(lines).render(list_area, buf);
     if let Some(row) = rows.get(selected) {
-        Paragraph::new(vec![Line::from(vec![
-            Span::styled(" ", theme.style("ui.text.dim")),
-            Span::styled(row.detail.clone(), theme.style("ui.text.dim")),
-        ])])
+        Paragraph::new(Line::from(Span::styled(
+            row.detail.clone(),
+            theme.style("ui.text.dim"),
+        )))
         .wrap(Wrap { trim: false })
-        .render(detail_area, buf);
+        .render(super::providers::indented(detail_area), buf);
     }
 }

@@ -169,7 +169,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
         .unwrap_or(false);
     let policy = if on {
         format!(
-            " self-heal on: {} attempts, backoff {}–{} ms, cooldown {} ms, circuit opens after {} failures for {} ms, request timeout {} ms",
+            "self-heal on: {} attempts, backoff {}–{} ms, cooldown {} ms, circuit opens after {} failures for {} ms, request timeout {} ms",
             config_text(app, "/self_heal/max_attempts"),
             config_text(app, "/self_heal/backoff_ms"),
             config_text(app, "/self_heal/backoff_max_ms"),
@@ -179,9 +179,17 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
             config_text(app, "/self_heal/request_timeout_ms"),
         )
     } else {
-        " self-heal off: a failed turn is reported, not retried".to_string()
+        "self-heal off: a failed turn is reported, not retried".to_string()
     };
     Paragraph::new(Line::from(Span::styled(policy, dim)))
         .wrap(Wrap { trim: false })
-        .render(policy_area, buf);
+        .render(indented(policy_area), buf);
+}
+
+/// One column in from the border, so wrapped lines align with the first.
+pub fn indented(area: Rect) -> Rect {
+    area.inner(ratatui::layout::Margin {
+        horizontal: 1,
+        vertical: 0,
+    })
 }
