@@ -1,0 +1,129 @@
+//! The real binary in a real terminal (tmux): visit every pane, open help, resize, quit, and
+//! check the terminal was given back in cooked mode on the main screen.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    /// Wait until the screen shows `text`; fail with the screen when it does not.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+#[test]
+fn visit_every_pane_and_quit_restores_the_terminal() {
+    if !tmux_available() {
+        println!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("openclaw-e2e-{}", std::process::id()),
+    };
+    // The shell reports the exit status and the tty mode once the app is gone.
+    let script = format!(
+        "{} --home {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -e '-*icanon' -e '-*echo' | tr '\\n' ' '; echo; sleep 60",
+        shell_quote(Path::new(BIN)),
+        shell_quote(&home.path().join("state")),
+    );
+    let started = tmux.cmd(&[
+        "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", "sh", "-c", &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+
+    let screen = tmux.wait_for("No conversations yet");
+    assert!(screen.contains("1 conversations"), "{screen}");
+    assert!(tmux.wait_for("build").contains("wasmi") || cfg!(feature = "edge"));
+
+    tmux.keys(&["2"]);
+    tmux.wait_for("Nothing remembered yet");
+    tmux.keys(&["3"]);
+    tmux.wait_for("self-heal on");
+    tmux.keys(&["4"]);
+    tmux.wait_for("state_dir.writable");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("No conversations yet");
+    tmux.keys(&["?"]);
+    tmux.wait_for("keys — keymap default");
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("No conversations yet");
+    assert!(!screen.contains("keymap default"), "help closed:\n{screen}");
+    tmux.keys(&[":"]);
+    tmux.wait_for("command palette");
+    tmux.keys(&["memory", "Enter"]);
+    tmux.wait_for("Nothing remembered yet");
+
+    tmux.cmd(&["resize-window", "-t", "e2e", "-x", "40", "-y", "10"]);
+    tmux.wait_for("Terminal too small");
+    tmux.cmd(&["resize-window", "-t", "e2e", "-x", "100", "-y", "30"]);
+    tmux.wait_for("Nothing remembered yet");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // `stty` prints `-icanon`/`-echo` while the terminal is still raw.
+    let screen = tmux.wait_for("icanon");
+    let modes = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("EXIT="))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(modes.trim(), "icanon echo", "terminal left in raw mode:\n{screen}");
+    let alternate = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alternate.stdout).trim(), "0", "left the alternate screen");
+}
