@@ -31,7 +31,7 @@ pub const BUILD_TRACK: &str = if cfg!(feature = "edge") {
 };
 
 /// The whole effective configuration. Every field has a default, so any partial file is valid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Config {
     /// Profile to use when neither `--profile` nor `OPENCLAW_RS_PROFILE` is given.
@@ -311,21 +311,6 @@ pub struct ProviderConfig {
 
 fn yes() -> bool {
     true
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            profile: None,
-            ui: UiConfig::default(),
-            sandbox: SandboxConfig::default(),
-            self_heal: SelfHealConfig::default(),
-            memory: MemoryConfig::default(),
-            voice: VoiceConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            providers: BTreeMap::new(),
-        }
-    }
 }
 
 impl Config {

@@ -87,10 +87,7 @@ impl KeyCombo {
         let mut modifiers = KeyModifiers::NONE;
         let mut rest = text;
         // "-" alone is a key; otherwise a trailing "-" would be an empty key name.
-        loop {
-            let Some((prefix, tail)) = rest.split_once('-') else {
-                break;
-            };
+        while let Some((prefix, tail)) = rest.split_once('-') {
             if tail.is_empty() {
                 break;
             }
