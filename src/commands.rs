@@ -43,11 +43,38 @@ pub fn refuse_on_errors(loaded: &Loaded) -> Option<i32> {
     Some(exit::USAGE)
 }
 
+/// Append a line to a command's output buffer.
+macro_rules! outln {
+    ($out:ident, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// Append text to a command's output buffer.
+macro_rules! outp {
+    ($out:ident, $($arg:tt)*) => {
+        $out.push_str(&format!($($arg)*))
+    };
+}
+
+/// Write a command's whole output. A reader that went away early (`| head`) is not an
+/// error worth a report: the output was simply not wanted.
+fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.wrap_err("writing to stdout"),
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).wrap_err("writing JSON to stdout")?;
-    writeln!(out).wrap_err("writing to stdout")?;
-    Ok(())
+    let mut text = serde_json::to_string_pretty(value).wrap_err("rendering JSON")?;
+    text.push('\n');
+    emit(&text)
 }
 
 pub async fn status(engine: &Engine, as_json: bool) -> Result<i32> {
@@ -59,7 +86,7 @@ pub async fn status(engine: &Engine, as_json: bool) -> Result<i32> {
     if as_json {
         print_json(&status)?;
     } else {
-        print!("{}", status_text(&status));
+        emit(&status_text(&status))?;
     }
     Ok(exit::OK)
 }
@@ -125,6 +152,13 @@ pub async fn call(
 }
 
 pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
+    let mut out = String::new();
+    let code = config_into(loaded, action, &mut out)?;
+    emit(&out)?;
+    Ok(code)
+}
+
+fn config_into(loaded: &Loaded, action: &ConfigAction, out: &mut String) -> Result<i32> {
     match action {
         ConfigAction::Path { json } => {
             if *json {
@@ -132,28 +166,32 @@ pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
             } else {
                 let p = &loaded.paths;
                 let exists = |path: &std::path::Path| if path.exists() { "" } else { "  (absent)" };
-                println!("state dir   {}", p.state_dir.display());
-                println!(
+                outln!(out, "state dir   {}", p.state_dir.display());
+                outln!(
+                    out,
                     "config      {}{}",
                     p.config_file.display(),
                     exists(&p.config_file)
                 );
-                println!(
+                outln!(
+                    out,
                     "profiles    {}{}",
                     p.profiles_dir.display(),
                     exists(&p.profiles_dir)
                 );
-                println!(
+                outln!(
+                    out,
                     "themes      {}{}",
                     p.themes_dir.display(),
                     exists(&p.themes_dir)
                 );
-                println!(
+                outln!(
+                    out,
                     "keymaps     {}{}",
                     p.keymaps_dir.display(),
                     exists(&p.keymaps_dir)
                 );
-                println!("log         {}", p.log_file.display());
+                outln!(out, "log         {}", p.log_file.display());
             }
             Ok(exit::OK)
         }
@@ -170,7 +208,8 @@ pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
                     "unknownKeys": loaded.unknown_keys,
                 }))?;
             } else {
-                println!(
+                outln!(
+                    out,
                     "# effective configuration (profile {}); secrets are shown as references",
                     loaded.profile.name
                 );
@@ -180,18 +219,19 @@ pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
                     } else {
                         "  (left out: errors)"
                     };
-                    println!("# layer {:<16} {}{state}", layer.kind, layer.source);
+                    outln!(out, "# layer {:<16} {}{state}", layer.kind, layer.source);
                 }
                 let mut shown = loaded.config.clone();
                 shown.profile = Some(loaded.profile.name.clone());
-                print!(
+                outp!(
+                    out,
                     "{}",
                     toml::to_string_pretty(&shown).wrap_err("rendering the configuration")?
                 );
                 if !loaded.unknown_keys.is_empty() {
-                    println!("\n# unknown keys, kept but not read:");
+                    outln!(out, "\n# unknown keys, kept but not read:");
                     for key in &loaded.unknown_keys {
-                        println!("#   {key}");
+                        outln!(out, "#   {key}");
                     }
                 }
             }
@@ -212,9 +252,10 @@ pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
                 print_diagnostics(&loaded.diagnostics);
                 for layer in &loaded.layers {
                     let state = if layer.applied { "ok" } else { "LEFT OUT" };
-                    println!("{state:<8} {:<16} {}", layer.kind, layer.source);
+                    outln!(out, "{state:<8} {:<16} {}", layer.kind, layer.source);
                 }
-                println!(
+                outln!(
+                    out,
                     "{} error(s), {} warning(s){}",
                     errors,
                     warnings,
@@ -231,13 +272,19 @@ pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
 }
 
 /// A JSON frame for a failure before any request ran, so a script reading stdout sees why.
-pub fn startup_error_frame(loaded: &Loaded) -> Value {
+pub fn startup_error_frame(loaded: &Loaded) -> String {
     let error = EngineError::new(
         crate::engine::ErrorCode::Unavailable,
         "startup failed: the configuration has errors; run `openclaw-rs config check`",
     )
     .with_details(json!({ "diagnostics": loaded.diagnostics }));
-    json!({ "id": Value::Null, "ok": false, "error": error })
+    let frame = crate::batch::Frame {
+        id: &Value::Null,
+        ok: false,
+        payload: None,
+        error: Some(error),
+    };
+    serde_json::to_string(&frame).unwrap_or_default()
 }
 
 /// Whether the process environment asks for no colour (https://no-color.org).

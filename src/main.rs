@@ -18,10 +18,11 @@ fn main() -> ExitCode {
     if let Err(e) = cli.validate() {
         e.exit();
     }
-    if let Err(e) = color_eyre::config::HookBuilder::default()
-        .display_env_section(false)
-        .install()
-    {
+    let mut hooks = color_eyre::config::HookBuilder::default().display_env_section(false);
+    if commands::no_color() || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        hooks = hooks.theme(color_eyre::config::Theme::new());
+    }
+    if let Err(e) = hooks.install() {
         eprintln!("openclaw-rs: could not install error hooks: {e}");
     }
     if let Some(Command::Completions { shell }) = &cli.command {
@@ -125,8 +126,13 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
             }
         };
         batch::run(&handle, file, stdout).await
-    }
-    .wrap_err("batch I/O failed")?;
+    };
+    let summary = match summary {
+        Ok(summary) => summary,
+        // The reader went away; there is nobody left to answer.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::FAILED),
+        Err(e) => return Err(e).wrap_err("batch I/O failed"),
+    };
     tracing::info!(
         requests = summary.requests,
         failed = summary.failed,

@@ -82,7 +82,17 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
         shell_quote(&home.path().join("state")),
     );
     let started = tmux.cmd(&[
-        "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", "sh", "-c", &script,
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
     ]);
     assert!(started.status.success(), "{started:?}");
 
@@ -91,7 +101,7 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     assert!(tmux.wait_for("build").contains("wasmi") || cfg!(feature = "edge"));
 
     tmux.keys(&["2"]);
-    tmux.wait_for("Nothing remembered yet");
+    tmux.wait_for("No memory store yet");
     tmux.keys(&["3"]);
     tmux.wait_for("self-heal on");
     tmux.keys(&["4"]);
@@ -106,12 +116,12 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     tmux.keys(&[":"]);
     tmux.wait_for("command palette");
     tmux.keys(&["memory", "Enter"]);
-    tmux.wait_for("Nothing remembered yet");
+    tmux.wait_for("No memory store yet");
 
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "40", "-y", "10"]);
     tmux.wait_for("Terminal too small");
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "100", "-y", "30"]);
-    tmux.wait_for("Nothing remembered yet");
+    tmux.wait_for("No memory store yet");
 
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("EXIT=");
@@ -123,7 +133,15 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
         .skip_while(|l| !l.starts_with("EXIT="))
         .nth(1)
         .unwrap_or_default();
-    assert_eq!(modes.trim(), "icanon echo", "terminal left in raw mode:\n{screen}");
+    assert_eq!(
+        modes.trim(),
+        "icanon echo",
+        "terminal left in raw mode:\n{screen}"
+    );
     let alternate = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alternate.stdout).trim(), "0", "left the alternate screen");
+    assert_eq!(
+        String::from_utf8_lossy(&alternate.stdout).trim(),
+        "0",
+        "left the alternate screen"
+    );
 }

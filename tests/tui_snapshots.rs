@@ -51,11 +51,7 @@ fn check(name: &str, ok: bool, detail: &str) -> HealthCheck {
 
 /// A first run: defaults, nothing configured, everything healthy.
 fn first_run() -> App {
-    let mut app = App::new(
-        Keymap::builtin("default").unwrap(),
-        "default".into(),
-        Vec::new(),
-    );
+    let mut app = App::new(Keymap::builtin("default").unwrap(), "default".into());
     let health = HealthResult {
         ok: true,
         checks: vec![
@@ -75,11 +71,7 @@ fn first_run() -> App {
 
 /// An edge profile on a core build, a provider whose key is missing, a typo in config.toml.
 fn configured() -> App {
-    let mut app = App::new(
-        Keymap::builtin("default").unwrap(),
-        "default".into(),
-        Vec::new(),
-    );
+    let mut app = App::new(Keymap::builtin("default").unwrap(), "default".into());
     let mut config = profile_config();
     config.providers.insert(
         "openai".into(),
@@ -205,11 +197,7 @@ fn help_popup() {
 
 #[test]
 fn help_popup_vim_keymap_shows_vim_keys() {
-    let mut app = App::new(
-        Keymap::builtin("vim").unwrap(),
-        "default".into(),
-        Vec::new(),
-    );
+    let mut app = App::new(Keymap::builtin("vim").unwrap(), "default".into());
     app.handle(Msg::Key(KeyEvent::new(
         KeyCode::Char('?'),
         KeyModifiers::NONE,

@@ -371,7 +371,8 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
         });
     }
 
-    // Layer 5: flags (and their environment twins, which rank with the environment).
+    // Layer 5: flags. OPENCLAW_RS_THEME and OPENCLAW_RS_KEYMAP stand in for a missing flag,
+    // so they rank above OPENCLAW_RS_UI__THEME but below the flag itself.
     let mut ui = toml::Table::new();
     let theme = opts.theme.as_deref().or_else(|| opts.env_special("THEME"));
     let keymap = opts

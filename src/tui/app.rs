@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::action::Action;
 use super::keymap::{KeyCombo, Keymap, Section};
-use crate::config::Diagnostic;
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
 use crate::engine::methods::{HealthResult, StatusResult};
@@ -152,8 +151,6 @@ pub struct App {
     pub view: EngineView,
     /// Selection per pane, by [`PaneId`] index. Panes clamp it to what they show.
     pub selection: [usize; 4],
-    /// Diagnostics from the UI's own files (theme, keymap) found at startup.
-    pub ui_diagnostics: Vec<Diagnostic>,
     pub last_event: Option<String>,
     pub calls_in_flight: usize,
     pub theme_name: String,
@@ -166,14 +163,13 @@ pub struct App {
 const PAGE: usize = 10;
 
 impl App {
-    pub fn new(keymap: Keymap, theme_name: String, ui_diagnostics: Vec<Diagnostic>) -> Self {
+    pub fn new(keymap: Keymap, theme_name: String) -> Self {
         Self {
             focus: PaneId::Conversations,
             overlay: Overlay::None,
             keymap,
             view: EngineView::default(),
             selection: [0; 4],
-            ui_diagnostics,
             last_event: None,
             calls_in_flight: 0,
             theme_name,
@@ -393,11 +389,7 @@ mod tests {
     use super::*;
 
     fn app() -> App {
-        App::new(
-            Keymap::builtin("default").unwrap(),
-            "default".into(),
-            Vec::new(),
-        )
+        App::new(Keymap::builtin("default").unwrap(), "default".into())
     }
 
     fn press(app: &mut App, code: KeyCode, mods: KeyModifiers) -> Vec<Command> {

@@ -31,10 +31,16 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
         tracing::warn!("{d}");
     }
     handle.add_diagnostics(diagnostics);
-    let mut app = app::App::new(keymap, theme.name.clone(), Vec::new());
+    let mut app = app::App::new(keymap, theme.name.clone());
 
-    let mut terminal =
-        ratatui::try_init().wrap_err("cannot start the terminal UI (is stdout a terminal?)")?;
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        eprintln!(
+            "openclaw-rs: stdout is not a terminal, so the TUI cannot start; \
+             use --batch or a subcommand (see --help) for scripted use"
+        );
+        return Ok(crate::commands::exit::USAGE);
+    }
+    let mut terminal = ratatui::try_init().wrap_err("cannot start the terminal UI")?;
     let result = driver::run(&mut terminal, &mut app, &theme, handle, started).await;
     // Restore on every path out, error or not; the panic hook covers panics.
     ratatui::restore();

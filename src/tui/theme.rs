@@ -321,6 +321,12 @@ mod tests {
         "findings.severity.critical",
         "findings.severity.warn",
         "findings.severity.info",
+        "ui.statusbar.warn",
+        "ui.match",
+        "providers.key.set",
+        "providers.key.missing",
+        "memory.value",
+        "conversations.hint",
     ];
 
     #[test]

@@ -48,17 +48,31 @@ fn main() {
     let text = String::from_utf8(out).expect("utf-8 output");
     let frames: Vec<&str> = text.lines().collect();
     assert_eq!(frames.len(), requests, "one frame per request");
-    assert!(frames.iter().all(|f| f.contains("\"ok\":true")), "all succeed");
+    assert!(
+        frames.iter().all(|f| f.contains("\"ok\":true")),
+        "all succeed"
+    );
 
-    let batch = median((0..rounds).map(|_| run(BIN, &args, input.as_bytes()).0).collect());
+    let batch = median(
+        (0..rounds)
+            .map(|_| run(BIN, &args, input.as_bytes()).0)
+            .collect(),
+    );
     let empty = median((0..rounds).map(|_| run(BIN, &args, b"").0).collect());
-    let cat = median((0..rounds).map(|_| run("cat", &[], input.as_bytes()).0).collect());
+    let cat = median(
+        (0..rounds)
+            .map(|_| run("cat", &[], input.as_bytes()).0)
+            .collect(),
+    );
     let per_request = batch.saturating_sub(empty) / requests as u32;
 
     println!("batch_throughput ({requests} status requests, median of {rounds})");
     println!("| measure | time | ratio |");
     println!("|---|---|---|");
-    println!("| `--batch`, {requests} × status | {:.1} ms | 1.00 |", ms(batch));
+    println!(
+        "| `--batch`, {requests} × status | {:.1} ms | 1.00 |",
+        ms(batch)
+    );
     println!(
         "| `--batch`, empty input (startup + exit) | {:.1} ms | {:.2} |",
         ms(empty),
@@ -69,9 +83,15 @@ fn main() {
         ms(cat),
         ms(cat) / ms(batch)
     );
-    println!("| per request, startup excluded | {:.2} µs | |", per_request.as_secs_f64() * 1e6);
+    println!(
+        "| per request, startup excluded | {:.2} µs | |",
+        per_request.as_secs_f64() * 1e6
+    );
     if full {
-        assert!(batch < Duration::from_secs(1), "10,000 requests took {batch:?}");
+        assert!(
+            batch < Duration::from_secs(1),
+            "10,000 requests took {batch:?}"
+        );
     }
 }
 

@@ -50,7 +50,10 @@ impl Session {
 
     fn pane_pid(&self) -> u32 {
         let out = self.tmux(&["display-message", "-p", "-t", "b", "#{pane_pid}"]);
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid")
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pid")
     }
 }
 
@@ -72,7 +75,10 @@ fn rss_kib(pid: u32) -> u64 {
 /// The app's own measure, logged at info level: process start to the first frame flushed.
 fn logged_first_frame_micros(log: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(log).ok()?;
-    let line = text.lines().rev().find(|l| l.contains("first frame drawn"))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("first frame drawn"))?;
     let start = line.find("micros=")? + "micros=".len();
     line[start..].split_whitespace().next()?.parse().ok()
 }
@@ -83,7 +89,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let tmux_ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    let tmux_ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !tmux_ok {
         println!("tui_startup skipped: tmux is not installed");
         return;
@@ -120,7 +129,12 @@ fn main() {
         drop(session);
 
         let started = Instant::now();
-        let session = Session::start(&format!("base{round}"), 80, 24, &["sh", "-c", "echo READY; sleep 30"]);
+        let session = Session::start(
+            &format!("base{round}"),
+            80,
+            24,
+            &["sh", "-c", "echo READY; sleep 30"],
+        );
         session.wait_for("READY");
         baseline_wall.push(started.elapsed().as_secs_f64() * 1e3);
     }
@@ -132,13 +146,27 @@ fn main() {
     drop(less);
 
     assert!(!app_internal.is_empty(), "the app logged no first frame");
-    let (wall, base, internal) = (median(app_wall), median(baseline_wall), median(app_internal));
+    let (wall, base, internal) = (
+        median(app_wall),
+        median(baseline_wall),
+        median(app_internal),
+    );
     println!("tui_startup (80x24 in tmux, median of {rounds})");
     println!("| measure | value | ratio |");
     println!("|---|---|---|");
     println!("| first frame, in-process (main() to first draw) | {internal:.2} ms | |");
-    println!("| first frame seen on screen (tmux spawn + draw + capture) | {wall:.1} ms | {:.2} |", wall / base);
+    println!(
+        "| first frame seen on screen (tmux spawn + draw + capture) | {wall:.1} ms | {:.2} |",
+        wall / base
+    );
     println!("| baseline: `echo READY` seen on screen | {base:.1} ms | 1.00 |");
-    println!("| idle RSS, openclaw-rs | {:.1} MiB | {:.2} |", app_rss as f64 / 1024.0, app_rss as f64 / less_rss as f64);
-    println!("| idle RSS, `less` (baseline) | {:.1} MiB | 1.00 |", less_rss as f64 / 1024.0);
+    println!(
+        "| idle RSS, openclaw-rs | {:.1} MiB | {:.2} |",
+        app_rss as f64 / 1024.0,
+        app_rss as f64 / less_rss as f64
+    );
+    println!(
+        "| idle RSS, `less` (baseline) | {:.1} MiB | 1.00 |",
+        less_rss as f64 / 1024.0
+    );
 }

@@ -68,17 +68,6 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
             });
         }
     }
-    for d in &app.ui_diagnostics {
-        rows.push(FindingRow {
-            severity: if d.level == Level::Error {
-                Severity::Critical
-            } else {
-                Severity::Warn
-            },
-            title: d.message.clone(),
-            detail: d.to_string(),
-        });
-    }
     for (method, error) in &app.view.errors {
         rows.push(FindingRow {
             severity: Severity::Critical,

@@ -63,15 +63,15 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let rows = rows(app);
     let mut lines = vec![
         Line::from(Span::styled(
-            " Nothing remembered yet.",
+            " No memory store yet.",
             theme.style("ui.heading"),
         )),
         Line::from(Span::styled(
-            " Put notes in MEMORY.md or memory/*.md in your workspace; they are",
+            " Memory sources and settings of the active profile; change them",
             theme.style("ui.text"),
         )),
         Line::from(Span::styled(
-            " chunked, embedded and indexed with these settings:",
+            " under [memory] in config.toml:",
             theme.style("ui.text"),
         )),
         Line::default(),
