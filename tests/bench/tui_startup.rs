@@ -116,7 +116,7 @@ fn main() {
             24,
             &[BIN, "--home", &state_arg, "-v"],
         );
-        session.wait_for("core build");
+        session.wait_for(" build ");
         app_wall.push(started.elapsed().as_secs_f64() * 1e3);
         if let Some(micros) = logged_first_frame_micros(&log) {
             app_internal.push(micros as f64 / 1e3);
