@@ -21,7 +21,9 @@ use clap_complete::Shell;
         echo '{\"id\":1,\"method\":\"status\"}' | openclaw-rs --batch\n\n\
         Environment: OPENCLAW_RS_HOME, OPENCLAW_RS_CONFIG, OPENCLAW_RS_PROFILE, \
         OPENCLAW_RS_THEME, OPENCLAW_RS_KEYMAP, OPENCLAW_RS_SECTION__KEY=value for any \
-        config key, RUST_LOG, NO_COLOR."
+        config key, RUST_LOG, NO_COLOR.\n\n\
+        Exit status: 0 success; 1 a request or call failed; 2 usage or startup error \
+        (bad flags, a broken config file)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -58,7 +60,13 @@ pub struct GlobalArgs {
     pub profile: Option<String>,
 
     /// Config file to use instead of <state>/config.toml.
-    #[arg(long, global = true, value_name = "PATH", env = "OPENCLAW_RS_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "OPENCLAW_RS_CONFIG",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
 
     /// State directory [default: $OPENCLAW_RS_HOME, else ~/.openclaw-rs].

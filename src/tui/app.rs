@@ -286,7 +286,14 @@ impl App {
         };
         let parsed = match method {
             "status" => serde_json::from_value(value).map(|s| self.view.status = Some(s)),
-            "health" => serde_json::from_value(value).map(|h| self.view.health = Some(h)),
+            "health" => serde_json::from_value::<HealthResult>(value).map(|health| {
+                // A broken file must not go unnoticed just because findings is not in view.
+                let errors = health.diagnostics.iter().filter(|d| d.is_error()).count();
+                if errors > 0 {
+                    self.last_event = Some(format!("{errors} config error(s): see findings"));
+                }
+                self.view.health = Some(health);
+            }),
             "config.get" => {
                 self.view.config = value.get("value").cloned();
                 Ok(())
