@@ -165,32 +165,16 @@ fn config_into(loaded: &Loaded, action: &ConfigAction, out: &mut String) -> Resu
                 print_json(&loaded.paths)?;
             } else {
                 let p = &loaded.paths;
-                let exists = |path: &std::path::Path| if path.exists() { "" } else { "  (absent)" };
                 outln!(out, "state dir   {}", p.state_dir.display());
-                outln!(
-                    out,
-                    "config      {}{}",
-                    p.config_file.display(),
-                    exists(&p.config_file)
-                );
-                outln!(
-                    out,
-                    "profiles    {}{}",
-                    p.profiles_dir.display(),
-                    exists(&p.profiles_dir)
-                );
-                outln!(
-                    out,
-                    "themes      {}{}",
-                    p.themes_dir.display(),
-                    exists(&p.themes_dir)
-                );
-                outln!(
-                    out,
-                    "keymaps     {}{}",
-                    p.keymaps_dir.display(),
-                    exists(&p.keymaps_dir)
-                );
+                for (label, path) in [
+                    ("config", &p.config_file),
+                    ("profiles", &p.profiles_dir),
+                    ("themes", &p.themes_dir),
+                    ("keymaps", &p.keymaps_dir),
+                ] {
+                    let absent = if path.exists() { "" } else { "  (absent)" };
+                    outln!(out, "{label:<11} {}{absent}", path.display());
+                }
                 outln!(out, "log         {}", p.log_file.display());
             }
             Ok(exit::OK)

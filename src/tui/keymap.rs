@@ -7,7 +7,7 @@ use std::path::Path;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::Action;
-use crate::config::{Diagnostic, valid_name};
+use crate::config::Diagnostic;
 
 pub const BUILTIN_KEYMAPS: &[(&str, &str)] = &[
     ("default", include_str!("../../keymaps/default.toml")),
@@ -308,25 +308,17 @@ impl Keymap {
     /// `<dir>/<name>.toml` over it. Problems are returned; the keymap is always usable.
     pub fn load(name: &str, user_dir: &Path) -> (Self, Vec<Diagnostic>) {
         let mut diags = Vec::new();
-        let name = if valid_name(name) {
-            name
+        let user = super::user_file("keymap", name, user_dir, &mut diags);
+        let base = if BUILTIN_KEYMAPS.iter().any(|(n, _)| *n == user.name) {
+            user.name.as_str()
         } else {
-            diags.push(Diagnostic::error(
-                "keymap",
-                format!("keymap name '{name}' is not valid; using default"),
-            ));
-            "default"
-        };
-        let user_file = user_dir.join(format!("{name}.toml"));
-        let base = if BUILTIN_KEYMAPS.iter().any(|(n, _)| *n == name) {
-            name
-        } else {
-            if !user_file.exists() {
+            if !user.path.exists() {
                 diags.push(Diagnostic::error(
                     "keymap",
                     format!(
-                        "no keymap '{name}': built-ins are default and vim, or create {}",
-                        user_file.display()
+                        "no keymap '{}': built-ins are default and vim, or create {}",
+                        user.name,
+                        user.path.display()
                     ),
                 ));
             }
@@ -336,16 +328,10 @@ impl Keymap {
             name: base.into(),
             bindings: Vec::new(),
         });
-        keymap.name = name.to_string();
-        if user_file.exists() {
-            let source = user_file.display().to_string();
-            match std::fs::read_to_string(&user_file) {
-                Ok(text) => {
-                    let layer = parse_layer(&source, &text, &mut diags);
-                    keymap.apply(layer);
-                }
-                Err(e) => diags.push(Diagnostic::error(source, format!("cannot read: {e}"))),
-            }
+        keymap.name = user.name.clone();
+        if let Some((source, text)) = &user.text {
+            let layer = parse_layer(source, text, &mut diags);
+            keymap.apply(layer);
         }
         (keymap, diags)
     }

@@ -16,7 +16,54 @@ use std::time::Instant;
 
 use color_eyre::eyre::{Result, WrapErr};
 
+use crate::config::{Diagnostic, valid_name};
 use crate::engine::Engine;
+
+/// A user's theme or keymap file, as found in the state dir.
+pub(crate) struct UserFile {
+    /// The name to use: the one asked for, or `default` when it was not a safe file name.
+    pub name: String,
+    pub path: std::path::PathBuf,
+    /// The file's text and its display name, when it exists and could be read.
+    pub text: Option<(String, String)>,
+}
+
+/// Find `<dir>/<name>.toml` for `kind` ("theme", "keymap"). Names that could escape the dir
+/// are refused; unreadable files are reported. Never fails.
+pub(crate) fn user_file(
+    kind: &str,
+    name: &str,
+    dir: &std::path::Path,
+    diags: &mut Vec<Diagnostic>,
+) -> UserFile {
+    let name = if valid_name(name) {
+        name
+    } else {
+        diags.push(Diagnostic::error(
+            kind,
+            format!("{kind} name '{name}' is not valid; using default"),
+        ));
+        "default"
+    };
+    let path = dir.join(format!("{name}.toml"));
+    let text = if path.exists() {
+        let source = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some((source, text)),
+            Err(e) => {
+                diags.push(Diagnostic::error(source, format!("cannot read: {e}")));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    UserFile {
+        name: name.to_string(),
+        path,
+        text,
+    }
+}
 
 /// Run the TUI until the user quits. Returns the process exit status.
 pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i32> {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::config::{Diagnostic, valid_name};
+use crate::config::Diagnostic;
 
 pub const BUILTIN_THEMES: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
@@ -191,28 +191,12 @@ impl Theme {
     /// built-in), with `<dir>/<name>.toml` overriding what it sets. Always usable.
     pub fn load(name: &str, user_dir: &Path, no_color: bool) -> (Self, Vec<Diagnostic>) {
         let mut diags = Vec::new();
-        let name = if valid_name(name) {
-            name
-        } else {
-            diags.push(Diagnostic::error(
-                "theme",
-                format!("theme name '{name}' is not valid; using default"),
-            ));
-            "default"
-        };
-        let user_file = user_dir.join(format!("{name}.toml"));
-        let user_layer = if user_file.exists() {
-            let source = user_file.display().to_string();
-            match std::fs::read_to_string(&user_file) {
-                Ok(text) => Some(parse_layer(&source, &text, &mut diags)),
-                Err(e) => {
-                    diags.push(Diagnostic::error(source, format!("cannot read: {e}")));
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let user = super::user_file("theme", name, user_dir, &mut diags);
+        let (name, user_file) = (user.name.as_str(), &user.path);
+        let user_layer = user
+            .text
+            .as_ref()
+            .map(|(source, text)| parse_layer(source, text, &mut diags));
         let base_name = if BUILTIN_THEMES.iter().any(|(n, _)| *n == name) {
             name.to_string()
         } else if let Some(parent) = user_layer.as_ref().and_then(|l| l.inherits.clone()) {
