@@ -65,21 +65,17 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }
 
-#[test]
-fn visit_every_pane_and_quit_restores_the_terminal() {
-    if !tmux_available() {
-        println!("skipped: tmux is not installed (apt-get install tmux)");
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
+/// Start the app under a shell that, once the app is gone, prints its exit status and
+/// whether the tty is back in cooked mode.
+fn start_app(name: &str, home: &Path) -> Tmux {
     let tmux = Tmux {
-        socket: format!("openclaw-e2e-{}", std::process::id()),
+        socket: format!("openclaw-e2e-{}-{name}", std::process::id()),
     };
     // The shell reports the exit status and the tty mode once the app is gone.
     let script = format!(
         "{} --home {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -e '-*icanon' -e '-*echo' | tr '\\n' ' '; echo; sleep 60",
         shell_quote(Path::new(BIN)),
-        shell_quote(&home.path().join("state")),
+        shell_quote(&home.join("state")),
     );
     let started = tmux.cmd(&[
         "new-session",
@@ -95,6 +91,41 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
         &script,
     ]);
     assert!(started.status.success(), "{started:?}");
+    tmux
+}
+
+/// After the app is gone: it exited 0, the tty is cooked, the main screen is back.
+fn assert_restored(tmux: &Tmux) {
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // `stty` prints `-icanon`/`-echo` while the terminal is still raw.
+    let screen = tmux.wait_for("icanon");
+    let modes = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("EXIT="))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(
+        modes.trim(),
+        "icanon echo",
+        "terminal left in raw mode:\n{screen}"
+    );
+    let alternate = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alternate.stdout).trim(),
+        "0",
+        "left the alternate screen"
+    );
+}
+
+#[test]
+fn visit_every_pane_and_quit_restores_the_terminal() {
+    if !tmux_available() {
+        println!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = start_app("keys", home.path());
 
     let screen = tmux.wait_for("No conversations yet");
     assert!(screen.contains("1 conversations"), "{screen}");
@@ -124,24 +155,31 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     tmux.wait_for("No memory store yet");
 
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("EXIT=");
-    assert!(screen.contains("EXIT=0"), "{screen}");
-    // `stty` prints `-icanon`/`-echo` while the terminal is still raw.
-    let screen = tmux.wait_for("icanon");
-    let modes = screen
-        .lines()
-        .skip_while(|l| !l.starts_with("EXIT="))
-        .nth(1)
-        .unwrap_or_default();
-    assert_eq!(
-        modes.trim(),
-        "icanon echo",
-        "terminal left in raw mode:\n{screen}"
-    );
-    let alternate = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-    assert_eq!(
-        String::from_utf8_lossy(&alternate.stdout).trim(),
-        "0",
-        "left the alternate screen"
-    );
+    assert_restored(&tmux);
+}
+
+/// SIGTERM (kill) and SIGHUP (a dropped SSH connection) end the app cleanly too.
+#[test]
+fn signals_end_the_app_and_restore_the_terminal() {
+    if !tmux_available() {
+        println!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    for signal in ["TERM", "HUP"] {
+        let home = tempfile::tempdir().unwrap();
+        let tmux = start_app(signal, home.path());
+        tmux.wait_for("No conversations yet");
+        let shell = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+        let app = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        let app = String::from_utf8_lossy(&app.stdout).trim().to_string();
+        assert!(!app.is_empty(), "found the app's pid");
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&app)
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_restored(&tmux);
+    }
 }
