@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::engine::{EngineError, EngineHandle};
@@ -38,11 +39,14 @@ impl Dispatch for EngineHandle {
     }
 }
 
+/// A request id, echoed byte for byte: ids of any JSON type and size come back unchanged.
+pub type Id = Option<Box<RawValue>>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Request {
     #[serde(default)]
-    id: Value,
+    id: Id,
     method: String,
     #[serde(default)]
     params: Value,
@@ -50,10 +54,17 @@ struct Request {
     timeout_ms: Option<u64>,
 }
 
-/// A response frame, exactly as it goes on the wire.
+/// Only the id of a line that is not a valid request, to echo it in the error frame.
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Id,
+}
+
+/// A response frame, exactly as it goes on the wire. A missing id is `null`.
 #[derive(Debug, Serialize)]
 pub struct Frame<'a> {
-    pub id: &'a Value,
+    pub id: &'a Id,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
@@ -134,58 +145,59 @@ async fn handle_line<D: Dispatch>(
     dispatch: &D,
     number: usize,
     line: Line,
-) -> Option<(Value, Result<Value, EngineError>)> {
+) -> Option<(Id, Result<Value, EngineError>)> {
     let text = match line {
         Line::Text(text) => text,
         Line::Oversized(len) => {
-            return Some((
-                Value::Null,
-                Err(line_error(
-                    number,
-                    format!("line is {len} bytes; the limit is {MAX_LINE_BYTES}"),
-                )),
-            ));
+            let message = format!("line is {len} bytes; the limit is {MAX_LINE_BYTES}");
+            return Some((None, Err(line_error(number, message))));
         }
         Line::NotUtf8 => {
             return Some((
-                Value::Null,
+                None,
                 Err(line_error(number, "line is not valid UTF-8".into())),
             ));
         }
     };
+    // Editors on some systems start files with a byte order mark; it is not JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     if text.trim().is_empty() {
         return None;
     }
-    let value: Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            return Some((
-                Value::Null,
-                Err(line_error(number, format!("invalid JSON: {e}"))),
-            ));
-        }
-    };
-    // Echo the id even when the rest of the request is wrong, so the caller can match it.
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let request: Request = match serde_json::from_value(value) {
+    let request: Request = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(e) => {
-            return Some((
-                id,
-                Err(line_error(
-                    number,
-                    format!(
-                        "not a request ({e}); expected {{\"id\": ..., \"method\": \"...\", \"params\": {{...}}}}"
-                    ),
-                )),
-            ));
-        }
+        Err(e) => return Some(not_a_request(number, text, e)),
     };
-    let timeout = request.timeout_ms.map(Duration::from_millis);
+    let timeout = match request.timeout_ms {
+        Some(0) => {
+            let error = line_error(number, "timeoutMs must be at least 1".into());
+            return Some((request.id, Err(error)));
+        }
+        other => other.map(Duration::from_millis),
+    };
     let result = dispatch
         .dispatch(&request.method, request.params, timeout)
         .await;
     Some((request.id, result))
+}
+
+/// Say why a line is not a request, echoing its id when it has one.
+fn not_a_request(
+    number: usize,
+    text: &str,
+    error: serde_json::Error,
+) -> (Id, Result<Value, EngineError>) {
+    if error.is_syntax() || error.is_eof() {
+        return (
+            None,
+            Err(line_error(number, format!("invalid JSON: {error}"))),
+        );
+    }
+    let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id);
+    let message = format!(
+        "not a request ({error}); expected {{\"id\": ..., \"method\": \"...\", \"params\": {{...}}}}"
+    );
+    (id, Err(line_error(number, message)))
 }
 
 /// Run a whole batch. Only I/O errors on the streams themselves end it early.
@@ -321,6 +333,12 @@ mod tests {
         assert_eq!(frames[1]["error"]["code"], "INVALID_REQUEST");
         assert_eq!(frames[1]["error"]["details"]["line"], 2);
         assert_eq!(frames[1]["id"], Value::Null);
+        assert!(
+            frames[1]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid JSON")
+        );
         assert_eq!(
             frames[2]["id"], 3,
             "id is echoed for a request missing its method"
@@ -396,6 +414,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ids_of_any_type_and_size_are_echoed_exactly() {
+        let input = "{\"id\":12345678901234567890123,\"method\":\"echo\"}\n\
+                     {\"id\":[1,{\"a\":null}],\"method\":\"echo\"}\n\
+                     {\"id\":1.50,\"method\":\"nope\"}\n\
+                     {\"id\":\"x\"}\n";
+        let mut out = Vec::new();
+        run(&Fake, input.as_bytes(), &mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("{\"id\":12345678901234567890123,"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("{\"id\":[1,{\"a\":null}],"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].starts_with("{\"id\":1.50,"), "{}", lines[2]);
+        assert!(lines[3].starts_with("{\"id\":\"x\","), "{}", lines[3]);
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_is_ignored_and_zero_timeouts_are_refused() {
+        let input = "\u{feff}{\"id\":1,\"method\":\"echo\"}\n{\"id\":2,\"method\":\"echo\",\"timeoutMs\":0}\n";
+        let (summary, frames) = run_fake(input.as_bytes()).await;
+        assert_eq!(frames[0]["ok"], true, "{:?}", frames[0]);
+        assert_eq!(summary.failed, 1);
+        assert!(
+            frames[1]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("timeoutMs")
+        );
+    }
+
+    #[tokio::test]
     async fn invalid_utf8_is_framed() {
         let (summary, frames) = run_fake(b"\xff\xfe\n{\"id\":1,\"method\":\"echo\"}\n").await;
         assert_eq!(summary.failed, 1);
@@ -410,11 +466,13 @@ mod tests {
     #[tokio::test]
     async fn engine_frames_use_the_wire_codes() {
         let tmp = tempfile::tempdir().unwrap();
-        let engine =
-            crate::engine::Engine::start(crate::config::load(&crate::config::LoadOptions {
+        let engine = crate::engine::Engine::start(
+            crate::config::load(&crate::config::LoadOptions {
                 state_dir: tmp.path().to_path_buf(),
                 ..Default::default()
-            }));
+            }),
+            Vec::new(),
+        );
         let mut out = Vec::new();
         let summary = run(
             &engine.handle(),

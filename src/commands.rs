@@ -2,7 +2,8 @@
 //!
 //! stdout carries the result (JSON where asked); diagnostics and logs go to stderr.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
@@ -43,38 +44,29 @@ pub fn refuse_on_errors(loaded: &Loaded) -> Option<i32> {
     Some(exit::USAGE)
 }
 
-/// Append a line to a command's output buffer.
-macro_rules! outln {
-    ($out:ident, $($arg:tt)*) => {{
-        $out.push_str(&format!($($arg)*));
-        $out.push('\n');
-    }};
-}
-
-/// Append text to a command's output buffer.
-macro_rules! outp {
-    ($out:ident, $($arg:tt)*) => {
-        $out.push_str(&format!($($arg)*))
-    };
-}
-
 /// Write a command's whole output. A reader that went away early (`| head`) is not an
 /// error worth a report: the output was simply not wanted.
 fn emit(text: &str) -> Result<()> {
+    emit_bytes(text.as_bytes())
+}
+
+/// [`emit`] for bytes.
+pub fn emit_bytes(bytes: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.wrap_err("writing to stdout"),
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+fn to_json(value: &impl serde::Serialize) -> Result<String> {
     let mut text = serde_json::to_string_pretty(value).wrap_err("rendering JSON")?;
     text.push('\n');
-    emit(&text)
+    Ok(text)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    emit(&to_json(value)?)
 }
 
 pub async fn status(engine: &Engine, as_json: bool) -> Result<i32> {
@@ -151,108 +143,112 @@ pub async fn call(
     }
 }
 
-pub fn config(loaded: &Loaded, action: &ConfigAction) -> Result<i32> {
+/// `config path|show|check`. `face_diagnostics` are problems in the faces' own files (theme,
+/// keymap): `check` counts them; `show` mentions them.
+pub fn config(
+    loaded: &Loaded,
+    face_diagnostics: &[Diagnostic],
+    action: &ConfigAction,
+) -> Result<i32> {
     let mut out = String::new();
-    let code = config_into(loaded, action, &mut out)?;
+    let code = config_into(loaded, face_diagnostics, action, &mut out)?;
     emit(&out)?;
     Ok(code)
 }
 
-fn config_into(loaded: &Loaded, action: &ConfigAction, out: &mut String) -> Result<i32> {
+fn config_into(
+    loaded: &Loaded,
+    face_diagnostics: &[Diagnostic],
+    action: &ConfigAction,
+    out: &mut String,
+) -> Result<i32> {
     match action {
-        ConfigAction::Path { json } => {
-            if *json {
-                print_json(&loaded.paths)?;
-            } else {
-                let p = &loaded.paths;
-                outln!(out, "state dir   {}", p.state_dir.display());
-                for (label, path) in [
-                    ("config", &p.config_file),
-                    ("profiles", &p.profiles_dir),
-                    ("themes", &p.themes_dir),
-                    ("keymaps", &p.keymaps_dir),
-                ] {
-                    let absent = if path.exists() { "" } else { "  (absent)" };
-                    outln!(out, "{label:<11} {}{absent}", path.display());
-                }
-                outln!(out, "log         {}", p.log_file.display());
+        ConfigAction::Path { json: true } => out.push_str(&to_json(&loaded.paths)?),
+        ConfigAction::Path { json: false } => {
+            let p = &loaded.paths;
+            writeln!(out, "state dir   {}", p.state_dir.display())?;
+            for (label, path) in [
+                ("config", &p.config_file),
+                ("profiles", &p.profiles_dir),
+                ("themes", &p.themes_dir),
+                ("keymaps", &p.keymaps_dir),
+            ] {
+                let absent = if path.exists() { "" } else { "  (absent)" };
+                writeln!(out, "{label:<11} {}{absent}", path.display())?;
             }
-            Ok(exit::OK)
+            writeln!(out, "log         {}", p.log_file.display())?;
         }
         ConfigAction::Show { json } => {
             if let Some(code) = refuse_on_errors(loaded) {
                 return Ok(code);
             }
             print_diagnostics(&loaded.diagnostics);
+            print_diagnostics(face_diagnostics);
             if *json {
-                print_json(&json!({
+                out.push_str(&to_json(&json!({
                     "profile": loaded.profile,
                     "layers": loaded.layers,
                     "config": loaded.config,
                     "unknownKeys": loaded.unknown_keys,
-                }))?;
+                }))?);
             } else {
-                outln!(
+                writeln!(
                     out,
                     "# effective configuration (profile {}); secrets are shown as references",
                     loaded.profile.name
-                );
+                )?;
                 for layer in &loaded.layers {
                     let state = if layer.applied {
                         ""
                     } else {
                         "  (left out: errors)"
                     };
-                    outln!(out, "# layer {:<16} {}{state}", layer.kind, layer.source);
+                    writeln!(out, "# layer {:<16} {}{state}", layer.kind, layer.source)?;
                 }
                 let mut shown = loaded.config.clone();
                 shown.profile = Some(loaded.profile.name.clone());
-                outp!(
-                    out,
-                    "{}",
-                    toml::to_string_pretty(&shown).wrap_err("rendering the configuration")?
+                out.push_str(
+                    &toml::to_string_pretty(&shown).wrap_err("rendering the configuration")?,
                 );
                 if !loaded.unknown_keys.is_empty() {
-                    outln!(out, "\n# unknown keys, kept but not read:");
+                    writeln!(out, "\n# unknown keys, kept but not read:")?;
                     for key in &loaded.unknown_keys {
-                        outln!(out, "#   {key}");
+                        writeln!(out, "#   {key}")?;
                     }
                 }
             }
-            Ok(exit::OK)
         }
         ConfigAction::Check { json } => {
-            let errors = loaded.errors().count();
-            let warnings = loaded.diagnostics.len() - errors;
+            let all: Vec<&Diagnostic> = loaded.diagnostics.iter().chain(face_diagnostics).collect();
+            let errors = all.iter().filter(|d| d.is_error()).count();
+            let warnings = all.len() - errors;
             if *json {
-                print_json(&json!({
+                out.push_str(&to_json(&json!({
                     "ok": errors == 0,
                     "errors": errors,
                     "warnings": warnings,
-                    "diagnostics": loaded.diagnostics,
+                    "diagnostics": all,
                     "layers": loaded.layers,
-                }))?;
+                }))?);
             } else {
-                print_diagnostics(&loaded.diagnostics);
+                for d in &all {
+                    writeln!(out, "{d}")?;
+                }
                 for layer in &loaded.layers {
                     let state = if layer.applied { "ok" } else { "LEFT OUT" };
-                    outln!(out, "{state:<8} {:<16} {}", layer.kind, layer.source);
+                    writeln!(out, "{state:<8} {:<16} {}", layer.kind, layer.source)?;
                 }
-                outln!(
-                    out,
-                    "{} error(s), {} warning(s){}",
-                    errors,
-                    warnings,
-                    if errors == 0 {
-                        "; configuration is usable"
-                    } else {
-                        ""
-                    }
-                );
+                let verdict = if errors == 0 {
+                    "; configuration is usable"
+                } else {
+                    ""
+                };
+                writeln!(out, "{errors} error(s), {warnings} warning(s){verdict}")?;
             }
-            Ok(if errors == 0 { exit::OK } else { exit::USAGE })
+            return Ok(if errors == 0 { exit::OK } else { exit::USAGE });
         }
     }
+    Ok(exit::OK)
 }
 
 /// A JSON frame for a failure before any request ran, so a script reading stdout sees why.
@@ -263,7 +259,7 @@ pub fn startup_error_frame(loaded: &Loaded) -> String {
     )
     .with_details(json!({ "diagnostics": loaded.diagnostics }));
     let frame = crate::batch::Frame {
-        id: &Value::Null,
+        id: &None,
         ok: false,
         payload: None,
         error: Some(error),

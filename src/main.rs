@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 use color_eyre::eyre::{Result, WrapErr};
 use openclaw_rs::cli::{Cli, Command, ConfigAction};
 use openclaw_rs::commands::{self, exit};
-use openclaw_rs::config::{self, Loaded};
+use openclaw_rs::config;
 use openclaw_rs::engine::Engine;
 use openclaw_rs::{batch, tui};
 
@@ -26,13 +26,16 @@ fn main() -> ExitCode {
         eprintln!("openclaw-rs: could not install error hooks: {e}");
     }
     if let Some(Command::Completions { shell }) = &cli.command {
-        clap_complete::generate(
-            *shell,
-            &mut Cli::command(),
-            "openclaw-rs",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
+        // Generated into memory first: clap_complete panics on a failed write (`| head`).
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "openclaw-rs", &mut script);
+        return match commands::emit_bytes(&script) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("openclaw-rs: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let code = match run(cli, started) {
         Ok(code) => code,
@@ -70,11 +73,18 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             return Ok(exit::USAGE);
         }
     }
-    let _log_guard = init_logging(cli.global.verbose, tui_mode.then_some(&paths.log_file));
+    if let Err(e) = init_logging(cli.global.verbose, tui_mode.then_some(&paths.log_file)) {
+        eprintln!("openclaw-rs: logging is off: {e}");
+    }
     let loaded = config::load(&options);
 
+    let file_checks = tui::file_checks();
     if let Some(Command::Config { action }) = &cli.command {
-        return commands::config(&loaded, action);
+        let face_diagnostics: Vec<_> = file_checks
+            .iter()
+            .flat_map(|check| check(&loaded))
+            .collect();
+        return commands::config(&loaded, &face_diagnostics, action);
     }
     // The TUI runs on what is valid and shows the errors; every other face refuses.
     if !tui_mode {
@@ -92,11 +102,11 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
         .enable_all()
         .build()
         .wrap_err("starting the async runtime")?;
-    runtime.block_on(dispatch(cli, loaded, started))
+    let engine = Engine::start(loaded, file_checks);
+    runtime.block_on(dispatch(cli, engine, started))
 }
 
-async fn dispatch(cli: Cli, loaded: Loaded, started: Instant) -> Result<i32> {
-    let engine = Engine::start(loaded);
+async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
     if let Some(source) = cli.batch {
         return run_batch(&engine, &source).await;
     }
@@ -118,8 +128,18 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
     let summary = if source == "-" {
         batch::run(&handle, tokio::io::stdin(), stdout).await
     } else {
-        let file = match tokio::fs::File::open(source).await {
-            Ok(f) => f,
+        let opened = match tokio::fs::File::open(source).await {
+            Ok(file) => file.metadata().await.map(|meta| (file, meta)),
+            Err(e) => Err(e),
+        };
+        let file = match opened {
+            Ok((file, meta)) if !meta.is_dir() => file,
+            Ok(_) => {
+                eprintln!(
+                    "openclaw-rs: {source} is a directory; --batch takes a file of JSON lines or -"
+                );
+                return Ok(exit::USAGE);
+            }
             Err(e) => {
                 eprintln!("openclaw-rs: cannot open batch file {source}: {e}");
                 return Ok(exit::USAGE);
@@ -143,7 +163,7 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
 
 /// Logs go to stderr, except in the TUI where they would corrupt the screen: there they go
 /// to the state dir's log file.
-fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> Option<()> {
+fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> std::io::Result<()> {
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => "warn",
@@ -153,32 +173,30 @@ fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> Option<()> {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match file {
+    let installed = match file {
         Some(path) => {
-            let dir = path.parent()?;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .ok()?;
+            if let Some(dir) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
-                .open(path)
-                .ok()?;
+                .open(path)?;
             builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
                 .try_init()
-                .ok()
         }
         None => builder
             .with_ansi(
                 !commands::no_color() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )
             .with_writer(std::io::stderr)
-            .try_init()
-            .ok(),
-    }
+            .try_init(),
+    };
+    installed.map_err(std::io::Error::other)
 }

@@ -328,3 +328,115 @@ fn help_and_completions_cover_every_command() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("openclaw-rs"));
 }
+
+#[test]
+fn values_in_type_errors_and_urls_in_output_are_hidden() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[providers]\nopenai = \"sk-live-TYPOSECRET\"\n",
+    )
+    .unwrap();
+    let out = run_with_stdin(
+        {
+            let mut c = cmd(home.path());
+            c.arg("--batch");
+            c
+        },
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("TYPOSECRET"), "{all}");
+    assert!(all.contains("config.toml:2:"), "still located: {all}");
+
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[providers.proxy]\nkind = \"openai\"\nbase_url = \"https://me:hunter2@proxy.example/v1?key=QUERYSECRET\"\n",
+    )
+    .unwrap();
+    let out = cmd(home.path()).args(["config", "show"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("hunter2") && !text.contains("QUERYSECRET"),
+        "{text}"
+    );
+    assert!(text.contains("proxy.example/v1"), "{text}");
+}
+
+#[test]
+fn params_must_be_an_object_and_batch_wants_a_file() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cmd(home.path())
+        .args(["call", "status", "--params", "[]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object")
+    );
+    let out = cmd(home.path())
+        .arg("--batch")
+        .arg(home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+}
+
+#[test]
+fn completions_into_a_closed_pipe_do_not_panic() {
+    let mut child = Command::new(BIN)
+        .args(["completions", "zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn config_check_reports_broken_theme_and_keymap_files() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("themes")).unwrap();
+    std::fs::create_dir_all(home.path().join("keymaps")).unwrap();
+    std::fs::write(
+        home.path().join("themes/default.toml"),
+        "[styles]\n\"ui.text\" = \"blurple\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("keymaps/default.toml"),
+        "[global]\nx = \"explode\"\n",
+    )
+    .unwrap();
+    let out = cmd(home.path()).args(["config", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("themes/default.toml:2:"), "{text}");
+    assert!(text.contains("keymaps/default.toml:2:"), "{text}");
+    // Other commands still run: these files only matter to the TUI.
+    let out = cmd(home.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["configErrors"], 2);
+}

@@ -15,7 +15,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Lines of Rust code (comments aside) that import a terminal crate.
 fn terminal_imports(text: &str) -> Vec<(usize, String)> {
-    const NEEDLES: [&str; 4] = ["ratatui::", "crossterm::", "use ratatui", "use crossterm"];
+    const NEEDLES: [&str; 6] = [
+        "ratatui::",
+        "crossterm::",
+        "use ratatui",
+        "use crossterm",
+        "crate ratatui",
+        "crate crossterm",
+    ];
     text.lines()
         .enumerate()
         .filter(|(_, line)| {
@@ -54,7 +61,7 @@ fn only_the_tui_imports_ratatui_or_crossterm() {
 
 #[test]
 fn the_scanner_finds_imports_and_ignores_prose() {
-    let text = "//! never imports ratatui or crossterm\nuse std::io;\nuse ratatui::widgets::Paragraph;\nlet x = crossterm::terminal::size(); // ratatui::\n";
+    let text = "//! never imports ratatui or crossterm\nuse std::io;\nuse ratatui::widgets::Paragraph;\nlet x = crossterm::terminal::size(); // ratatui::\nextern crate ratatui;\n";
     let found: Vec<usize> = terminal_imports(text).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(found, vec![3, 4]);
+    assert_eq!(found, vec![3, 4, 5]);
 }

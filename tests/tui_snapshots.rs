@@ -29,6 +29,12 @@ fn status(fallback: bool) -> StatusResult {
         "stateDir": STATE_DIR,
         "configFile": format!("{STATE_DIR}/config.toml"),
         "uptimeMs": 12,
+        "embedder": if fallback {
+            json!({"requested": "minilm", "inUse": "hash",
+                   "fallbackReason": "the minilm embedder was requested but this is a core build; using hash (install the edge build for model embeddings)"})
+        } else {
+            json!({"requested": "hash", "inUse": "hash"})
+        },
         "sandbox": if fallback {
             json!({"requested": "wasmtime", "inUse": "wasmi",
                    "fallbackReason": "wasmtime was requested but this is a core build; using wasmi (install the edge build for the JIT)"})
@@ -76,7 +82,7 @@ fn configured() -> App {
     config.providers.insert(
         "openai".into(),
         ProviderConfig {
-            kind: ProviderKind::Openai,
+            kind: Some(ProviderKind::Openai),
             base_url: Some("https://api.openai.com/v1".into()),
             api_key: Some(SecretRef::parse("env:OPENAI_API_KEY")),
             model: Some("gpt-4o-mini".into()),
@@ -242,7 +248,7 @@ fn no_secret_values_reach_the_screen() {
     config.providers.insert(
         "leaky".into(),
         ProviderConfig {
-            kind: ProviderKind::Openai,
+            kind: Some(ProviderKind::Openai),
             base_url: None,
             api_key: Some(SecretRef::parse("sk-live-0123456789")),
             model: None,

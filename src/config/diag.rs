@@ -69,9 +69,10 @@ impl Diagnostic {
         self.level == Level::Error
     }
 
-    /// A TOML parse or type error, located in `text`.
+    /// A TOML parse or type error, located in `text`. Values are left out of the message:
+    /// the value at fault may be a key pasted into the wrong place.
     pub fn from_toml(source: &str, text: &str, err: &toml::de::Error) -> Self {
-        Diagnostic::error(source, err.message().trim().to_string())
+        Diagnostic::error(source, hide_values(err.message().trim()))
             .at(text, err.span().map(|s| s.start))
     }
 }
@@ -84,6 +85,28 @@ impl fmt::Display for Diagnostic {
         };
         write!(f, "{level}: {}: {}", self.location(), self.message)
     }
+}
+
+/// Replace every double-quoted string in a parser message with `"…"`.
+pub fn hide_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    if inside {
+        out.push_str("…\"");
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of byte `offset`.
@@ -131,6 +154,16 @@ mod tests {
         assert_eq!(line_col(text, c), (3, 1));
         // Past the end clamps instead of panicking.
         assert_eq!(line_col(text, 10_000), (3, 2));
+    }
+
+    #[test]
+    fn messages_never_quote_values() {
+        assert_eq!(
+            hide_values("invalid type: string \"sk-live-1\", expected u64"),
+            "invalid type: string \"…\", expected u64"
+        );
+        assert_eq!(hide_values("unknown field `x`"), "unknown field `x`");
+        assert_eq!(hide_values("dangling \"abc"), "dangling \"…\"");
     }
 
     #[test]

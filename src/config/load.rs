@@ -34,7 +34,7 @@ pub fn default_profile_name() -> &'static str {
 /// Everything that selects and overrides configuration, gathered by the binary's edge so that
 /// loading itself is a pure function of its inputs (and testable without touching the process
 /// environment).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     pub state_dir: PathBuf,
     /// `--config PATH`; must exist when given.
@@ -47,6 +47,20 @@ pub struct LoadOptions {
     pub keymap: Option<String>,
     /// The `OPENCLAW_RS_*` environment variables.
     pub env: BTreeMap<String, String>,
+}
+
+/// Environment values may be secrets: debug output names the variables only.
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("state_dir", &self.state_dir)
+            .field("config_file", &self.config_file)
+            .field("profile", &self.profile)
+            .field("theme", &self.theme)
+            .field("keymap", &self.keymap)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl LoadOptions {
@@ -91,7 +105,7 @@ pub struct ConfigLayer {
     pub applied: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Loaded {
     pub config: Config,
     /// The merged document, unknown keys included: they are kept, never dropped silently.
@@ -102,6 +116,23 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Dotted paths of keys nothing reads (also reported as warnings).
     pub unknown_keys: Vec<String>,
+    /// What it was loaded from, so the same layers can be read again.
+    pub options: LoadOptions,
+}
+
+/// `raw` holds values as written, literal keys included: debug output leaves it out.
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("config", &self.config)
+            .field("paths", &self.paths)
+            .field("profile", &self.profile)
+            .field("layers", &self.layers)
+            .field("diagnostics", &self.diagnostics)
+            .field("unknown_keys", &self.unknown_keys)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Loaded {
@@ -322,14 +353,17 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
     let base_text = builtin_profile(&profile.base).unwrap_or_default();
     let mut merged = toml::Table::new();
     let base_source = format!("built-in profile {}", profile.base);
-    match check_layer(&base_source, base_text, &mut diags) {
-        Some(outcome) => merge(&mut merged, outcome.table),
-        None => unreachable_builtin(&base_source),
+    // The built-in profiles are tested to parse; failing here is a build defect, and the
+    // compiled-in defaults still apply.
+    let base_outcome = check_layer(&base_source, base_text, &mut diags);
+    let base_applied = base_outcome.is_some();
+    if let Some(outcome) = base_outcome {
+        merge(&mut merged, outcome.table);
     }
     layers.push(ConfigLayer {
         kind: "builtin-profile".into(),
         source: base_source,
-        applied: true,
+        applied: base_applied,
     });
     if let Some(file) = &profile.user_file {
         let source = file.display().to_string();
@@ -402,11 +436,23 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
             if problems.is_empty() {
                 config
             } else {
+                // Only the values at fault fall back to the profile's; every other key of
+                // every layer, flags included, still applies.
+                let mut repaired = merged.clone();
                 for problem in problems {
-                    diags.push(Diagnostic::error("effective configuration", problem));
+                    for key in &problem.keys {
+                        reset_key(&mut repaired, &profile_only, key);
+                    }
+                    diags.push(Diagnostic::error(
+                        "effective configuration",
+                        format!("{}; using the profile's value", problem.message),
+                    ));
                 }
-                // Run on the profile alone rather than on values that failed validation.
-                finish(&profile_only).unwrap_or_default()
+                finish(&repaired)
+                    .ok()
+                    .filter(|c| c.validate().is_empty())
+                    .or_else(|| finish(&profile_only).ok())
+                    .unwrap_or_default()
             }
         }
         Err(message) => {
@@ -422,18 +468,43 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
         layers,
         diagnostics: diags,
         unknown_keys,
+        options: opts.clone(),
+    }
+}
+
+/// Put `key` (dotted) back to its value in `source`, or remove it where `source` lacks it.
+fn reset_key(table: &mut toml::Table, source: &toml::Table, key: &str) {
+    let segments: Vec<&str> = key.split('.').collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
+    let mut target = table;
+    let mut from = Some(source);
+    for segment in parents {
+        from = from
+            .and_then(|t| t.get(*segment))
+            .and_then(toml::Value::as_table);
+        match target.get_mut(*segment).and_then(toml::Value::as_table_mut) {
+            Some(inner) => target = inner,
+            None => return,
+        }
+    }
+    match from.and_then(|t| t.get(*last)) {
+        Some(value) => {
+            target.insert(last.to_string(), value.clone());
+        }
+        None => {
+            target.remove(*last);
+        }
     }
 }
 
 fn finish(table: &toml::Table) -> Result<Config, String> {
-    toml::Value::Table(table.clone())
+    let mut config = toml::Value::Table(table.clone())
         .try_into::<Config>()
-        .map_err(|e| e.message().to_string())
-}
-
-fn unreachable_builtin(source: &str) {
-    // The built-in profiles are tested to parse; reaching this is a build defect.
-    tracing::error!("{source} failed to parse; running on compiled-in defaults");
+        .map_err(|e| super::diag::hide_values(e.message()))?;
+    config.normalize();
+    Ok(config)
 }
 
 fn select_profile(
@@ -730,16 +801,87 @@ mod tests {
     }
 
     #[test]
-    fn failed_validation_runs_on_the_profile() {
+    fn failed_validation_resets_only_the_faulty_keys() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(
             tmp.path().join("config.toml"),
-            "[memory]\nchunk_tokens = 10\nchunk_overlap = 50\n",
+            "[memory]\nchunk_tokens = 10\nchunk_overlap = 50\ndimensions = 64\n[self_heal]\nmax_attempts = 0\n",
+        )
+        .unwrap();
+        let mut o = opts(tmp.path());
+        o.keymap = Some("vim".into());
+        let loaded = load(&o);
+        assert!(loaded.errors().any(|d| d.message.contains("chunk_overlap")));
+        assert!(loaded.errors().any(|d| d.message.contains("max_attempts")));
+        assert_eq!(loaded.config.memory.chunk_tokens, 400);
+        assert_eq!(loaded.config.memory.chunk_overlap, 80);
+        assert_eq!(loaded.config.self_heal.max_attempts, 3);
+        assert_eq!(
+            loaded.config.memory.dimensions, 64,
+            "valid keys of the file stay"
+        );
+        assert_eq!(loaded.config.ui.keymap, "vim", "flags stay");
+    }
+
+    #[test]
+    fn one_provider_field_can_be_overridden_from_a_higher_layer() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[providers.work]\nkind = \"openai\"\nmodel = \"a\"\n[providers.ollama]\nmodel = \"llama3.2\"\n",
+        )
+        .unwrap();
+        let mut o = opts(tmp.path());
+        o.env
+            .insert("OPENCLAW_RS_PROVIDERS__WORK__MODEL".into(), "b".into());
+        let loaded = load(&o);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let work = &loaded.config.providers["work"];
+        assert_eq!(work.model.as_deref(), Some("b"));
+        assert_eq!(work.kind, Some(crate::config::ProviderKind::Openai));
+        assert_eq!(
+            loaded.config.providers["ollama"].kind,
+            Some(crate::config::ProviderKind::Ollama),
+            "a kind-named id needs no kind"
+        );
+    }
+
+    #[test]
+    fn a_provider_without_a_kind_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[providers.mystery]\nmodel = \"x\"\n",
         )
         .unwrap();
         let loaded = load(&opts(tmp.path()));
-        assert!(loaded.errors().any(|d| d.message.contains("chunk_overlap")));
-        assert_eq!(loaded.config.memory.chunk_tokens, 400);
+        assert!(
+            loaded
+                .errors()
+                .any(|d| d.message.contains("providers.mystery.kind"))
+        );
+        assert!(!loaded.config.providers.contains_key("mystery"));
+    }
+
+    #[test]
+    fn debug_output_hides_raw_values_and_environment_values() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[providers.openai]\napi_key = \"sk-live-RAWSECRET\"\n",
+        )
+        .unwrap();
+        let mut o = opts(tmp.path());
+        o.env.insert(
+            "OPENCLAW_RS_PROVIDERS__X__API_KEY".into(),
+            "ENVSECRET".into(),
+        );
+        let loaded = load(&o);
+        let shown = format!("{loaded:?}");
+        assert!(
+            !shown.contains("RAWSECRET") && !shown.contains("ENVSECRET"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use load::{
     default_profile_name, load, load_profile, valid_name,
 };
 pub use paths::{Paths, ensure_state_dir, resolve_home};
-pub use secret::{REDACTED, SecretError, SecretRef, looks_secret};
+pub use secret::{REDACTED, SecretError, SecretRef, redact_url};
 
 /// The build track this binary was compiled as.
 pub const BUILD_TRACK: &str = if cfg!(feature = "edge") {
@@ -90,15 +90,19 @@ impl SandboxBackend {
     }
 }
 
-/// Which backend runs, and why it differs from what was asked for (if it does).
+/// What runs, and why it differs from what was asked for (if it does). An edge profile on
+/// a core build asks for things the build lacks; it still runs, and says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BackendChoice {
-    pub requested: SandboxBackendPref,
-    pub in_use: SandboxBackend,
+pub struct Resolved<Requested, InUse> {
+    pub requested: Requested,
+    pub in_use: InUse,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
 }
+
+pub type BackendChoice = Resolved<SandboxBackendPref, SandboxBackend>;
+pub type EmbedderChoice = Resolved<EmbedderKind, EmbedderKind>;
 
 impl SandboxBackendPref {
     /// Resolve against what this binary was built with. wasmtime exists only in edge builds.
@@ -123,6 +127,29 @@ impl SandboxBackendPref {
             requested: self,
             in_use,
             fallback_reason,
+        }
+    }
+}
+
+impl EmbedderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbedderKind::Hash => "hash",
+            EmbedderKind::Minilm => "minilm",
+        }
+    }
+
+    /// Resolve against the build: the ONNX embedder exists only in edge builds.
+    pub fn resolve(self) -> EmbedderChoice {
+        let fallback = self == EmbedderKind::Minilm && !cfg!(feature = "edge");
+        EmbedderChoice {
+            requested: self,
+            in_use: if fallback { EmbedderKind::Hash } else { self },
+            fallback_reason: fallback.then(|| {
+                "the minilm embedder was requested but this is a core build; using hash \
+                 (install the edge build for model embeddings)"
+                    .to_string()
+            }),
         }
     }
 }
@@ -295,10 +322,30 @@ pub enum ProviderKind {
     Offline,
 }
 
+impl ProviderKind {
+    /// The kind a provider id names, for `[providers.ollama]` without a `kind`.
+    pub fn from_id(id: &str) -> Option<Self> {
+        match id {
+            "openai" => Some(ProviderKind::Openai),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "ollama" => Some(ProviderKind::Ollama),
+            "offline" => Some(ProviderKind::Offline),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderConfig {
-    pub kind: ProviderKind,
+    /// Required, except for ids that name a kind (`openai`, `anthropic`, `ollama`, `offline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ProviderKind>,
+    /// Shown with any password and query string redacted: URLs sometimes carry keys.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret::serialize_redacted_url"
+    )]
     pub base_url: Option<String>,
     /// `env:NAME` or `file:PATH`; never the key itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,52 +360,107 @@ fn yes() -> bool {
     true
 }
 
+/// A value that passed type checks but makes no sense, and the keys to blame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted keys whose values caused it; they are reset to the profile's when it is found.
+    pub keys: Vec<String>,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(keys: &[&str], message: String) -> Self {
+        Self {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            message,
+        }
+    }
+}
+
 impl Config {
+    /// Provider kinds may be left out for the well-known ids (`[providers.ollama]`).
+    pub fn normalize(&mut self) {
+        for (id, provider) in &mut self.providers {
+            if provider.kind.is_none() {
+                provider.kind = ProviderKind::from_id(id);
+            }
+        }
+    }
+
     /// Checks that types alone cannot express. Each message names the key to change.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        if self.self_heal.max_attempts == 0 || self.self_heal.max_attempts > 20 {
-            problems.push(format!(
-                "self_heal.max_attempts is {}; use 1 to 20",
-                self.self_heal.max_attempts
+        let heal = &self.self_heal;
+        if heal.max_attempts == 0 || heal.max_attempts > 20 {
+            problems.push(Problem::new(
+                &["self_heal.max_attempts"],
+                format!(
+                    "self_heal.max_attempts is {}; use 1 to 20",
+                    heal.max_attempts
+                ),
             ));
         }
-        if self.self_heal.backoff_ms > self.self_heal.backoff_max_ms {
-            problems.push(format!(
-                "self_heal.backoff_ms ({}) is larger than self_heal.backoff_max_ms ({})",
-                self.self_heal.backoff_ms, self.self_heal.backoff_max_ms
+        if heal.backoff_ms > heal.backoff_max_ms {
+            problems.push(Problem::new(
+                &["self_heal.backoff_ms", "self_heal.backoff_max_ms"],
+                format!(
+                    "self_heal.backoff_ms ({}) is larger than self_heal.backoff_max_ms ({})",
+                    heal.backoff_ms, heal.backoff_max_ms
+                ),
             ));
         }
-        if self.memory.chunk_tokens == 0 {
-            problems.push("memory.chunk_tokens must be at least 1".into());
-        }
-        if self.memory.chunk_overlap >= self.memory.chunk_tokens {
-            problems.push(format!(
-                "memory.chunk_overlap ({}) must be smaller than memory.chunk_tokens ({})",
-                self.memory.chunk_overlap, self.memory.chunk_tokens
+        let memory = &self.memory;
+        if memory.chunk_tokens == 0 || memory.chunk_overlap >= memory.chunk_tokens {
+            problems.push(Problem::new(
+                &["memory.chunk_tokens", "memory.chunk_overlap"],
+                format!(
+                    "memory.chunk_overlap ({}) must be smaller than memory.chunk_tokens ({}), \
+                     which must be at least 1",
+                    memory.chunk_overlap, memory.chunk_tokens
+                ),
             ));
         }
-        if self.memory.dimensions == 0 || self.memory.dimensions > 4096 {
-            problems.push(format!(
-                "memory.dimensions is {}; use 1 to 4096",
-                self.memory.dimensions
+        if memory.dimensions == 0 || memory.dimensions > 4096 {
+            problems.push(Problem::new(
+                &["memory.dimensions"],
+                format!("memory.dimensions is {}; use 1 to 4096", memory.dimensions),
             ));
         }
         if self.sandbox.memory_mb == 0 || self.sandbox.memory_mb > 4096 {
-            problems.push(format!(
-                "sandbox.memory_mb is {}; use 1 to 4096",
-                self.sandbox.memory_mb
+            problems.push(Problem::new(
+                &["sandbox.memory_mb"],
+                format!(
+                    "sandbox.memory_mb is {}; use 1 to 4096",
+                    self.sandbox.memory_mb
+                ),
             ));
         }
         if self.sandbox.timeout_ms == 0 {
-            problems.push("sandbox.timeout_ms must be at least 1".into());
+            problems.push(Problem::new(
+                &["sandbox.timeout_ms"],
+                "sandbox.timeout_ms must be at least 1".into(),
+            ));
         }
-        for id in &self.self_heal.fallback {
+        for id in &heal.fallback {
             let builtin = matches!(id.as_str(), "ollama" | "offline");
             if !builtin && !self.providers.contains_key(id) {
-                problems.push(format!(
-                    "self_heal.fallback names provider '{id}', which is not configured under [providers.{id}]"
+                problems.push(Problem::new(
+                    &["self_heal.fallback"],
+                    format!(
+                        "self_heal.fallback names provider '{id}', which is not configured \
+                         under [providers.{id}]"
+                    ),
                 ));
+            }
+        }
+        for (id, provider) in &self.providers {
+            if provider.kind.is_none() {
+                problems.push(Problem {
+                    keys: vec![format!("providers.{id}")],
+                    message: format!(
+                        "providers.{id}.kind is missing: use openai, anthropic, ollama or offline"
+                    ),
+                });
             }
         }
         problems

@@ -126,18 +126,70 @@ impl JsonSchema for SecretRef {
     }
 }
 
-/// Key names whose values are secrets when they are not references; used to redact unknown
-/// keys a user added that we do not have a type for.
-pub fn looks_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["key", "token", "secret", "password", "passwd", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+/// A URL as it may be shown: any password in it and the query string's values replaced,
+/// since keys are sometimes passed as `https://user:KEY@host` or `?api-key=KEY`.
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    format!("{user}:{REDACTED}@{host}")
+                }
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => before_query.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}={REDACTED}"),
+                None => pair.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
+pub(crate) fn serialize_redacted_url<S: Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&redact_url(url)),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_passwords_and_query_values() {
+        assert_eq!(
+            redact_url("https://user:hunter2@host:8443/v1?api-key=X&mode=fast"),
+            "https://user:<redacted>@host:8443/v1?api-key=<redacted>&mode=<redacted>"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:11434"),
+            "http://127.0.0.1:11434"
+        );
+        assert_eq!(redact_url("https://host/v1"), "https://host/v1");
+    }
 
     #[test]
     fn inline_values_never_print() {

@@ -21,13 +21,19 @@ pub enum EngineEvent {
     /// A piece of a streamed reply.
     #[serde(rename_all = "camelCase")]
     StreamDelta { conversation: String, text: String },
-    /// A provider attempt finished (self-heal telemetry).
+    /// A provider attempt finished; the shape of `runtime.selfHealing.attempts[]`.
     #[serde(rename_all = "camelCase")]
     Telemetry {
         provider: String,
+        model: String,
         status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         latency_ms: u64,
     },
+    /// The configuration was read again.
+    #[serde(rename_all = "camelCase")]
+    ConfigReloaded { errors: usize, warnings: usize },
     /// Doctor or audit results changed; panes should re-read them.
     #[serde(rename_all = "camelCase")]
     FindingsChanged { critical: u32, warn: u32, info: u32 },
@@ -51,7 +57,17 @@ impl EngineEvent {
                 provider,
                 status,
                 latency_ms,
+                ..
             } => format!("{provider} {status} in {latency_ms} ms"),
+            EngineEvent::ConfigReloaded {
+                errors: 0,
+                warnings,
+            } => {
+                format!("configuration reloaded ({warnings} warning(s))")
+            }
+            EngineEvent::ConfigReloaded { errors, .. } => {
+                format!("configuration reloaded with {errors} error(s): see findings")
+            }
             EngineEvent::FindingsChanged {
                 critical,
                 warn,

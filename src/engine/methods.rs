@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{EngineError, EngineHandle};
-use crate::config::{self, BackendChoice, Diagnostic, Level, ProfileSource};
+use crate::config::{self, BackendChoice, Diagnostic, EmbedderChoice, Level};
 
 pub trait Method: 'static {
     const NAME: &'static str;
@@ -65,10 +65,17 @@ impl MethodEntry {
 fn call_erased<M: Method>(engine: EngineHandle, params: Value) -> BoxedCall {
     Box::pin(async move {
         // Absent params mean "all defaults", so `{"method": "status"}` is a whole request.
-        let params = if params.is_null() {
-            Value::Object(Default::default())
-        } else {
-            params
+        let params = match params {
+            Value::Null => Value::Object(Default::default()),
+            Value::Object(_) => params,
+            other => {
+                return Err(EngineError::invalid_request(format!(
+                    "params for {} must be a JSON object, not {}",
+                    M::NAME,
+                    json_type(&other)
+                ))
+                .with_details(serde_json::json!({ "method": M::NAME })));
+            }
         };
         let params: M::Params = serde_json::from_value(params).map_err(|e| {
             EngineError::invalid_request(format!("invalid params for {}: {e}", M::NAME))
@@ -81,11 +88,23 @@ fn call_erased<M: Method>(engine: EngineHandle, params: Value) -> BoxedCall {
     })
 }
 
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Every method the engine answers, in the order `methods.list` shows them.
 pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<Status>(),
     MethodEntry::of::<Health>(),
     MethodEntry::of::<ConfigGet>(),
+    MethodEntry::of::<ConfigReload>(),
     MethodEntry::of::<ProfileGet>(),
     MethodEntry::of::<MethodsList>(),
 ];
@@ -116,7 +135,8 @@ pub struct StatusResult {
     pub config_file: String,
     pub uptime_ms: u64,
     pub sandbox: BackendChoice,
-    /// Configuration problems found at startup.
+    pub embedder: EmbedderChoice,
+    /// Problems in the configuration and in the faces' files (theme, keymap).
     pub config_errors: usize,
     pub config_warnings: usize,
 }
@@ -128,9 +148,10 @@ impl Method for Status {
     type Output = StatusResult;
 
     async fn run(engine: &EngineHandle, _: NoParams) -> Result<StatusResult, EngineError> {
-        let loaded = engine.loaded();
+        let snapshot = engine.snapshot();
+        let loaded = &snapshot.loaded;
         let count = |level| {
-            loaded
+            snapshot
                 .diagnostics
                 .iter()
                 .filter(|d| d.level == level)
@@ -144,7 +165,8 @@ impl Method for Status {
             state_dir: loaded.paths.state_dir.display().to_string(),
             config_file: loaded.paths.config_file.display().to_string(),
             uptime_ms: u64::try_from(engine.uptime().as_millis()).unwrap_or(u64::MAX),
-            sandbox: engine.sandbox_backend().clone(),
+            sandbox: snapshot.sandbox_backend.clone(),
+            embedder: snapshot.embedder.clone(),
             config_errors: count(Level::Error),
             config_warnings: count(Level::Warning),
         })
@@ -188,10 +210,16 @@ impl Method for Health {
     type Output = HealthResult;
 
     async fn run(engine: &EngineHandle, _: NoParams) -> Result<HealthResult, EngineError> {
-        let loaded = engine.loaded();
-        let mut checks = vec![state_dir_check(&loaded.paths.state_dir)];
+        let snapshot = engine.snapshot();
+        let loaded = &snapshot.loaded;
+        // File system work runs off the async threads so `timeoutMs` can cut it short.
+        let dir = loaded.paths.state_dir.clone();
+        let state_dir = tokio::task::spawn_blocking(move || state_dir_check(&dir))
+            .await
+            .map_err(|e| EngineError::internal(format!("state dir check failed: {e}")))?;
+        let mut checks = vec![state_dir];
 
-        let errors = loaded.errors().count();
+        let errors = snapshot.diagnostics.iter().filter(|d| d.is_error()).count();
         checks.push(HealthCheck {
             name: "config.valid".into(),
             ok: errors == 0,
@@ -205,18 +233,34 @@ impl Method for Health {
             },
         });
 
-        let backend = engine.sandbox_backend();
-        checks.push(HealthCheck {
-            name: "sandbox.backend".into(),
-            ok: backend.fallback_reason.is_none(),
-            detail: match &backend.fallback_reason {
-                Some(reason) => reason.clone(),
-                None => format!("{} available", backend.in_use.as_str()),
-            },
-        });
+        for (name, choice) in [
+            (
+                "sandbox.backend",
+                (
+                    snapshot.sandbox_backend.in_use.as_str(),
+                    &snapshot.sandbox_backend.fallback_reason,
+                ),
+            ),
+            (
+                "memory.embedder",
+                (
+                    snapshot.embedder.in_use.as_str(),
+                    &snapshot.embedder.fallback_reason,
+                ),
+            ),
+        ] {
+            let (in_use, fallback) = choice;
+            checks.push(HealthCheck {
+                name: name.into(),
+                ok: fallback.is_none(),
+                detail: fallback
+                    .clone()
+                    .unwrap_or_else(|| format!("{in_use} available")),
+            });
+        }
 
-        for (id, provider) in &engine.config().providers {
-            let Some(key) = &provider.api_key else {
+        for (id, provider) in &snapshot.config().providers {
+            let Some(key) = provider.api_key.as_ref().filter(|_| provider.enabled) else {
                 continue;
             };
             let name = format!("provider.{id}.api_key");
@@ -244,7 +288,7 @@ impl Method for Health {
         Ok(HealthResult {
             ok: checks.iter().all(|c| c.ok),
             checks,
-            diagnostics: engine.diagnostics(),
+            diagnostics: snapshot.diagnostics.clone(),
         })
     }
 }
@@ -301,7 +345,8 @@ impl Method for ConfigGet {
         params: ConfigGetParams,
     ) -> Result<ConfigGetResult, EngineError> {
         let key = params.key.unwrap_or_default();
-        let value = engine.config().get_json(&key).ok_or_else(|| {
+        let snapshot = engine.snapshot();
+        let value = snapshot.config().get_json(&key).ok_or_else(|| {
             EngineError::not_found(format!(
                 "no configuration key '{key}'; call config.get without a key to see them all"
             ))
@@ -310,7 +355,42 @@ impl Method for ConfigGet {
         Ok(ConfigGetResult {
             key,
             value,
-            unknown_keys: engine.loaded().unknown_keys.clone(),
+            unknown_keys: snapshot.loaded.unknown_keys.clone(),
+        })
+    }
+}
+
+// ---- config.reload --------------------------------------------------------------------------
+
+pub struct ConfigReload;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigReloadResult {
+    pub profile: String,
+    pub errors: usize,
+    pub warnings: usize,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Method for ConfigReload {
+    const NAME: &'static str = "config.reload";
+    const DESCRIPTION: &'static str = "Reads every configuration layer again and switches to the result; \
+         a broken file is reported and left out, as at startup.";
+    type Params = NoParams;
+    type Output = ConfigReloadResult;
+
+    async fn run(engine: &EngineHandle, _: NoParams) -> Result<ConfigReloadResult, EngineError> {
+        let engine = engine.clone();
+        let snapshot = tokio::task::spawn_blocking(move || engine.reload())
+            .await
+            .map_err(|e| EngineError::internal(format!("reload failed: {e}")))?;
+        let errors = snapshot.diagnostics.iter().filter(|d| d.is_error()).count();
+        Ok(ConfigReloadResult {
+            profile: snapshot.loaded.profile.name.clone(),
+            errors,
+            warnings: snapshot.diagnostics.len() - errors,
+            diagnostics: snapshot.diagnostics.clone(),
         })
     }
 }
@@ -339,6 +419,8 @@ pub struct ProfileResult {
     pub values: Value,
     /// Every profile that can be selected.
     pub available: Vec<String>,
+    /// Problems in the profile's user file; the values above leave out what was broken.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Method for ProfileGet {
@@ -352,25 +434,35 @@ impl Method for ProfileGet {
         engine: &EngineHandle,
         params: ProfileGetParams,
     ) -> Result<ProfileResult, EngineError> {
-        let loaded = engine.loaded();
-        let active: &ProfileSource = &loaded.profile;
-        let name = params.name.unwrap_or_else(|| active.name.clone());
-        let available = available_profiles(&loaded.paths.profiles_dir);
-        if !available.contains(&name) {
+        let snapshot = engine.snapshot();
+        let active = snapshot.loaded.profile.name.clone();
+        let state_dir = snapshot.loaded.paths.state_dir.clone();
+        let profiles_dir = snapshot.loaded.paths.profiles_dir.clone();
+        let name = params.name.unwrap_or_else(|| active.clone());
+        // Reads the profiles dir and files: off the async threads.
+        let (available, profile_only) = tokio::task::spawn_blocking(move || {
+            let available = available_profiles(&profiles_dir);
+            let profile_only = available
+                .contains(&name)
+                .then(|| config::load_profile(&state_dir, &name));
+            (available, profile_only.map(|p| (name, p)))
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("profile lookup failed: {e}")))?;
+        let Some((name, profile_only)) = profile_only else {
             return Err(EngineError::not_found(format!(
-                "no profile '{name}'; available: {}",
+                "no such profile; available: {}",
                 available.join(", ")
             ))
             .with_details(serde_json::json!({ "available": available })));
-        }
-        let profile_only = config::load_profile(&loaded.paths.state_dir, &name);
+        };
         let mut values = serde_json::to_value(&profile_only.config)
             .map_err(|e| EngineError::internal(e.to_string()))?;
         if let Some(map) = values.as_object_mut() {
             map.remove("profile");
         }
         Ok(ProfileResult {
-            active: name == active.name,
+            active: name == active,
             builtin: profile_only.profile.builtin,
             user_file: profile_only
                 .profile
@@ -379,6 +471,7 @@ impl Method for ProfileGet {
             name,
             values,
             available,
+            diagnostics: profile_only.diagnostics,
         })
     }
 }

@@ -8,7 +8,7 @@ mod error;
 mod event;
 pub mod methods;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,7 +18,7 @@ pub use error::{EngineError, ErrorCode};
 pub use event::EngineEvent;
 pub use methods::{METHODS, Method, MethodEntry};
 
-use crate::config::{BackendChoice, Config, Diagnostic, Loaded};
+use crate::config::{BackendChoice, Config, Diagnostic, EmbedderChoice, Loaded};
 
 /// Events buffered per subscriber; a slow pane skips ahead rather than blocking the engine.
 const EVENT_CAPACITY: usize = 256;
@@ -34,29 +34,64 @@ pub struct EngineHandle {
     inner: Arc<Inner>,
 }
 
+/// Checks of files the engine does not read itself but must report on (a face's theme and
+/// keymap files). Registered at start, run again on every reload.
+pub type FileCheck = Arc<dyn Fn(&Loaded) -> Vec<Diagnostic> + Send + Sync>;
+
+/// Everything derived from one load of the configuration; replaced whole on reload, so a
+/// reader never sees half of an old and half of a new configuration.
+pub struct Snapshot {
+    pub loaded: Loaded,
+    pub sandbox_backend: BackendChoice,
+    pub embedder: EmbedderChoice,
+    /// Config diagnostics followed by those of the file checks.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Snapshot {
+    fn new(loaded: Loaded, file_checks: &[FileCheck]) -> Self {
+        let sandbox_backend = loaded.config.sandbox.backend.resolve();
+        let embedder = loaded.config.memory.embedder.resolve();
+        for reason in [&sandbox_backend.fallback_reason, &embedder.fallback_reason]
+            .into_iter()
+            .flatten()
+        {
+            tracing::warn!("{reason}");
+        }
+        let mut diagnostics = loaded.diagnostics.clone();
+        for check in file_checks {
+            diagnostics.extend(check(&loaded));
+        }
+        Self {
+            loaded,
+            sandbox_backend,
+            embedder,
+            diagnostics,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.loaded.config
+    }
+}
+
 struct Inner {
-    loaded: Loaded,
-    /// Diagnostics from the engine's faces (themes, keymaps) join those of the config.
-    extra_diagnostics: std::sync::RwLock<Vec<Diagnostic>>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    file_checks: Vec<FileCheck>,
     started: Instant,
-    sandbox_backend: BackendChoice,
     events: broadcast::Sender<EngineEvent>,
 }
 
 impl Engine {
-    pub fn start(loaded: Loaded) -> Self {
-        let sandbox_backend = loaded.config.sandbox.backend.resolve();
-        if let Some(reason) = &sandbox_backend.fallback_reason {
-            tracing::warn!("{reason}");
-        }
+    pub fn start(loaded: Loaded, file_checks: Vec<FileCheck>) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let snapshot = Snapshot::new(loaded, &file_checks);
         Self {
             handle: EngineHandle {
                 inner: Arc::new(Inner {
-                    loaded,
-                    extra_diagnostics: Default::default(),
+                    snapshot: RwLock::new(Arc::new(snapshot)),
+                    file_checks,
                     started: Instant::now(),
-                    sandbox_backend,
                     events,
                 }),
             },
@@ -109,39 +144,38 @@ impl EngineHandle {
         let _ = self.inner.events.send(event);
     }
 
-    pub fn config(&self) -> &Config {
-        &self.inner.loaded.config
+    /// The current configuration and what was derived from it.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.inner.snapshot.read() {
+            Ok(guard) => guard.clone(),
+            // A writer panicked mid-swap; the Arc it held is still whole.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    pub fn loaded(&self) -> &Loaded {
-        &self.inner.loaded
+    /// Read every layer again and swap the result in; tells every face.
+    pub fn reload(&self) -> Arc<Snapshot> {
+        let options = self.snapshot().loaded.options.clone();
+        let snapshot = Arc::new(Snapshot::new(
+            crate::config::load(&options),
+            &self.inner.file_checks,
+        ));
+        match self.inner.snapshot.write() {
+            Ok(mut guard) => *guard = snapshot.clone(),
+            Err(poisoned) => *poisoned.into_inner() = snapshot.clone(),
+        }
+        let errors = snapshot.diagnostics.iter().filter(|d| d.is_error()).count();
+        self.emit(EngineEvent::ConfigReloaded {
+            errors,
+            warnings: snapshot.diagnostics.len() - errors,
+        });
+        snapshot
     }
 
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
     }
-
-    pub fn sandbox_backend(&self) -> &BackendChoice {
-        &self.inner.sandbox_backend
-    }
-
-    /// Config diagnostics plus those reported by faces (theme and keymap files).
-    pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        let mut all = self.inner.loaded.diagnostics.clone();
-        if let Ok(extra) = self.inner.extra_diagnostics.read() {
-            all.extend(extra.iter().cloned());
-        }
-        all
-    }
-
-    /// Record problems a face found in its own files, so `health` reports them too.
-    pub fn add_diagnostics(&self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
-        if let Ok(mut extra) = self.inner.extra_diagnostics.write() {
-            extra.extend(diagnostics);
-        }
-    }
 }
-
 pub fn timeout_error(method: &str, limit: Duration) -> EngineError {
     let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
     EngineError::new(
@@ -162,7 +196,7 @@ mod tests {
             state_dir: tmp.path().to_path_buf(),
             ..Default::default()
         });
-        (tmp, Engine::start(loaded))
+        (tmp, Engine::start(loaded, Vec::new()))
     }
 
     #[tokio::test]
@@ -220,7 +254,7 @@ mod tests {
             profile: Some("edge".into()),
             ..Default::default()
         });
-        let engine = Engine::start(loaded);
+        let engine = Engine::start(loaded, Vec::new());
         let h = engine.handle();
         let status = h
             .request::<methods::Status>(Default::default())
@@ -254,7 +288,7 @@ mod tests {
             .call("config.get", serde_json::json!({ "key": "sandbox.fuel" }))
             .await
             .unwrap();
-        assert_eq!(v["value"], h.config().sandbox.fuel);
+        assert_eq!(v["value"], h.snapshot().config().sandbox.fuel);
         assert!(v["value"].as_u64().is_some_and(|fuel| fuel > 0));
         let err = h
             .call("config.get", serde_json::json!({ "key": "sandbox.nope" }))
@@ -267,12 +301,15 @@ mod tests {
     async fn profile_get_shows_profile_values_not_config_file() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("config.toml"), "[sandbox]\nfuel = 7\n").unwrap();
-        let engine = Engine::start(load(&LoadOptions {
-            state_dir: tmp.path().to_path_buf(),
-            ..Default::default()
-        }));
+        let engine = Engine::start(
+            load(&LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }),
+            Vec::new(),
+        );
         let h = engine.handle();
-        assert_eq!(h.config().sandbox.fuel, 7);
+        assert_eq!(h.snapshot().config().sandbox.fuel, 7);
         let p = h
             .call("profile.get", serde_json::json!({ "name": "edge" }))
             .await
@@ -298,6 +335,50 @@ mod tests {
         assert_eq!(methods.len(), METHODS.len());
         let config_get = methods.iter().find(|m| m["name"] == "config.get").unwrap();
         assert!(config_get["paramsSchema"]["properties"]["key"].is_object());
+    }
+
+    #[tokio::test]
+    async fn reload_reads_the_files_again_and_tells_subscribers() {
+        let (tmp, engine) = engine();
+        let h = engine.handle();
+        let mut events = h.subscribe();
+        std::fs::write(tmp.path().join("config.toml"), "[sandbox]\nfuel = 42\n").unwrap();
+        let v = h.call("config.reload", Value::Null).await.unwrap();
+        assert_eq!(v["errors"], 0);
+        assert_eq!(h.snapshot().config().sandbox.fuel, 42);
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            EngineEvent::ConfigReloaded { errors: 0, .. }
+        ));
+        std::fs::write(tmp.path().join("config.toml"), "[sandbox\n").unwrap();
+        let v = h.call("config.reload", Value::Null).await.unwrap();
+        assert_eq!(v["errors"], 1, "a broken file is reported, not fatal");
+        assert_eq!(
+            h.snapshot().config().sandbox.fuel,
+            crate::config::load_profile(tmp.path(), crate::config::default_profile_name())
+                .config
+                .sandbox
+                .fuel
+        );
+    }
+
+    #[tokio::test]
+    async fn file_checks_join_the_diagnostics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let check: FileCheck =
+            Arc::new(|_: &Loaded| vec![Diagnostic::error("themes/mine.toml", "bad colour")]);
+        let engine = Engine::start(
+            load(&LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }),
+            vec![check],
+        );
+        let health = engine.handle().call("health", Value::Null).await.unwrap();
+        assert_eq!(health["ok"], false);
+        assert_eq!(health["diagnostics"][0]["message"], "bad colour");
+        let status = engine.handle().call("status", Value::Null).await.unwrap();
+        assert_eq!(status["configErrors"], 1);
     }
 
     #[tokio::test]

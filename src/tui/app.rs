@@ -224,7 +224,14 @@ impl App {
             Action::SelectLast => *sel = last,
             Action::PageDown => *sel = (*sel + PAGE).min(last),
             Action::PageUp => *sel = sel.saturating_sub(PAGE),
-            Action::Refresh => return self.refresh_commands(),
+            // Re-read the files; the engine's ConfigReloaded event then brings fresh data.
+            Action::Refresh => {
+                self.calls_in_flight += 1;
+                return vec![Command::Call {
+                    method: "config.reload",
+                    params: Value::Null,
+                }];
+            }
             Action::ToggleHelp => {
                 self.overlay = match self.overlay {
                     Overlay::Help { .. } => Overlay::None,
@@ -261,6 +268,7 @@ impl App {
                             params: Value::Null,
                         }]
                     }
+                    EngineEvent::ConfigReloaded { .. } => self.refresh_commands(),
                     _ => Vec::new(),
                 }
             }
@@ -443,8 +451,20 @@ mod tests {
                 Command::Quit => "quit",
             })
             .collect();
+        assert_eq!(methods, vec!["config.reload"]);
+        let refetch = app.handle(Msg::Engine(EngineEvent::ConfigReloaded {
+            errors: 0,
+            warnings: 0,
+        }));
+        let methods: Vec<_> = refetch
+            .iter()
+            .filter_map(|c| match c {
+                Command::Call { method, .. } => Some(*method),
+                Command::Quit => None,
+            })
+            .collect();
         assert_eq!(methods, vec!["status", "health", "config.get"]);
-        assert_eq!(app.calls_in_flight, 3);
+        assert_eq!(app.calls_in_flight, 4);
     }
 
     #[test]

@@ -65,21 +65,19 @@ pub(crate) fn user_file(
     }
 }
 
+/// The TUI's own files (theme, keymap) checked for the engine, so `config check`, `health`
+/// and the findings pane report a broken one even when the TUI is not running.
+pub fn file_checks() -> Vec<crate::engine::FileCheck> {
+    vec![std::sync::Arc::new(|loaded: &crate::config::Loaded| {
+        let ui = &loaded.config.ui;
+        let (_, mut diagnostics) = theme::Theme::load(&ui.theme, &loaded.paths.themes_dir, false);
+        diagnostics.extend(keymap::Keymap::load(&ui.keymap, &loaded.paths.keymaps_dir).1);
+        diagnostics
+    })]
+}
+
 /// Run the TUI until the user quits. Returns the process exit status.
 pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i32> {
-    let handle = engine.handle();
-    let loaded = handle.loaded();
-    let (theme, mut diagnostics) =
-        theme::Theme::load(&loaded.config.ui.theme, &loaded.paths.themes_dir, no_color);
-    let (keymap, keymap_diagnostics) =
-        keymap::Keymap::load(&loaded.config.ui.keymap, &loaded.paths.keymaps_dir);
-    diagnostics.extend(keymap_diagnostics);
-    for d in &diagnostics {
-        tracing::warn!("{d}");
-    }
-    handle.add_diagnostics(diagnostics);
-    let mut app = app::App::new(keymap, theme.name.clone());
-
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         eprintln!(
             "openclaw-rs: stdout is not a terminal, so the TUI cannot start; \
@@ -87,6 +85,14 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
         );
         return Ok(crate::commands::exit::USAGE);
     }
+    let handle = engine.handle();
+    let snapshot = handle.snapshot();
+    let (paths, ui) = (&snapshot.loaded.paths, &snapshot.config().ui);
+    // Problems in these files reach the user through the engine's file checks.
+    let (theme, _) = theme::Theme::load(&ui.theme, &paths.themes_dir, no_color);
+    let (keymap, _) = keymap::Keymap::load(&ui.keymap, &paths.keymaps_dir);
+    let mut app = app::App::new(keymap, theme.name.clone());
+
     let mut terminal = ratatui::try_init().wrap_err("cannot start the terminal UI")?;
     let result = driver::run(&mut terminal, &mut app, &theme, handle, started).await;
     // Restore on every path out, error or not; the panic hook covers panics.

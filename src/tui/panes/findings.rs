@@ -10,27 +10,31 @@ use crate::tui::app::{App, PaneId};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{pane_block, scroll_offset, truncate_right};
 
+/// What a row is, worst first. Labels match the engine's words: a diagnostic's `level`
+/// (`error`, `warning`) and a health check's verdict (`fail`, `ok`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
-    Critical,
-    Warn,
-    Info,
+    Error,
+    Fail,
+    Warning,
+    Ok,
 }
 
 impl Severity {
     fn label(self) -> &'static str {
         match self {
-            Severity::Critical => "critical",
-            Severity::Warn => "warn",
-            Severity::Info => "ok",
+            Severity::Error => "error",
+            Severity::Fail => "fail",
+            Severity::Warning => "warning",
+            Severity::Ok => "ok",
         }
     }
 
     fn scope(self) -> &'static str {
         match self {
-            Severity::Critical => "findings.severity.critical",
-            Severity::Warn => "findings.severity.warn",
-            Severity::Info => "findings.severity.info",
+            Severity::Error => "findings.severity.critical",
+            Severity::Fail | Severity::Warning => "findings.severity.warn",
+            Severity::Ok => "findings.severity.info",
         }
     }
 }
@@ -48,9 +52,9 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
         for d in &health.diagnostics {
             rows.push(FindingRow {
                 severity: if d.level == Level::Error {
-                    Severity::Critical
+                    Severity::Error
                 } else {
-                    Severity::Warn
+                    Severity::Warning
                 },
                 title: d.message.clone(),
                 detail: d.to_string(),
@@ -59,9 +63,9 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
         for check in &health.checks {
             rows.push(FindingRow {
                 severity: if check.ok {
-                    Severity::Info
+                    Severity::Ok
                 } else {
-                    Severity::Warn
+                    Severity::Fail
                 },
                 title: check.name.clone(),
                 detail: check.detail.clone(),
@@ -70,7 +74,7 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
     }
     for (method, error) in &app.view.errors {
         rows.push(FindingRow {
-            severity: Severity::Critical,
+            severity: Severity::Error,
             title: format!("{method} failed"),
             detail: error.to_string(),
         });
@@ -82,7 +86,7 @@ pub fn rows(app: &App) -> Vec<FindingRow> {
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
     let rows = rows(app);
-    let problems = rows.iter().filter(|r| r.severity != Severity::Info).count();
+    let problems = rows.iter().filter(|r| r.severity != Severity::Ok).count();
     let title = if app.view.health.is_none() {
         "findings".to_string()
     } else {

@@ -28,14 +28,7 @@ pub fn rows(app: &App) -> Vec<(String, String)> {
             "enabled".into(),
             if on("/memory/enabled") { "yes" } else { "no" }.into(),
         ),
-        (
-            "embedder".into(),
-            format!(
-                "{} ({} dimensions)",
-                config_text(app, "/memory/embedder"),
-                config_text(app, "/memory/dimensions")
-            ),
-        ),
+        ("embedder".into(), embedder(app)),
         ("sources".into(), config_text(app, "/memory/paths")),
         (
             "chunking".into(),
@@ -56,6 +49,23 @@ pub fn rows(app: &App) -> Vec<(String, String)> {
         ),
         ("store".into(), store),
     ]
+}
+
+/// The embedder that runs, saying so when the profile asked for one this build lacks.
+fn embedder(app: &App) -> String {
+    let dimensions = config_text(app, "/memory/dimensions");
+    match app.view.status.as_ref().map(|s| &s.embedder) {
+        Some(choice) if choice.fallback_reason.is_some() => format!(
+            "{} ({dimensions} dimensions; {} needs the edge build)",
+            choice.in_use.as_str(),
+            choice.requested.as_str()
+        ),
+        Some(choice) => format!("{} ({dimensions} dimensions)", choice.in_use.as_str()),
+        None => format!(
+            "{} ({dimensions} dimensions)",
+            config_text(app, "/memory/embedder")
+        ),
+    }
 }
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
