@@ -33,6 +33,7 @@ where
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
     let mut first_frame = true;
+    let mut data_frame_logged = false;
 
     let startup = app.refresh_commands();
     execute(startup, &engine, &tx);
@@ -48,6 +49,18 @@ where
                 tracing::info!(
                     micros = started.elapsed().as_micros() as u64,
                     "first frame drawn"
+                );
+            }
+            // The frame a user can act on: every pane shows engine data.
+            if !data_frame_logged
+                && app.view.status.is_some()
+                && app.view.health.is_some()
+                && app.view.config.is_some()
+            {
+                data_frame_logged = true;
+                tracing::info!(
+                    micros = started.elapsed().as_micros() as u64,
+                    "first data frame drawn"
                 );
             }
         }
