@@ -111,8 +111,63 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Check that the installation is healthy (config, secrets, state dir, profile vs build,
+    /// providers, voice, logs). Exits 1 when a finding is at or above --severity-min.
+    Doctor {
+        #[command(flatten)]
+        args: FindingsArgs,
+    },
+    /// Security checks.
+    Security {
+        #[command(subcommand)]
+        action: SecurityAction,
+    },
+    /// Revert the newest applied fix, or fix number SEQ (see `call findings.journal`).
+    Undo {
+        seq: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script.
     Completions { shell: Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityAction {
+    /// Audit permissions, stored secrets, sandbox limits and provider transport. Exits 1 when
+    /// a finding is at or above --severity-min.
+    Audit {
+        #[command(flatten)]
+        args: FindingsArgs,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FindingsArgs {
+    /// Print the report as JSON (stdout carries only the JSON).
+    #[arg(long)]
+    pub json: bool,
+    /// Slower checks too: scans of stored files for leaked secrets, live provider probes.
+    #[arg(long)]
+    pub deep: bool,
+    /// Run only this check id or dotted prefix (repeatable), e.g. `--only fs.config`.
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Leave out this check id or prefix (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Lowest severity that makes the exit status 1: info, warn or critical.
+    #[arg(long, value_name = "LEVEL", default_value = "warn")]
+    pub severity_min: crate::findings::Severity,
+    /// Apply the available fixes (asks for each one when stdin is a terminal).
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: print every fix's diff and change nothing.
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
+    /// With --fix: never ask; apply every available fix.
+    #[arg(long, requires = "fix")]
+    pub non_interactive: bool,
 }
 
 #[derive(Debug, Subcommand)]

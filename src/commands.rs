@@ -286,3 +286,200 @@ pub fn load_options(global: &crate::cli::GlobalArgs) -> Result<config::LoadOptio
     }
     .with_process_env())
 }
+
+/// `doctor` and `security audit`: run, optionally fix, report.
+pub async fn findings(
+    engine: &Engine,
+    audit: bool,
+    args: &crate::cli::FindingsArgs,
+) -> Result<i32> {
+    use crate::engine::methods::{DoctorRun, ScanParams, SecurityAudit};
+    let handle = engine.handle();
+    let params = || ScanParams {
+        deep: args.deep,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        severity_min: Some(args.severity_min),
+        terminal: None,
+    };
+    let scan = || async {
+        let report = if audit {
+            handle.request::<SecurityAudit>(params()).await
+        } else {
+            handle.request::<DoctorRun>(params()).await
+        };
+        report.map_err(|e| color_eyre::eyre::eyre!(e))
+    };
+    let mut report = scan().await?;
+    if args.fix {
+        let interactive = !args.non_interactive
+            && !args.dry_run
+            && !args.json
+            && std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let changed = fix_findings(&handle, &report, args.dry_run, interactive).await?;
+        if changed {
+            report = scan().await?;
+        }
+    }
+    if args.json {
+        print_json(&report)?;
+    } else {
+        emit(&report_text(&report, audit))?;
+    }
+    Ok(if report.ok { exit::OK } else { exit::FAILED })
+}
+
+/// Apply (or preview) each fixable finding. Progress goes to stderr; stdout stays the report.
+async fn fix_findings(
+    handle: &crate::engine::EngineHandle,
+    report: &crate::findings::Report,
+    dry_run: bool,
+    interactive: bool,
+) -> Result<bool> {
+    let fixes: Vec<&crate::findings::FixInfo> =
+        report.fixable().filter_map(|f| f.fix.as_ref()).collect();
+    if fixes.is_empty() {
+        eprintln!("nothing to fix");
+        return Ok(false);
+    }
+    let mut changed = false;
+    for (n, fix) in fixes.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {} — {}",
+            n + 1,
+            fixes.len(),
+            fix.id,
+            fix.description
+        );
+        if dry_run {
+            eprint!("{}", indent(&fix.diff));
+            continue;
+        }
+        if interactive {
+            eprint!("{}", indent(&fix.diff));
+            match ask("apply this fix? [y/N/q] ").await?.as_str() {
+                "y" | "yes" => {}
+                "q" | "quit" => break,
+                _ => {
+                    eprintln!("  skipped");
+                    continue;
+                }
+            }
+        }
+        let result = handle
+            .request::<crate::engine::methods::FindingsFix>(crate::engine::methods::FixParams {
+                fix_id: fix.id.clone(),
+                dry_run: false,
+            })
+            .await;
+        match result {
+            Ok(applied) if applied.changed => {
+                changed = true;
+                let seq = applied
+                    .journal_seq
+                    .map_or(String::new(), |s| format!(" (undo: openclaw-rs undo {s})"));
+                eprintln!("  applied{seq}");
+            }
+            Ok(_) => eprintln!("  already in place"),
+            Err(e) => eprintln!("  not applied: {}", e.message),
+        }
+    }
+    if dry_run {
+        eprintln!("dry run: nothing was changed");
+    }
+    Ok(changed)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// One answer from the terminal, lower-cased; EOF is "no".
+async fn ask(question: &str) -> Result<String> {
+    eprint!("{question}");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .wrap_err("reading the answer")?
+    .wrap_err("reading the answer")?;
+    Ok(answer.trim().to_ascii_lowercase())
+}
+
+/// The human form of a report: worst first, each finding with its fix.
+pub fn report_text(report: &crate::findings::Report, audit: bool) -> String {
+    let command = if audit {
+        "openclaw-rs security audit --fix"
+    } else {
+        "openclaw-rs doctor --fix"
+    };
+    let mut out = String::new();
+    for f in &report.findings {
+        let _ = writeln!(
+            out,
+            "{:<8} {}  {}",
+            f.severity.as_str(),
+            f.check_id,
+            f.title
+        );
+        if let Some(path) = &f.path {
+            let _ = writeln!(out, "         at {path}");
+        }
+        if !f.detail.is_empty() {
+            let _ = writeln!(out, "         {}", f.detail);
+        }
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "         fix: {} ({command})", fix.description);
+        }
+    }
+    for s in &report.suppressed {
+        let _ = writeln!(
+            out,
+            "suppressed {}  {} — {}",
+            s.finding.check_id, s.finding.title, s.reason
+        );
+    }
+    let s = report.summary;
+    let _ = writeln!(
+        out,
+        "{} critical, {} warn, {} info{}",
+        s.critical,
+        s.warn,
+        s.info,
+        if report.suppressed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} suppressed", report.suppressed.len())
+        }
+    );
+    out
+}
+
+pub async fn undo(engine: &Engine, seq: Option<u64>, as_json: bool) -> Result<i32> {
+    let result = engine
+        .handle()
+        .request::<crate::engine::methods::FindingsUndo>(crate::engine::methods::UndoParams { seq })
+        .await;
+    match result {
+        Ok(mut entry) => {
+            entry.undo.clear();
+            if as_json {
+                print_json(&entry)?;
+            } else {
+                emit(&format!(
+                    "undid #{} {}: {}\n",
+                    entry.seq, entry.fix_id, entry.description
+                ))?;
+            }
+            Ok(exit::OK)
+        }
+        Err(error) => {
+            if as_json {
+                print_json(&json!({ "ok": false, "error": error }))?;
+            }
+            eprintln!("openclaw-rs: {}", error.message);
+            Ok(exit::FAILED)
+        }
+    }
+}

@@ -8,4 +8,5 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod findings;
 pub mod tui;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
 use color_eyre::eyre::{Result, WrapErr};
-use openclaw_rs::cli::{Cli, Command, ConfigAction};
+use openclaw_rs::cli::{Cli, Command, ConfigAction, SecurityAction};
 use openclaw_rs::commands::{self, exit};
 use openclaw_rs::config;
 use openclaw_rs::engine::Engine;
@@ -86,8 +86,14 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             .collect();
         return commands::config(&loaded, &face_diagnostics, action);
     }
-    // The TUI runs on what is valid and shows the errors; every other face refuses.
-    if !tui_mode {
+    // The TUI, the doctor and the audit run on what is valid and report the errors (that is
+    // when they are needed most); every other face refuses.
+    let reports_errors = tui_mode
+        || matches!(
+            &cli.command,
+            Some(Command::Doctor { .. } | Command::Security { .. })
+        );
+    if !reports_errors {
         if let Some(code) = commands::refuse_on_errors(&loaded) {
             if cli.batch.is_some() {
                 println!("{}", commands::startup_error_frame(&loaded));
@@ -118,6 +124,11 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
             params,
             timeout_ms,
         }) => commands::call(&engine, &method, params.as_deref(), timeout_ms).await,
+        Some(Command::Doctor { args }) => commands::findings(&engine, false, &args).await,
+        Some(Command::Security {
+            action: SecurityAction::Audit { args },
+        }) => commands::findings(&engine, true, &args).await,
+        Some(Command::Undo { seq, json }) => commands::undo(&engine, seq, json).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

@@ -612,7 +612,10 @@ mod tests {
                             && !rest.starts_with("kind")
                             && !rest.starts_with("base_url")
                             && !rest.starts_with("api_key")
-                            && !rest.starts_with("model =") =>
+                            && !rest.starts_with("model =")
+                            && !rest.starts_with("check_id")
+                            && !rest.starts_with("path =")
+                            && !rest.starts_with("reason") =>
                     {
                         rest.to_string()
                     }

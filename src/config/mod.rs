@@ -43,8 +43,76 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub voice: VoiceConfig,
     pub telemetry: TelemetryConfig,
+    pub logging: LoggingConfig,
+    pub safety: SafetyConfig,
+    pub security: SecurityConfig,
     /// Model providers by id, in no particular order; `self_heal.fallback` orders them.
     pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct LoggingConfig {
+    /// Redact secrets from log lines. Turning it off is an audit finding.
+    pub redact: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { redact: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretAction {
+    /// Replace the secret with a marker and go on.
+    Redact,
+    /// Refuse the content.
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct SafetyConfig {
+    /// Scan tool input and output and model replies for secrets.
+    pub secret_scanning: bool,
+    pub on_secret: SecretAction,
+    /// Largest tool input or output the safety layer passes, in KiB.
+    pub max_content_kb: u32,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            secret_scanning: true,
+            on_secret: SecretAction::Redact,
+            max_content_kb: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct SecurityConfig {
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Findings accepted on purpose: they move to `suppressed`, with the reason.
+    pub suppressions: Vec<Suppression>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Suppression {
+    #[serde(alias = "checkId")]
+    pub check_id: String,
+    /// Only this path; every path when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -158,7 +226,7 @@ impl EmbedderKind {
 #[serde(default)]
 pub struct SandboxConfig {
     pub backend: SandboxBackendPref,
-    /// Instruction fuel per tool call.
+    /// Instruction fuel per tool call; 0 means unlimited (an audit finding).
     pub fuel: u64,
     /// Linear memory cap per instance, in MiB.
     pub memory_mb: u32,

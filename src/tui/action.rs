@@ -48,7 +48,7 @@ actions! {
     SelectLast => "select-last", "Jump to the last item";
     PageDown => "page-down", "Move the selection a page down";
     PageUp => "page-up", "Move the selection a page up";
-    Refresh => "refresh", "Ask the engine for fresh status and health";
+    Refresh => "refresh", "Read the configuration again and refresh every pane";
     ToggleHelp => "toggle-help", "Show or hide the keys";
     OpenPalette => "open-palette", "Open the command palette";
     Close => "close", "Close the open popup";

@@ -1,0 +1,229 @@
+//! File and directory permissions in the state dir. Nothing here follows a symlink: a link
+//! is reported as what it is, and left for the user to judge.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::config::SecretRef;
+use crate::findings::fix::Step;
+use crate::findings::{Context, Finding, Severity, show, state_paths};
+
+/// What a path holds, which decides how tight it must be.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A directory of private state: owner only.
+    Dir,
+    /// A file that holds or may hold secrets: owner read/write only.
+    Secret,
+    /// A file others should neither change nor read (logs).
+    Private,
+}
+
+/// The worst problem with `path`, if any, with a fix where one is safe.
+fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let shown = show(path);
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "an unreadable target".into());
+        let severity = match kind {
+            Kind::Private => Severity::Warn,
+            Kind::Dir | Kind::Secret => Severity::Critical,
+        };
+        return Some(
+            Finding::new(
+                &format!("{prefix}.symlink"),
+                severity,
+                format!("{what} is a symbolic link"),
+            )
+            .detail(format!(
+                "{shown} points to {target}. Writes and permission fixes would land outside \
+                     the state dir, so the audit does not follow it and will not fix it. Replace \
+                     the link with the real {}, or suppress this finding if the link is intended.",
+                if matches!(kind, Kind::Dir) {
+                    "directory"
+                } else {
+                    "file"
+                }
+            ))
+            .path(&shown),
+        );
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let (id, severity, title, target) = match kind {
+        Kind::Dir => {
+            let target = mode & !0o077;
+            if mode & 0o002 != 0 {
+                (
+                    "perms_world_writable",
+                    Severity::Critical,
+                    format!("{what} is writable by everyone"),
+                    target,
+                )
+            } else if mode & 0o020 != 0 {
+                (
+                    "perms_group_writable",
+                    Severity::Warn,
+                    format!("{what} is writable by its group"),
+                    target,
+                )
+            } else if mode & 0o055 != 0 {
+                (
+                    "perms_readable",
+                    Severity::Warn,
+                    format!("{what} can be listed by other users"),
+                    target,
+                )
+            } else {
+                return None;
+            }
+        }
+        Kind::Secret => {
+            let target = mode & !0o177;
+            if mode & 0o022 != 0 {
+                (
+                    "perms_writable",
+                    Severity::Critical,
+                    format!("{what} can be changed by other users"),
+                    target,
+                )
+            } else if mode & 0o004 != 0 {
+                (
+                    "perms_world_readable",
+                    Severity::Critical,
+                    format!("{what} is readable by everyone"),
+                    target,
+                )
+            } else if mode & 0o040 != 0 {
+                (
+                    "perms_group_readable",
+                    Severity::Warn,
+                    format!("{what} is readable by its group"),
+                    target,
+                )
+            } else {
+                return None;
+            }
+        }
+        Kind::Private => {
+            let target = mode & !0o077;
+            if mode & 0o022 != 0 {
+                (
+                    "perms_writable",
+                    Severity::Warn,
+                    format!("{what} can be changed by other users"),
+                    target,
+                )
+            } else if mode & 0o044 != 0 {
+                (
+                    "perms_readable",
+                    Severity::Warn,
+                    format!("{what} is readable by other users"),
+                    target,
+                )
+            } else {
+                return None;
+            }
+        }
+    };
+    let why = match kind {
+        Kind::Dir => "Other users could read or plant files among your assistant's state.",
+        Kind::Secret => {
+            "It holds (or may hold) keys and settings that decide where your data goes."
+        }
+        Kind::Private => "Logs can hold prompts, paths and provider replies.",
+    };
+    Some(
+        Finding::new(&format!("{prefix}.{id}"), severity, title)
+            .detail(format!("{shown} has mode {mode:04o}. {why}"))
+            .path(&shown)
+            .with_fix(
+                format!("chmod {target:04o} {shown}"),
+                vec![Step::SetMode {
+                    path: path.to_path_buf(),
+                    mode: target,
+                }],
+            ),
+    )
+}
+
+pub fn state_dir(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = state_paths(ctx.snapshot);
+    check("fs.state_dir", "The state dir", &paths.dir, Kind::Dir)
+        .into_iter()
+        .collect()
+}
+
+/// `config.toml`, its backups, and the user's profile files.
+pub fn config_files(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = &ctx.snapshot.loaded.paths;
+    let mut files = vec![paths.config_file.clone()];
+    files.extend(
+        (1..=crate::findings::fix::BACKUPS)
+            .map(|n| crate::findings::fix::backup_path(&paths.config_file, n)),
+    );
+    if let Ok(entries) = std::fs::read_dir(&paths.profiles_dir) {
+        let mut profiles: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        profiles.sort();
+        files.extend(
+            profiles
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "toml")),
+        );
+    }
+    files
+        .iter()
+        .filter_map(|file| check("fs.config", "A config file", file, Kind::Secret))
+        .collect()
+}
+
+/// Files that `file:` key references point at.
+pub fn credentials(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for provider in ctx.snapshot.config().providers.values() {
+        if let Some(SecretRef::File(path)) = &provider.api_key
+            && !seen.contains(path)
+        {
+            seen.push(path.clone());
+            out.extend(check("fs.credentials", "A key file", path, Kind::Secret));
+        }
+    }
+    out
+}
+
+pub fn sessions(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = state_paths(ctx.snapshot);
+    check(
+        "fs.sessions",
+        "The sessions store",
+        &paths.sessions,
+        Kind::Dir,
+    )
+    .into_iter()
+    .collect()
+}
+
+/// The log dir and every file in it.
+pub fn logs(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = state_paths(ctx.snapshot);
+    let mut out: Vec<Finding> = check("fs.logs", "The log dir", &paths.logs, Kind::Dir)
+        .into_iter()
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(&paths.logs) {
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            out.extend(check("fs.logs", "A log file", &file, Kind::Private));
+        }
+    }
+    out
+}
+
+pub fn tools(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = state_paths(ctx.snapshot);
+    check("fs.tools", "The tools dir", &paths.tools, Kind::Dir)
+        .into_iter()
+        .collect()
+}
