@@ -136,7 +136,7 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     tmux.keys(&["3"]);
     tmux.wait_for("self-heal on");
     tmux.keys(&["4"]);
-    tmux.wait_for("state_dir.writable");
+    tmux.wait_for("Attack surface");
     tmux.keys(&["Tab"]);
     tmux.wait_for("No conversations yet");
     tmux.keys(&["?"]);

@@ -72,6 +72,7 @@ fn first_run() -> App {
         diagnostics: Vec::new(),
     };
     feed(&mut app, status(false), health, profile_config());
+    app.apply_result("findings.scan", Ok(first_run_findings()));
     app
 }
 
@@ -118,7 +119,70 @@ fn configured() -> App {
         ],
     };
     feed(&mut app, status(true), health, config);
+    app.apply_result("findings.scan", Ok(mixed_findings(true)));
     app
+}
+
+fn first_run_findings() -> serde_json::Value {
+    json!({
+        "schemaVersion": 1, "ok": true,
+        "summary": {"critical": 0, "warn": 0, "info": 2},
+        "findings": [
+            {"checkId": "providers.none", "severity": "info", "title": "No model provider is configured",
+             "detail": "Turns go to Ollama when it runs on this machine, else to the offline provider (answers from memory, no model)."},
+            {"checkId": "summary.attack_surface", "severity": "info", "title": "Attack surface",
+             "detail": "0 remote provider(s); tools may reach 0 host(s) over HTTP; 0 installed tool(s); voice off; secret scanning on; log redaction on."}
+        ],
+        "suppressed": []
+    })
+}
+
+const CONFIG_DIFF: &str = "--- /home/ada/.openclaw-rs/config.toml (now)\n+++ /home/ada/.openclaw-rs/config.toml (after fix)\n@@ -1,4 +1,4 @@\n [providers.openai]\n kind = \"openai\"\n-api_key = \"<redacted>\"\n+api_key = \"env:OPENAI_API_KEY\"\n model = \"gpt-4o-mini\"\n";
+
+fn mixed_findings(with_plaintext_key: bool) -> serde_json::Value {
+    let mut findings = vec![json!({
+        "checkId": "fs.config.perms_world_readable", "severity": "critical",
+        "title": "A config file is readable by everyone",
+        "detail": "/home/ada/.openclaw-rs/config.toml has mode 0644. It holds (or may hold) keys and settings that decide where your data goes.",
+        "path": "/home/ada/.openclaw-rs/config.toml",
+        "fix": {"id": "fs.config.perms_world_readable:/home/ada/.openclaw-rs/config.toml",
+                "description": "chmod 0600 /home/ada/.openclaw-rs/config.toml",
+                "diff": "chmod 0600 /home/ada/.openclaw-rs/config.toml (now 0644)\n"}
+    })];
+    if with_plaintext_key {
+        findings.push(json!({
+            "checkId": "config.secrets.plaintext_key", "severity": "critical",
+            "title": "providers.openai.api_key is a literal key",
+            "detail": "The fix replaces it with a reference to $OPENAI_API_KEY; then set OPENAI_API_KEY to your key.",
+            "path": "providers.openai.api_key",
+            "fix": {"id": "config.secrets.plaintext_key:providers.openai.api_key",
+                    "description": "replace the literal key with env:OPENAI_API_KEY in /home/ada/.openclaw-rs/config.toml",
+                    "diff": CONFIG_DIFF}
+        }));
+    }
+    findings.push(json!({
+        "checkId": "profile.sandbox_fallback", "severity": "warn",
+        "title": "Profile edge asks for more than this build has",
+        "detail": "wasmtime was requested but this is a core build; using wasmi."
+    }));
+    findings.push(json!({
+        "checkId": "config.unknown_key", "severity": "warn",
+        "title": "unknown key 'sandbox.fule' is kept but nothing reads it; check its spelling",
+        "detail": "Nothing breaks, but the setting may not do what you meant.",
+        "path": "/home/ada/.openclaw-rs/config.toml:2:1"
+    }));
+    findings.push(json!({
+        "checkId": "summary.attack_surface", "severity": "info", "title": "Attack surface",
+        "detail": "1 remote provider(s); tools may reach 0 host(s) over HTTP; 0 installed tool(s); voice off; secret scanning on; log redaction on."
+    }));
+    let critical = if with_plaintext_key { 2 } else { 1 };
+    json!({
+        "schemaVersion": 1, "ok": false,
+        "summary": {"critical": critical, "warn": 2, "info": 1},
+        "findings": findings,
+        "suppressed": [{"checkId": "providers.keyless_remote", "severity": "warn",
+                        "title": "Provider proxy is remote but has no key", "reason": "a proxy adds the key"}]
+    })
 }
 
 fn feed(app: &mut App, status: StatusResult, health: HealthResult, config: Config) {
@@ -266,4 +330,76 @@ fn no_secret_values_reach_the_screen() {
             assert!(!text.contains("sk-live"), "{}: {text}", pane.name());
         }
     }
+}
+
+#[test]
+fn findings_fix_flow_confirm_then_after() {
+    let mut app = configured();
+    focus(&mut app, PaneId::Findings);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('f'));
+    assert!(matches!(
+        app.overlay,
+        openclaw_rs::tui::app::Overlay::Confirm(_)
+    ));
+    snapshot("findings_confirm_fix_80x24", &app, 80, 24);
+    snapshot("findings_confirm_fix_160x48", &app, 160, 48);
+
+    let commands = app.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('y'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        commands,
+        vec![openclaw_rs::tui::app::Command::Call {
+            method: "findings.fix",
+            params: json!({"fixId": "config.secrets.plaintext_key:providers.openai.api_key"}),
+        }]
+    );
+    app.handle(Msg::CallDone {
+        method: "findings.fix".into(),
+        result: Ok(
+            json!({"fixId": "config.secrets.plaintext_key:providers.openai.api_key",
+                          "changed": true, "journalSeq": 1, "diff": CONFIG_DIFF}),
+        ),
+    });
+    app.apply_result("findings.scan", Ok(mixed_findings(false)));
+    snapshot("findings_after_fix_80x24", &app, 80, 24);
+}
+
+#[test]
+fn findings_clean_state_and_filter() {
+    let mut app = first_run();
+    focus(&mut app, PaneId::Findings);
+    snapshot("findings_clean_80x24", &app, 80, 24);
+    let mut app = configured();
+    focus(&mut app, PaneId::Findings);
+    key(&mut app, KeyCode::Char('/'));
+    for c in "unknown".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("sandbox.fule"), "{text}");
+    assert!(!text.contains("literal key"), "filtered out: {text}");
+}
+
+#[test]
+fn suppress_asks_for_a_reason_and_sends_it() {
+    let mut app = configured();
+    focus(&mut app, PaneId::Findings);
+    key(&mut app, KeyCode::Char('s'));
+    snapshot("findings_suppress_prompt_80x24", &app, 80, 24);
+    for c in "shared box".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let commands = app.handle(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(
+        commands,
+        vec![openclaw_rs::tui::app::Command::Call {
+            method: "findings.suppress",
+            params: json!({"checkId": "fs.config.perms_world_readable",
+                           "path": "/home/ada/.openclaw-rs/config.toml", "reason": "shared box"}),
+        }]
+    );
 }

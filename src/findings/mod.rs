@@ -71,6 +71,7 @@ pub struct Finding {
     pub severity: Severity,
     pub title: String,
     /// What is wrong, why it matters, and what to do when there is no automatic fix.
+    #[serde(default)]
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,

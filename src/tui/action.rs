@@ -52,6 +52,12 @@ actions! {
     ToggleHelp => "toggle-help", "Show or hide the keys";
     OpenPalette => "open-palette", "Open the command palette";
     Close => "close", "Close the open popup";
+    FixSelected => "fix-selected", "Preview and apply the selected finding's fix";
+    FixAll => "fix-all", "Preview and apply every available fix";
+    Suppress => "suppress", "Accept the selected finding on purpose, with a reason";
+    UndoFix => "undo-fix", "Undo the last applied fix";
+    DeepScan => "deep-scan", "Run the deep checks too (secret scans, provider probes)";
+    Filter => "filter", "Filter findings by text";
 }
 
 #[cfg(test)]

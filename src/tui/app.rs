@@ -11,7 +11,9 @@ use super::action::Action;
 use super::keymap::{KeyCombo, Keymap, Section};
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
-use crate::engine::methods::{HealthResult, StatusResult};
+use crate::engine::methods::{FixAllResult, HealthResult, StatusResult};
+use crate::findings::fix::{Applied, JournalEntry};
+use crate::findings::{Finding, Report, TerminalInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaneId {
@@ -67,7 +69,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize,
+    Resize(u16, u16),
     CallDone {
         method: String,
         result: Result<Value, EngineError>,
@@ -129,8 +131,45 @@ fn subsequence_score(query: &str, haystack: &str) -> Option<usize> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     None,
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Palette(Palette),
+    /// A change waiting for a yes: what it does and its exact diff.
+    Confirm(Confirm),
+    /// A line of text the user is typing.
+    Input(Input),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub title: String,
+    pub body: String,
+    pub scroll: usize,
+    pub on_yes: Pending,
+}
+
+/// Engine work a confirm popup or an input line will start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Fix { fix_id: String },
+    FixAll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub prompt: String,
+    pub text: String,
+    pub purpose: InputPurpose,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPurpose {
+    Filter,
+    Suppress {
+        check_id: String,
+        path: Option<String>,
+    },
 }
 
 /// What the panes show, as the engine last reported it.
@@ -140,6 +179,8 @@ pub struct EngineView {
     pub health: Option<HealthResult>,
     /// `config.get` without a key: the effective configuration, secrets as references.
     pub config: Option<Value>,
+    /// Doctor and audit findings (`findings.scan`).
+    pub findings: Option<Report>,
     /// The last failed call, shown until the next success of that method.
     pub errors: Vec<(String, EngineError)>,
 }
@@ -154,6 +195,12 @@ pub struct App {
     pub last_event: Option<String>,
     pub calls_in_flight: usize,
     pub theme_name: String,
+    /// Text that findings must contain to be listed.
+    pub findings_filter: String,
+    /// Whether the last scan ran the deep checks; refreshes keep to it.
+    pub deep_scan: bool,
+    /// The terminal, for the doctor's terminal checks.
+    pub terminal: TerminalInfo,
     pub should_quit: bool,
     /// Set by anything that changes what is on screen; the driver draws only when set.
     pub dirty: bool,
@@ -173,6 +220,13 @@ impl App {
             last_event: None,
             calls_in_flight: 0,
             theme_name,
+            findings_filter: String::new(),
+            deep_scan: false,
+            terminal: TerminalInfo {
+                width: 80,
+                height: 24,
+                colors: 256,
+            },
             should_quit: false,
             dirty: true,
         }
@@ -193,9 +247,31 @@ impl App {
                 method: "config.get",
                 params: Value::Null,
             },
+            self.scan_command(),
         ];
         self.calls_in_flight += commands.len();
         commands
+    }
+
+    fn scan_command(&self) -> Command {
+        Command::Call {
+            method: "findings.scan",
+            params: serde_json::json!({ "deep": self.deep_scan, "terminal": self.terminal }),
+        }
+    }
+
+    fn call(&mut self, method: &'static str, params: Value) -> Vec<Command> {
+        self.calls_in_flight += 1;
+        vec![Command::Call { method, params }]
+    }
+
+    /// The finding under the cursor in the findings pane, as filtered.
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        let rows = super::panes::findings::rows(self);
+        let index = self
+            .selected(PaneId::Findings)
+            .min(rows.len().checked_sub(1)?);
+        rows.get(index).copied()
     }
 
     pub fn selected(&self, pane: PaneId) -> usize {
@@ -240,14 +316,117 @@ impl App {
             }
             Action::OpenPalette => self.overlay = Overlay::Palette(Palette::default()),
             Action::Close => self.overlay = Overlay::None,
+            Action::FixSelected => self.confirm_fix(),
+            Action::FixAll => self.confirm_fix_all(),
+            Action::Suppress => {
+                if let Some(finding) = self.selected_finding() {
+                    let (check_id, path) = (finding.check_id.clone(), finding.path.clone());
+                    self.overlay = Overlay::Input(Input {
+                        prompt: format!("why accept {check_id}? "),
+                        text: String::new(),
+                        purpose: InputPurpose::Suppress { check_id, path },
+                    });
+                }
+            }
+            Action::UndoFix => return self.call("findings.undo", Value::Null),
+            Action::DeepScan => {
+                self.deep_scan = true;
+                self.focus = PaneId::Findings;
+                self.calls_in_flight += 1;
+                return vec![self.scan_command()];
+            }
+            Action::Filter => {
+                self.focus = PaneId::Findings;
+                self.overlay = Overlay::Input(Input {
+                    prompt: "filter: ".into(),
+                    text: self.findings_filter.clone(),
+                    purpose: InputPurpose::Filter,
+                });
+            }
         }
         Vec::new()
+    }
+
+    fn confirm_fix(&mut self) {
+        let Some(finding) = self.selected_finding() else {
+            return;
+        };
+        let confirm = match &finding.fix {
+            Some(fix) => Confirm {
+                title: format!("fix {}", finding.check_id),
+                body: format!("{}\n\n{}", fix.description, fix.diff.trim_end()),
+                scroll: 0,
+                on_yes: Pending::Fix {
+                    fix_id: fix.id.clone(),
+                },
+            },
+            None => {
+                self.last_event = Some(format!("{} has no automatic fix", finding.check_id));
+                return;
+            }
+        };
+        self.overlay = Overlay::Confirm(confirm);
+    }
+
+    fn confirm_fix_all(&mut self) {
+        let Some(report) = &self.view.findings else {
+            return;
+        };
+        let fixes: Vec<String> = report
+            .findings
+            .iter()
+            .filter_map(|f| f.fix.as_ref())
+            .map(|fix| format!("• {}", fix.description))
+            .collect();
+        if fixes.is_empty() {
+            self.last_event = Some("nothing to fix".into());
+            return;
+        }
+        self.overlay = Overlay::Confirm(Confirm {
+            title: format!("apply {} fix(es)", fixes.len()),
+            body: fixes.join("\n"),
+            scroll: 0,
+            on_yes: Pending::FixAll,
+        });
+    }
+
+    fn run_pending(&mut self, pending: Pending) -> Vec<Command> {
+        self.overlay = Overlay::None;
+        match pending {
+            Pending::Fix { fix_id } => {
+                self.call("findings.fix", serde_json::json!({ "fixId": fix_id }))
+            }
+            Pending::FixAll => self.call("findings.fixAll", Value::Null),
+        }
+    }
+
+    fn submit_input(&mut self, input: Input) -> Vec<Command> {
+        self.overlay = Overlay::None;
+        match input.purpose {
+            InputPurpose::Filter => {
+                self.findings_filter = input.text.trim().to_string();
+                self.selection[PaneId::Findings.index()] = 0;
+                Vec::new()
+            }
+            InputPurpose::Suppress { check_id, path } => {
+                if input.text.trim().is_empty() {
+                    self.last_event = Some("a suppression needs a reason; nothing changed".into());
+                    return Vec::new();
+                }
+                self.call(
+                    "findings.suppress",
+                    serde_json::json!({ "checkId": check_id, "path": path, "reason": input.text.trim() }),
+                )
+            }
+        }
     }
 
     pub fn handle(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Key(key) => self.handle_key(key),
-            Msg::Resize => {
+            Msg::Resize(width, height) => {
+                self.terminal.width = width;
+                self.terminal.height = height;
                 self.dirty = true;
                 Vec::new()
             }
@@ -263,10 +442,7 @@ impl App {
                     // Findings changed under us: fetch fresh health.
                     EngineEvent::FindingsChanged { .. } => {
                         self.calls_in_flight += 1;
-                        vec![Command::Call {
-                            method: "health",
-                            params: Value::Null,
-                        }]
+                        vec![self.scan_command()]
                     }
                     EngineEvent::ConfigReloaded { .. } => self.refresh_commands(),
                     _ => Vec::new(),
@@ -306,6 +482,31 @@ impl App {
                 self.view.config = value.get("value").cloned();
                 Ok(())
             }
+            "findings.scan" => serde_json::from_value(value).map(|r| self.view.findings = Some(r)),
+            "findings.fix" | "findings.suppress" => {
+                serde_json::from_value::<Applied>(value).map(|applied| {
+                    self.last_event = Some(match applied.journal_seq {
+                        Some(seq) if applied.changed => {
+                            format!("applied {} (undo: u, #{seq})", applied.fix_id)
+                        }
+                        _ => format!("{} was already in place", applied.fix_id),
+                    });
+                })
+            }
+            "findings.fixAll" => serde_json::from_value::<FixAllResult>(value).map(|result| {
+                let changed = result.applied.iter().filter(|a| a.changed).count();
+                self.last_event = Some(if result.failed.is_empty() {
+                    format!("applied {changed} fix(es)")
+                } else {
+                    format!(
+                        "applied {changed} fix(es); {} refused: see findings",
+                        result.failed.len()
+                    )
+                });
+            }),
+            "findings.undo" => serde_json::from_value::<JournalEntry>(value).map(|entry| {
+                self.last_event = Some(format!("undid #{} {}", entry.seq, entry.fix_id));
+            }),
             _ => Ok(()),
         };
         if let Err(e) = parsed {
@@ -319,6 +520,48 @@ impl App {
     fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
         // Key repeat and release events exist only with the kitty protocol; act on presses.
         if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        if let Overlay::Confirm(confirm) = &mut self.overlay {
+            self.dirty = true;
+            match key.code {
+                KeyCode::Char('y') | KeyCode::Enter => {
+                    let pending = confirm.on_yes.clone();
+                    return self.run_pending(pending);
+                }
+                KeyCode::Char('n') | KeyCode::Esc | KeyCode::Char('q') => {
+                    self.overlay = Overlay::None
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    confirm.scroll = confirm.scroll.saturating_add(1)
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    confirm.scroll = confirm.scroll.saturating_sub(1)
+                }
+                KeyCode::PageDown => confirm.scroll = confirm.scroll.saturating_add(PAGE),
+                KeyCode::PageUp => confirm.scroll = confirm.scroll.saturating_sub(PAGE),
+                _ => {}
+            }
+            return Vec::new();
+        }
+        if let Overlay::Input(input) = &mut self.overlay {
+            self.dirty = true;
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            match key.code {
+                KeyCode::Enter => {
+                    let input = input.clone();
+                    return self.submit_input(input);
+                }
+                KeyCode::Esc => self.overlay = Overlay::None,
+                KeyCode::Char('c') if ctrl => self.overlay = Overlay::None,
+                KeyCode::Char('u') if ctrl => input.text.clear(),
+                KeyCode::Backspace => {
+                    input.text.pop();
+                }
+                // Bounded: a reason is a sentence, a filter a word.
+                KeyCode::Char(c) if !ctrl && input.text.chars().count() < 200 => input.text.push(c),
+                _ => {}
+            }
             return Vec::new();
         }
         if let Overlay::Palette(palette) = &mut self.overlay {
@@ -463,8 +706,11 @@ mod tests {
                 Command::Quit => None,
             })
             .collect();
-        assert_eq!(methods, vec!["status", "health", "config.get"]);
-        assert_eq!(app.calls_in_flight, 4);
+        assert_eq!(
+            methods,
+            vec!["status", "health", "config.get", "findings.scan"]
+        );
+        assert_eq!(app.calls_in_flight, 5);
     }
 
     #[test]
@@ -520,12 +766,14 @@ mod tests {
     #[test]
     fn selection_moves_and_clamps() {
         let mut app = app();
-        let checks: Vec<_> = (0..5)
-            .map(|i| serde_json::json!({"name": format!("check.{i}"), "ok": true, "detail": ""}))
+        let findings: Vec<_> = (0..5)
+            .map(|i| serde_json::json!({"checkId": format!("check.{i}"), "severity": "warn", "title": "t"}))
             .collect();
         app.apply_result(
-            "health",
-            Ok(serde_json::json!({"ok": true, "checks": checks, "diagnostics": []})),
+            "findings.scan",
+            Ok(serde_json::json!({"schemaVersion": 1, "ok": false,
+                "summary": {"critical": 0, "warn": 5, "info": 0},
+                "findings": findings, "suppressed": []})),
         );
         ch(&mut app, '4');
         press(&mut app, KeyCode::End, KeyModifiers::NONE);

@@ -35,6 +35,10 @@ where
     let mut first_frame = true;
     let mut data_frame_logged = false;
 
+    if let Ok(size) = terminal.size() {
+        app.terminal.width = size.width;
+        app.terminal.height = size.height;
+    }
     let startup = app.refresh_commands();
     execute(startup, &engine, &tx);
 
@@ -156,7 +160,7 @@ impl Drop for TerminalReader {
 fn terminal_msg(event: Event) -> Option<Msg> {
     match event {
         Event::Key(key) => Some(Msg::Key(key)),
-        Event::Resize(..) => Some(Msg::Resize),
+        Event::Resize(width, height) => Some(Msg::Resize(width, height)),
         // Focus, paste and mouse events change nothing on screen yet.
         _ => None,
     }

@@ -76,6 +76,19 @@ pub fn file_checks() -> Vec<crate::engine::FileCheck> {
     })]
 }
 
+/// Colours the terminal says it has, from the conventions terminals follow.
+fn advertised_colors() -> u32 {
+    let colorterm = std::env::var("COLORTERM").unwrap_or_default();
+    let term = std::env::var("TERM").unwrap_or_default();
+    if colorterm.contains("truecolor") || colorterm.contains("24bit") {
+        16_777_216
+    } else if term.contains("256color") || term.contains("direct") {
+        256
+    } else {
+        16
+    }
+}
+
 /// Run the TUI until the user quits. Returns the process exit status.
 pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i32> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -92,6 +105,7 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
     let (theme, _) = theme::Theme::load(&ui.theme, &paths.themes_dir, no_color);
     let (keymap, _) = keymap::Keymap::load(&ui.keymap, &paths.keymaps_dir);
     let mut app = app::App::new(keymap, theme.name.clone());
+    app.terminal.colors = advertised_colors();
 
     let mut terminal = ratatui::try_init().wrap_err("cannot start the terminal UI")?;
     let result = driver::run(&mut terminal, &mut app, &theme, handle, started).await;

@@ -10,7 +10,7 @@ use super::action::Action;
 use super::app::{App, Overlay, PaneId};
 use super::panes;
 use super::theme::Theme;
-use super::widgets::{self, help, palette, status_bar};
+use super::widgets::{self, help, palette, prompt, status_bar};
 
 /// Below this the layout cannot show a pane usefully; we say so instead of drawing garbage.
 pub const MIN_WIDTH: u16 = 50;
@@ -51,6 +51,8 @@ pub fn draw(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         Overlay::None => {}
         Overlay::Help { scroll } => help::render(app, theme, *scroll, main_area, buf),
         Overlay::Palette(p) => palette::render(app, p, theme, main_area, buf),
+        Overlay::Confirm(c) => prompt::confirm(c, theme, main_area, buf),
+        Overlay::Input(i) => prompt::input(i, theme, main_area, buf),
     }
 }
 

@@ -1,114 +1,91 @@
-//! Findings: health checks and problems in the user's files, worst first.
+//! Findings: doctor and audit results, worst first, each one key from a previewed fix.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use crate::config::Level;
+use crate::findings::{Finding, Severity};
+use crate::tui::action::Action;
 use crate::tui::app::{App, PaneId};
+use crate::tui::keymap::Section;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{pane_block, scroll_offset, truncate_right};
 
-/// What a row is, worst first. Labels match the engine's words: a diagnostic's `level`
-/// (`error`, `warning`) and a health check's verdict (`fail`, `ok`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Error,
-    Fail,
-    Warning,
-    Ok,
-}
-
-impl Severity {
-    fn label(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Fail => "fail",
-            Severity::Warning => "warning",
-            Severity::Ok => "ok",
-        }
-    }
-
-    fn scope(self) -> &'static str {
-        match self {
-            Severity::Error => "findings.severity.critical",
-            Severity::Fail | Severity::Warning => "findings.severity.warn",
-            Severity::Ok => "findings.severity.info",
-        }
+fn scope(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "findings.severity.critical",
+        Severity::Warn => "findings.severity.warn",
+        Severity::Info => "findings.severity.info",
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingRow {
-    pub severity: Severity,
-    pub title: String,
-    pub detail: String,
+/// The findings listed, after the filter; the selection indexes this list.
+pub fn rows(app: &App) -> Vec<&Finding> {
+    let Some(report) = &app.view.findings else {
+        return Vec::new();
+    };
+    let filter = app.findings_filter.to_lowercase();
+    report
+        .findings
+        .iter()
+        .filter(|f| {
+            filter.is_empty()
+                || f.check_id.to_lowercase().contains(&filter)
+                || f.title.to_lowercase().contains(&filter)
+                || f.path
+                    .as_ref()
+                    .is_some_and(|p| p.to_lowercase().contains(&filter))
+        })
+        .collect()
 }
 
-pub fn rows(app: &App) -> Vec<FindingRow> {
-    let mut rows = Vec::new();
-    if let Some(health) = &app.view.health {
-        for d in &health.diagnostics {
-            rows.push(FindingRow {
-                severity: if d.level == Level::Error {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                },
-                title: d.message.clone(),
-                detail: d.to_string(),
-            });
-        }
-        for check in &health.checks {
-            rows.push(FindingRow {
-                severity: if check.ok {
-                    Severity::Ok
-                } else {
-                    Severity::Fail
-                },
-                title: check.name.clone(),
-                detail: check.detail.clone(),
-            });
-        }
-    }
-    for (method, error) in &app.view.errors {
-        rows.push(FindingRow {
-            severity: Severity::Error,
-            title: format!("{method} failed"),
-            detail: error.to_string(),
-        });
-    }
-    // Stable sort: worst first, otherwise in the order found.
-    rows.sort_by_key(|r| r.severity);
-    rows
+fn key(app: &App, action: Action) -> String {
+    app.keymap
+        .hint(Section::Findings, action)
+        .map_or_else(|| action.name().to_string(), |k| k.to_string())
 }
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
-    let rows = rows(app);
-    let problems = rows.iter().filter(|r| r.severity != Severity::Ok).count();
-    let title = if app.view.health.is_none() {
-        "findings".to_string()
-    } else {
-        format!("findings · {problems} to look at")
+    let title = match &app.view.findings {
+        Some(report) => {
+            let s = report.summary;
+            let deep = if app.deep_scan { " · deep" } else { "" };
+            format!(
+                "findings · {} critical · {} warn · {} info{deep}",
+                s.critical, s.warn, s.info
+            )
+        }
+        None => "findings".to_string(),
     };
     let block = pane_block(theme, &title, focused);
     let inner = block.inner(area);
     block.render(area, buf);
-    let [list_area, detail_area] =
-        Layout::vertical([Constraint::Min(2), Constraint::Length(3)]).areas(inner);
+    let detail_height = if inner.height >= 16 { 7 } else { 5 };
+    let [list_area, detail_area, keys_area] = Layout::vertical([
+        Constraint::Min(2),
+        Constraint::Length(detail_height),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
 
+    let dim = theme.style("ui.text.dim");
+    let rows = rows(app);
     let mut lines = Vec::new();
-    if app.view.health.is_none() {
-        lines.push(Line::from(Span::styled(
-            " running health checks…",
-            theme.style("ui.text.dim"),
-        )));
-    } else if problems == 0 {
-        lines.push(Line::from(Span::styled(
-            " All clear: configuration and health checks pass.",
+    match &app.view.findings {
+        None => lines.push(Line::from(Span::styled(
+            " running the doctor and the audit…",
+            dim,
+        ))),
+        Some(report) if report.findings.is_empty() => lines.push(Line::from(Span::styled(
+            " All clear: the doctor and the audit found nothing.",
             theme.style("health.ok"),
-        )));
+        ))),
+        Some(_) if rows.is_empty() => lines.push(Line::from(Span::styled(
+            format!(" nothing matches \"{}\"", app.findings_filter),
+            dim,
+        ))),
+        Some(_) => {}
     }
     let selected = app
         .selected(PaneId::Findings)
@@ -116,12 +93,16 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let height = (list_area.height as usize).saturating_sub(lines.len());
     let offset = scroll_offset(selected, height);
     let width = list_area.width as usize;
-    for (i, row) in rows.iter().enumerate().skip(offset) {
-        let label = format!(" {:<8} ", row.severity.label());
-        let title = truncate_right(&row.title, width.saturating_sub(label.len() + 1));
+    for (i, finding) in rows.iter().enumerate().skip(offset) {
+        let label = format!(" {:<8} ", finding.severity.as_str());
+        let fixable = if finding.fix.is_some() { "⚑ " } else { "  " };
+        let text = format!("{fixable}{}", finding.title);
         let line = Line::from(vec![
-            Span::styled(label, theme.style(row.severity.scope())),
-            Span::styled(title, theme.style("ui.text")),
+            Span::styled(label.clone(), theme.style(scope(finding.severity))),
+            Span::styled(
+                truncate_right(&text, width.saturating_sub(label.len() + 1)),
+                theme.style("ui.text"),
+            ),
         ]);
         lines.push(if focused && i == selected {
             line.style(theme.style("ui.selection"))
@@ -130,12 +111,56 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
         });
     }
     Paragraph::new(lines).render(list_area, buf);
-    if let Some(row) = rows.get(selected) {
-        Paragraph::new(Line::from(Span::styled(
-            row.detail.clone(),
-            theme.style("ui.text.dim"),
-        )))
-        .wrap(Wrap { trim: false })
-        .render(super::providers::indented(detail_area), buf);
+
+    if let Some(finding) = rows.get(selected) {
+        let mut detail = vec![Line::from(vec![
+            Span::styled(finding.check_id.clone(), theme.style("ui.key")),
+            Span::styled(
+                finding
+                    .path
+                    .as_ref()
+                    .map_or(String::new(), |p| format!("  {p}")),
+                dim,
+            ),
+        ])];
+        detail.push(Line::from(Span::styled(
+            finding.detail.clone(),
+            theme.style("ui.text"),
+        )));
+        match &finding.fix {
+            Some(fix) => detail.push(Line::from(vec![
+                Span::styled(
+                    format!("{} fix: ", key(app, Action::FixSelected)),
+                    theme.style("ui.key"),
+                ),
+                Span::styled(fix.description.clone(), theme.style("health.ok")),
+            ])),
+            None => detail.push(Line::from(Span::styled("no automatic fix", dim))),
+        }
+        Paragraph::new(detail)
+            .wrap(Wrap { trim: false })
+            .render(super::providers::indented(detail_area), buf);
     }
+
+    let suppressed = app.view.findings.as_ref().map_or(0, |r| r.suppressed.len());
+    let mut keys = Vec::new();
+    for (action, label) in [
+        (Action::FixSelected, "fix"),
+        (Action::FixAll, "all"),
+        (Action::Suppress, "suppress"),
+        (Action::UndoFix, "undo"),
+        (Action::Refresh, "rerun"),
+        (Action::DeepScan, "deep"),
+        (Action::Filter, "filter"),
+    ] {
+        keys.push(Span::styled(
+            format!(" {}", key(app, action)),
+            theme.style("ui.key"),
+        ));
+        keys.push(Span::styled(format!(" {label} "), dim));
+    }
+    if suppressed > 0 {
+        keys.push(Span::styled(format!("· {suppressed} suppressed"), dim));
+    }
+    Paragraph::new(Line::from(keys)).render(keys_area, buf);
 }

@@ -2,6 +2,7 @@
 
 pub mod help;
 pub mod palette;
+pub mod prompt;
 pub mod status_bar;
 
 use ratatui::buffer::Buffer;
