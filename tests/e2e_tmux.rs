@@ -183,3 +183,45 @@ fn signals_end_the_app_and_restore_the_terminal() {
         assert_restored(&tmux);
     }
 }
+
+/// The findings pane end to end: a world-readable config is one key from a previewed fix,
+/// and one key from undoing it.
+#[test]
+fn fix_and_undo_from_the_findings_pane() {
+    use std::os::unix::fs::PermissionsExt;
+    if !tmux_available() {
+        println!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let first = Command::new(BIN)
+        .arg("--home")
+        .arg(&state)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let config = state.join("config.toml");
+    let mode = || std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let tmux = start_app("fix", home.path());
+    tmux.wait_for("No conversations yet");
+    tmux.keys(&["4"]);
+    tmux.wait_for("A config file is readable by everyone");
+    tmux.keys(&["f"]);
+    let screen = tmux.wait_for("y apply");
+    assert!(screen.contains("chmod 0600"), "{screen}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("applied fs.config.perms_world_readable");
+    assert_eq!(mode(), 0o600);
+    let screen = tmux.wait_for("0 critical");
+    assert!(!screen.contains("readable by everyone"), "{screen}");
+    tmux.keys(&["u"]);
+    tmux.wait_for("undid #1");
+    assert_eq!(mode(), 0o644);
+    tmux.wait_for("A config file is readable by everyone");
+    tmux.keys(&["q"]);
+    assert_restored(&tmux);
+}

@@ -43,6 +43,15 @@ pub enum EngineEvent {
 
 impl EngineEvent {
     /// One line for the status bar's "last event".
+    /// Events that only ask panes to refetch: what changed shows in the panes themselves,
+    /// and a status-bar line would hide the message of the action that caused them.
+    pub fn is_quiet(&self) -> bool {
+        matches!(
+            self,
+            EngineEvent::FindingsChanged { .. } | EngineEvent::ConfigReloaded { errors: 0, .. }
+        )
+    }
+
     pub fn summary(&self) -> String {
         match self {
             EngineEvent::Progress {

@@ -436,7 +436,9 @@ impl App {
                 Vec::new()
             }
             Msg::Engine(event) => {
-                self.last_event = Some(event.summary());
+                if !event.is_quiet() {
+                    self.last_event = Some(event.summary());
+                }
                 self.dirty = true;
                 match event {
                     // Findings changed under us: fetch fresh health.
@@ -809,8 +811,13 @@ mod tests {
             warn: 0,
             info: 0,
         }));
-        assert_eq!(cmds.len(), 1);
-        assert!(app.last_event.as_deref().unwrap().contains("1 critical"));
+        assert_eq!(cmds.len(), 1, "findings are fetched again");
+        assert_eq!(app.last_event, None, "the pane shows the counts; the status bar stays");
+        app.handle(Msg::Engine(EngineEvent::ConfigReloaded {
+            errors: 2,
+            warnings: 0,
+        }));
+        assert!(app.last_event.as_deref().unwrap().contains("2 error(s)"));
     }
 
     #[test]
