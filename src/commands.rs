@@ -21,6 +21,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Usage or startup error: bad flags, a broken config file.
     pub const USAGE: i32 = 2;
+    /// doctor and security audit: the checks themselves could not run.
+    pub const RUNTIME: i32 = 2;
 }
 
 pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
@@ -88,6 +90,10 @@ pub fn status_text(s: &StatusResult) -> String {
         Some(reason) => format!("{} (fallback: {reason})", s.sandbox.in_use.as_str()),
         None => s.sandbox.in_use.as_str().to_string(),
     };
+    let embedder = match &s.embedder.fallback_reason {
+        Some(reason) => format!("{} (fallback: {reason})", s.embedder.in_use.as_str()),
+        None => s.embedder.in_use.as_str().to_string(),
+    };
     let features = if s.features.is_empty() {
         "none".to_string()
     } else {
@@ -97,6 +103,7 @@ pub fn status_text(s: &StatusResult) -> String {
         "openclaw-rs {} ({} build)\n\
          profile     {}\n\
          sandbox     {sandbox}\n\
+         embedder    {embedder}\n\
          features    {features}\n\
          state dir   {}\n\
          config      {} ({} error(s), {} warning(s))\n",
@@ -287,8 +294,23 @@ pub fn load_options(global: &crate::cli::GlobalArgs) -> Result<config::LoadOptio
     .with_process_env())
 }
 
-/// `doctor` and `security audit`: run, optionally fix, report.
+/// `doctor` and `security audit`: run, optionally fix, report. A run that fails exits 2,
+/// so a script can tell "findings" (1) from "could not check" (2).
 pub async fn findings(
+    engine: &Engine,
+    audit: bool,
+    args: &crate::cli::FindingsArgs,
+) -> Result<i32> {
+    match run_findings(engine, audit, args).await {
+        Ok(code) => Ok(code),
+        Err(report) => {
+            eprintln!("openclaw-rs: the checks could not run: {report:?}");
+            Ok(exit::RUNTIME)
+        }
+    }
+}
+
+async fn run_findings(
     engine: &Engine,
     audit: bool,
     args: &crate::cli::FindingsArgs,

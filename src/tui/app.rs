@@ -812,7 +812,10 @@ mod tests {
             info: 0,
         }));
         assert_eq!(cmds.len(), 1, "findings are fetched again");
-        assert_eq!(app.last_event, None, "the pane shows the counts; the status bar stays");
+        assert_eq!(
+            app.last_event, None,
+            "the pane shows the counts; the status bar stays"
+        );
         app.handle(Msg::Engine(EngineEvent::ConfigReloaded {
             errors: 2,
             warnings: 0,
