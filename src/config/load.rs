@@ -813,6 +813,7 @@ mod tests {
         .unwrap();
         let mut o = opts(tmp.path());
         o.keymap = Some("vim".into());
+        o.profile = Some("core".into());
         let loaded = load(&o);
         assert!(loaded.errors().any(|d| d.message.contains("chunk_overlap")));
         assert!(loaded.errors().any(|d| d.message.contains("max_attempts")));
