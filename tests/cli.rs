@@ -39,6 +39,13 @@ fn run_with_stdin(mut c: Command, stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `--batch` reading `stdin`.
+fn batch(home: &Path, stdin: &str) -> Output {
+    let mut c = cmd(home);
+    c.arg("--batch");
+    run_with_stdin(c, stdin)
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8(out.stdout.clone())
         .unwrap()
@@ -58,14 +65,7 @@ fn batch_mixed_input_frames_every_line_and_exits_1() {
         "\n",
         "{\"id\":\"six\",\"method\":\"health\",\"timeoutMs\":5000}\n",
     );
-    let out = run_with_stdin(
-        {
-            let mut c = cmd(home.path());
-            c.arg("--batch");
-            c
-        },
-        input,
-    );
+    let out = batch(home.path(), input);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -126,14 +126,7 @@ fn batch_refuses_a_broken_config_with_a_frame_and_exit_2() {
         "[sandbox]\nfuel = \"lots\"\n",
     )
     .unwrap();
-    let out = run_with_stdin(
-        {
-            let mut c = cmd(home.path());
-            c.arg("--batch");
-            c
-        },
-        "{\"id\":1,\"method\":\"status\"}\n",
-    );
+    let out = batch(home.path(), "{\"id\":1,\"method\":\"status\"}\n");
     assert_eq!(out.status.code(), Some(2));
     let frames = json_lines(&out);
     assert_eq!(frames.len(), 1);
@@ -337,14 +330,7 @@ fn values_in_type_errors_and_urls_in_output_are_hidden() {
         "[providers]\nopenai = \"sk-live-TYPOSECRET\"\n",
     )
     .unwrap();
-    let out = run_with_stdin(
-        {
-            let mut c = cmd(home.path());
-            c.arg("--batch");
-            c
-        },
-        "",
-    );
+    let out = batch(home.path(), "");
     assert_eq!(out.status.code(), Some(2));
     let all = format!(
         "{}{}",

@@ -56,7 +56,7 @@ actions! {
     FixAll => "fix-all", "Preview and apply every available fix";
     Suppress => "suppress", "Accept the selected finding on purpose, with a reason";
     UndoFix => "undo-fix", "Undo the last applied fix";
-    DeepScan => "deep-scan", "Run the deep checks too (secret scans, provider probes)";
+    DeepScan => "deep-scan", "Turn the deep checks (secret scans, provider probes) on or off";
     Filter => "filter", "Filter findings by text";
 }
 

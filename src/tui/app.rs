@@ -330,7 +330,7 @@ impl App {
             }
             Action::UndoFix => return self.call("findings.undo", Value::Null),
             Action::DeepScan => {
-                self.deep_scan = true;
+                self.deep_scan = !self.deep_scan;
                 self.focus = PaneId::Findings;
                 self.calls_in_flight += 1;
                 return vec![self.scan_command()];
