@@ -334,9 +334,9 @@ async fn run_findings(
     };
     let mut report = scan().await?;
     if args.fix {
+        // Questions go to stderr, so --json output stays clean while asking.
         let interactive = !args.non_interactive
             && !args.dry_run
-            && !args.json
             && std::io::IsTerminal::is_terminal(&std::io::stdin());
         let changed = fix_findings(&handle, &report, args.dry_run, interactive).await?;
         if changed {

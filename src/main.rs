@@ -86,12 +86,12 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             .collect();
         return commands::config(&loaded, &face_diagnostics, action);
     }
-    // The TUI, the doctor and the audit run on what is valid and report the errors (that is
-    // when they are needed most); every other face refuses.
+    // The TUI, the doctor, the audit and undo run on what is valid and report the errors
+    // (that is when they are needed most); every other face refuses.
     let reports_errors = tui_mode
         || matches!(
             &cli.command,
-            Some(Command::Doctor { .. } | Command::Security { .. })
+            Some(Command::Doctor { .. } | Command::Security { .. } | Command::Undo { .. })
         );
     if !reports_errors {
         if let Some(code) = commands::refuse_on_errors(&loaded) {

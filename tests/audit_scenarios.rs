@@ -341,3 +341,165 @@ fn only_and_skip_select_checks_and_a_clean_install_exits_0() {
     let (code, report) = home.report(&["doctor", "--profile", "core"]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn a_linked_log_dir_is_reported_and_nothing_behind_it_changes() {
+    let home = Home::new();
+    let outside_dir = tempfile::tempdir().unwrap();
+    let victim = outside_dir.path().join("passwd");
+    std::fs::write(&victim, "root:x:0:0\n").unwrap();
+    chmod(&victim, 0o644);
+    let _ = std::fs::remove_dir_all(home.state.join("logs"));
+    std::os::unix::fs::symlink(outside_dir.path(), home.state.join("logs")).unwrap();
+    let (_, report) = home.report(&["security", "audit", "--only", "fs.logs"]);
+    assert_eq!(ids(&report), vec!["fs.logs.symlink"], "{report}");
+    home.report(&["security", "audit", "--fix", "--non-interactive"]);
+    assert_eq!(mode(&victim), 0o644, "a file behind the link was changed");
+}
+
+#[test]
+fn a_tampered_journal_is_refused() {
+    let home = Home::new();
+    let outside_dir = tempfile::tempdir().unwrap();
+    let victim = outside_dir.path().join("shadow");
+    std::fs::write(&victim, "secret\n").unwrap();
+    chmod(&victim, 0o600);
+    let fixes = home.state.join("fixes");
+    std::fs::create_dir_all(&fixes).unwrap();
+    let forged = serde_json::json!({
+        "seq": 1, "fixId": "x", "checkId": "x", "description": "x", "appliedAtMs": 0,
+        "undo": [{"op": "restoreMode", "path": victim, "mode": 0o666}]
+    });
+    let journal = fixes.join("journal.jsonl");
+    std::fs::write(&journal, format!("{forged}\n")).unwrap();
+    chmod(&journal, 0o666);
+    let out = home.run(&["undo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not safe"),
+        "{out:?}"
+    );
+    assert_eq!(
+        mode(&victim),
+        0o600,
+        "undo acted on a journal others could write"
+    );
+    let (_, report) = home.report(&["security", "audit", "--only", "fs.journal"]);
+    let f = finding(&report, "fs.journal.perms_writable").expect("finding");
+    assert_eq!(f["severity"], "critical");
+}
+
+#[test]
+fn a_fix_that_cannot_be_journaled_is_reverted() {
+    let home = Home::new();
+    let original = "[sandbox]\nfuel = 0\n";
+    std::fs::write(home.config(), original).unwrap();
+    // A file where the journal dir belongs.
+    std::fs::write(home.state.join("fixes"), "not a dir").unwrap();
+    let out = home.run(&[
+        "security",
+        "audit",
+        "--only",
+        "sandbox",
+        "--fix",
+        "--non-interactive",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not applied"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(home.config()).unwrap(), original);
+}
+
+#[test]
+fn undo_through_call_never_prints_the_removed_key() {
+    let home = Home::new();
+    std::fs::write(
+        home.config(),
+        "[providers.openai]\napi_key = \"sk-live-UNDOSECRET0123456789abcdef\"\n",
+    )
+    .unwrap();
+    home.report(&[
+        "security",
+        "audit",
+        "--only",
+        "config",
+        "--fix",
+        "--non-interactive",
+    ]);
+    let out = home.run(&["call", "findings.undo"]);
+    assert!(out.status.success(), "{out:?}");
+    let journal = home.run(&["call", "findings.journal"]);
+    for shown in [&out.stdout, &journal.stdout] {
+        assert!(!String::from_utf8_lossy(shown).contains("UNDOSECRET"));
+    }
+}
+
+#[test]
+fn a_key_in_the_profile_file_is_found_even_when_config_toml_overrides_it() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.state.join("profiles")).unwrap();
+    let profile = home.state.join("profiles/core.toml");
+    std::fs::write(
+        &profile,
+        "[providers.openai]\napi_key = \"sk-live-PROFILESECRET0123456789\"\n",
+    )
+    .unwrap();
+    chmod(&profile, 0o600);
+    std::fs::write(
+        home.config(),
+        "[providers.openai]\napi_key = \"env:OPENAI_API_KEY\"\n",
+    )
+    .unwrap();
+    let (_, report) = home.report(&["security", "audit", "--profile", "core"]);
+    let f = finding(&report, "config.secrets.plaintext_key").expect("finding");
+    assert!(
+        f["path"].as_str().unwrap().contains("profiles/core.toml"),
+        "{f}"
+    );
+    home.report(&[
+        "security",
+        "audit",
+        "--profile",
+        "core",
+        "--fix",
+        "--non-interactive",
+    ]);
+    let fixed = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        !fixed.contains("PROFILESECRET") && fixed.contains("env:OPENAI_API_KEY"),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn credentials_in_a_url_are_found_and_never_shown() {
+    let home = Home::new();
+    std::fs::write(
+        home.config(),
+        "[providers.proxy]\nkind = \"openai\"\nbase_url = \"HTTP://bob:URLPASS123@10.1.2.3:8080/v1?api_key=URLQUERY456\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["security", "audit", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("URLPASS123") && !text.contains("URLQUERY456"),
+        "{text}"
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert!(finding(&report, "config.secrets.url_credentials").is_some());
+    assert!(
+        finding(&report, "providers.plaintext_http_remote").is_some(),
+        "upper-case scheme too"
+    );
+    let out = home.run(&["security", "audit", "--fix", "--dry-run"]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !printed.contains("URLPASS123") && !printed.contains("URLQUERY456"),
+        "{printed}"
+    );
+}

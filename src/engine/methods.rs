@@ -658,22 +658,18 @@ fn fix_error(error: fix::FixError) -> EngineError {
     use fix::FixError as E;
     let code = match &error {
         E::Symlink(_) | E::Refused(_) | E::Conflict { .. } => ErrorCode::Denied,
-        E::NotInJournal(_) => ErrorCode::NotFound,
+        E::NotInJournal(_) | E::NothingToUndo => ErrorCode::NotFound,
+        E::UnsafeJournal(_) => ErrorCode::Denied,
         E::BadConfig { .. } => ErrorCode::InvalidRequest,
         E::Io { .. } => ErrorCode::Internal,
     };
     EngineError::new(code, error.to_string())
 }
 
-/// After a change on disk: read the config again and tell every face the new counts.
+/// After a change on disk: read the config again. The reload's ConfigReloaded event makes
+/// every face fetch fresh status, configuration and findings.
 fn after_change(engine: &EngineHandle) {
-    let snapshot = engine.reload();
-    let report = scan_blocking(&snapshot, Scope::Both, &ScanParams::default());
-    engine.emit(crate::engine::EngineEvent::FindingsChanged {
-        critical: u32::try_from(report.summary.critical).unwrap_or(u32::MAX),
-        warn: u32::try_from(report.summary.warn).unwrap_or(u32::MAX),
-        info: u32::try_from(report.summary.info).unwrap_or(u32::MAX),
-    });
+    engine.reload();
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -846,8 +842,10 @@ impl Method for FindingsUndo {
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || {
             let journal = findings::state_paths(&engine.snapshot()).journal;
-            let entry = fix::undo(&journal, params.seq).map_err(fix_error)?;
+            let mut entry = fix::undo(&journal, params.seq).map_err(fix_error)?;
             after_change(&engine);
+            // Undo data holds earlier file contents (possibly a removed literal key).
+            entry.undo.clear();
             Ok(entry)
         })
         .await
@@ -917,6 +915,21 @@ impl Method for FindingsSuppress {
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || {
             let snapshot = engine.snapshot();
+            let already = snapshot
+                .config()
+                .security
+                .audit
+                .suppressions
+                .iter()
+                .any(|s| s.check_id == params.check_id && s.path == params.path);
+            if already {
+                return Ok(fix::Applied {
+                    fix_id: format!("suppress:{}", params.check_id),
+                    changed: false,
+                    journal_seq: None,
+                    diff: String::new(),
+                });
+            }
             let mut table = toml::Table::new();
             table.insert("check_id".into(), params.check_id.clone().into());
             if let Some(path) = &params.path {

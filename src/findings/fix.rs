@@ -28,12 +28,20 @@ pub enum FixError {
     Io { path: String, reason: String },
     #[error("{path} is not valid TOML, so it cannot be edited safely: {reason}")]
     BadConfig { path: String, reason: String },
-    #[error("{path} changed since the fix was applied; restore it from {backup} by hand")]
-    Conflict { path: String, backup: String },
+    #[error(
+        "{path} changed since the fix was applied, and undo would overwrite that change; restore it by hand from {path}.bak.1 to .bak.5"
+    )]
+    Conflict { path: String },
     #[error("{0}")]
     Refused(String),
     #[error("no applied fix {0} in the journal")]
     NotInJournal(String),
+    #[error("no applied fix to undo")]
+    NothingToUndo,
+    #[error(
+        "the fix journal {0} is not safe to act on (a link, not yours, or writable by others); inspect and remove it"
+    )]
+    UnsafeJournal(String),
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> FixError {
@@ -86,14 +94,19 @@ pub struct Plan {
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum UndoStep {
     #[serde(rename_all = "camelCase")]
-    RestoreMode { path: PathBuf, mode: u32 },
+    RestoreMode {
+        path: PathBuf,
+        mode: u32,
+        /// The mode the fix set; undo refuses if it changed since.
+        #[serde(default)]
+        applied: Option<u32>,
+    },
     /// Put `before` back, provided the file still holds `after`.
     #[serde(rename_all = "camelCase")]
     RestoreFile {
         path: PathBuf,
         before: String,
         after: String,
-        backup: PathBuf,
     },
     #[serde(rename_all = "camelCase")]
     RemoveDir { path: PathBuf },
@@ -140,8 +153,14 @@ fn mode_of(path: &Path) -> Result<Option<(u32, bool)>, FixError> {
 }
 
 /// chmod through a descriptor opened with O_NOFOLLOW: a link swapped in after the check
-/// makes the open fail instead of changing the link's target.
+/// makes the open fail instead of changing the link's target. A linked parent directory
+/// (say `logs -> /etc`) is refused too, so a fix never reaches outside through it.
 fn chmod_nofollow(path: &Path, mode: u32) -> Result<(), FixError> {
+    if let Some(parent) = path.parent()
+        && fs::symlink_metadata(parent).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(FixError::Symlink(parent.display().to_string()));
+    }
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -306,31 +325,33 @@ impl Plan {
     }
 
     /// Apply every step and record how to undo them. Steps already done are skipped; when
-    /// nothing changes, no journal entry is written.
+    /// nothing changes, no journal entry is written. Fixes run one at a time (a lock in the
+    /// journal dir), and a fix that cannot be journaled is reverted: no change without undo.
     pub fn apply(&self, journal_dir: &Path) -> Result<Applied, FixError> {
+        let _lock = JournalLock::acquire(journal_dir)?;
         let diff = self.dry_run();
         let mut undo = Vec::new();
-        let result = self.apply_steps(&mut undo);
-        if let Err(e) = result {
-            // Put back what this plan already changed, newest first, then report.
-            for step in undo.iter().rev() {
-                let _ = revert(step);
+        let result = self.apply_steps(&mut undo).and_then(|()| {
+            if undo.is_empty() {
+                Ok(None)
+            } else {
+                journal_append(journal_dir, self, undo.clone()).map(Some)
             }
-            return Err(e);
-        }
-        if undo.is_empty() {
-            return Ok(Applied {
-                fix_id: self.id.clone(),
-                changed: false,
-                journal_seq: None,
-                diff,
-            });
-        }
-        let seq = journal_append(journal_dir, self, undo)?;
+        });
+        let seq = match result {
+            Ok(seq) => seq,
+            Err(e) => {
+                // Put back what this plan already changed, newest first, then report.
+                for step in undo.iter().rev() {
+                    let _ = revert(step);
+                }
+                return Err(e);
+            }
+        };
         Ok(Applied {
             fix_id: self.id.clone(),
-            changed: true,
-            journal_seq: Some(seq),
+            changed: seq.is_some(),
+            journal_seq: seq,
             diff,
         })
     }
@@ -353,6 +374,7 @@ impl Plan {
                         undo.push(UndoStep::RestoreMode {
                             path: path.clone(),
                             mode: current,
+                            applied: Some(*mode),
                         });
                     }
                 },
@@ -366,13 +388,12 @@ impl Plan {
                     if after == before {
                         continue;
                     }
-                    let backup = rotate_backups(file)?;
+                    rotate_backups(file)?;
                     write_atomic(file, &after)?;
                     undo.push(UndoStep::RestoreFile {
                         path: file.clone(),
                         before,
                         after,
-                        backup,
                     });
                 }
                 Step::CreateDir { path, mode } => {
@@ -408,25 +429,33 @@ impl Plan {
 
 fn revert(step: &UndoStep) -> Result<(), FixError> {
     match step {
-        UndoStep::RestoreMode { path, mode } => match mode_of(path)? {
+        UndoStep::RestoreMode {
+            path,
+            mode,
+            applied,
+        } => match mode_of(path)? {
             Some((_, true)) => Err(FixError::Symlink(path.display().to_string())),
             None => Err(FixError::Refused(format!(
                 "{} no longer exists",
                 path.display()
             ))),
+            Some((current, false)) if applied.is_some_and(|set| set != current) => {
+                Err(FixError::Refused(format!(
+                    "{} changed mode since the fix (now {current:04o}); not changing it back",
+                    path.display()
+                )))
+            }
             Some(_) => chmod_nofollow(path, *mode),
         },
         UndoStep::RestoreFile {
             path,
             before,
             after,
-            backup,
         } => {
             let current = read_config(path)?;
             if current != *after {
                 return Err(FixError::Conflict {
                     path: path.display().to_string(),
-                    backup: backup.display().to_string(),
                 });
             }
             write_atomic(path, before)
@@ -475,8 +504,10 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), FixError> {
 }
 
 fn write_bytes_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FixError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let written = (|| {
         let mut file = fs::OpenOptions::new()
@@ -515,9 +546,62 @@ fn journal_file(dir: &Path) -> PathBuf {
     dir.join("journal.jsonl")
 }
 
+/// A journal path is trusted only when it is not a link, belongs to this user and no one
+/// else can write it: undo acts on whatever paths the journal names.
+fn check_trusted(path: &Path) -> Result<(), FixError> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.file_type().is_symlink() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+                return Err(FixError::UnsafeJournal(path.display().to_string()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(path, e)),
+    }
+}
+
+/// Held while a fix or an undo runs, so two runs never interleave their writes.
+struct JournalLock {
+    _file: fs::File,
+}
+
+impl JournalLock {
+    fn acquire(dir: &Path) -> Result<Self, FixError> {
+        check_trusted(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_error(dir, e))?;
+        check_trusted(dir)?;
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the life of `file`, which the lock keeps.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(io_error(&path, std::io::Error::last_os_error()));
+        }
+        Ok(Self { _file: file })
+    }
+}
+
 /// Every entry in the journal, oldest first.
 pub fn journal(dir: &Path) -> Result<Vec<JournalEntry>, FixError> {
+    check_trusted(dir)?;
     let path = journal_file(dir);
+    check_trusted(&path)?;
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -575,6 +659,7 @@ fn journal_append(dir: &Path, plan: &Plan, undo: Vec<UndoStep>) -> Result<u64, F
 
 /// Undo the newest applied fix, or the one with journal number `seq`.
 pub fn undo(dir: &Path, seq: Option<u64>) -> Result<JournalEntry, FixError> {
+    let _lock = JournalLock::acquire(dir)?;
     let mut entries = journal(dir)?;
     let index = match seq {
         Some(seq) => entries
@@ -584,7 +669,7 @@ pub fn undo(dir: &Path, seq: Option<u64>) -> Result<JournalEntry, FixError> {
         None => entries
             .iter()
             .rposition(|e| !e.undone)
-            .ok_or_else(|| FixError::NotInJournal("(none applied)".into()))?,
+            .ok_or(FixError::NothingToUndo)?,
     };
     for step in entries[index].undo.iter().rev() {
         revert(step)?;
@@ -631,10 +716,7 @@ mod tests {
         assert_eq!(journal_entries(&journal), 1);
         undo(&journal, None).unwrap();
         assert_eq!(mode(&file), 0o644);
-        assert!(matches!(
-            undo(&journal, None),
-            Err(FixError::NotInJournal(_))
-        ));
+        assert!(matches!(undo(&journal, None), Err(FixError::NothingToUndo)));
     }
 
     fn journal_entries(dir: &Path) -> usize {

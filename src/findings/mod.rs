@@ -178,8 +178,9 @@ pub struct TerminalInfo {
     pub colors: u32,
 }
 
-/// One small, separate check. `ids` lists every check id it can report, so `--only` and
-/// `--skip` can select checks without running them.
+/// One small, separate check. `ids` lists the check ids (or dotted id families, such as
+/// `fs.config`) it can report, so `--only` and `--skip` can select checks without running
+/// them.
 pub struct Check {
     pub ids: &'static [&'static str],
     /// Runs only with `--deep`.
@@ -209,6 +210,17 @@ impl Selection {
         (self.only.is_empty() || self.only.iter().any(|p| id_matches(id, p)))
             && !self.skip.iter().any(|p| id_matches(id, p))
     }
+
+    /// Whether a check reporting `id` (a whole id or a family prefix) may report anything
+    /// selected: `--only fs.config.symlink` runs the `fs.config` family.
+    fn runs(&self, id: &str) -> bool {
+        (self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|p| id_matches(id, p) || id_matches(p, id)))
+            && !self.skip.iter().any(|p| id_matches(id, p))
+    }
 }
 
 /// Run a registry and build its report.
@@ -222,7 +234,7 @@ pub fn run(
     let mut findings: Vec<Finding> = registry
         .iter()
         .filter(|check| ctx.deep || !check.deep_only)
-        .filter(|check| check.ids.iter().any(|id| selection.wants(id)))
+        .filter(|check| check.ids.iter().any(|id| selection.runs(id)))
         .flat_map(|check| (check.run)(ctx))
         .filter(|finding| selection.wants(&finding.check_id))
         .collect();
@@ -239,7 +251,11 @@ pub fn run(
     }
     Report {
         schema_version: SCHEMA_VERSION,
-        ok: findings.iter().all(|f| f.severity < severity_min),
+        // Summaries describe; they are never a reason to fail a run.
+        ok: findings
+            .iter()
+            .filter(|f| !f.check_id.starts_with("summary."))
+            .all(|f| f.severity < severity_min),
         summary,
         findings,
         suppressed,
@@ -313,6 +329,15 @@ mod tests {
         assert!(!s.wants("fs.configuration"), "prefixes end at a dot");
         assert!(!s.wants("fs.state_dir.perms_readable"));
         assert!(Selection::default().wants("anything"));
+        let exact = Selection {
+            only: vec!["fs.config.symlink".into()],
+            skip: Vec::new(),
+        };
+        assert!(
+            exact.runs("fs.config"),
+            "the family runs for one of its ids"
+        );
+        assert!(!exact.runs("fs.logs"));
     }
 
     #[test]

@@ -49,13 +49,22 @@ static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         .collect()
 });
 
-/// `key = "literal"` where the key names a secret: the value is what must not be shown.
+/// `key = "literal"` (or `'literal'`) where the key names a secret, anywhere on a line, so
+/// inline tables are covered too: the value is what must not be shown.
 static SECRET_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?im)^(\s*"?[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|credential)[A-Za-z0-9_.-]*"?\s*=\s*)"([^"\n]*)""#,
+        r#"(?i)((?:^|[\s{,])["']?[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|credential)[A-Za-z0-9_.-]*["']?\s*=\s*)(?:"([^"\n]*)"|'([^'\n]*)')"#,
     )
     .expect("static pattern")
 });
+
+/// The password of `scheme://user:password@host`.
+static URL_PASSWORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(://[^/\s:@"']+:)[^@\s"'/]+@"#).expect("static pattern"));
+
+/// Query-string values: `?api_key=…&sig=…`.
+static URL_QUERY_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"([?&][A-Za-z0-9_.-]+=)[^&\s"'#]+"#).expect("static pattern"));
 
 /// Where a secret was found: the rule and the 1-based line, never the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,13 +88,18 @@ pub fn scan(text: &str) -> Vec<Hit> {
 /// stay visible because they are not secrets.
 pub fn redact_assignments(text: &str) -> String {
     let text = SECRET_ASSIGNMENT.replace_all(text, |caps: &regex::Captures<'_>| {
-        let value = &caps[2];
+        let value = caps
+            .get(2)
+            .or_else(|| caps.get(3))
+            .map_or("", |m| m.as_str());
         if value.starts_with("env:") || value.starts_with("file:") || value.is_empty() {
             caps[0].to_string()
         } else {
             format!("{}\"{}\"", &caps[1], crate::config::REDACTED)
         }
     });
+    let text = URL_PASSWORD.replace_all(&text, format!("${{1}}{}@", crate::config::REDACTED));
+    let text = URL_QUERY_VALUE.replace_all(&text, format!("${{1}}{}", crate::config::REDACTED));
     // Anything else that looks like a key, wherever it is.
     let mut text = text.into_owned();
     for (_, re) in COMPILED.iter() {
@@ -128,5 +142,18 @@ mod tests {
         assert!(!shown.contains("AKIA"), "{shown}");
         assert!(shown.contains("env:OPENAI_API_KEY"));
         assert!(shown.contains("model = \"gpt\""));
+    }
+
+    #[test]
+    fn inline_tables_single_quotes_and_urls_are_redacted() {
+        let text = "providers.a = { kind = \"openai\", api_key = \"zzINLINEzz\" }\n\
+                    api_key = 'zzSINGLEzz'\n\
+                    base_url = \"http://bob:zzPASSzz@10.1.2.3:8080/v1?api_key=zzQUERYzz&mode=x\"\n";
+        let shown = redact_assignments(text);
+        for secret in ["zzINLINEzz", "zzSINGLEzz", "zzPASSzz", "zzQUERYzz"] {
+            assert!(!shown.contains(secret), "{secret} shown in: {shown}");
+        }
+        assert!(shown.contains("kind = \"openai\""));
+        assert!(shown.contains("http://bob:"));
     }
 }

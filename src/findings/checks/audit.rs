@@ -6,26 +6,42 @@ use super::{config_file, env_override, set_config};
 use crate::config::{ProviderKind, SecretRef};
 use crate::findings::{Context, Finding, Severity, secrets, show, state_paths};
 
-/// Where a literal provider key was written, so the fix edits that file.
-fn literal_key_source(ctx: &Context<'_>, id: &str) -> Option<std::path::PathBuf> {
-    let paths = &ctx.snapshot.loaded.paths;
-    let mut candidates = vec![paths.config_file.clone()];
+/// Files a user writes config in: `config.toml` and the active profile's file.
+fn user_files(ctx: &Context<'_>) -> Vec<std::path::PathBuf> {
+    let mut files = vec![ctx.snapshot.loaded.paths.config_file.clone()];
     if let Some(profile) = &ctx.snapshot.loaded.profile.user_file {
-        candidates.push(profile.clone());
+        files.push(profile.clone());
     }
-    candidates.into_iter().find(|file| {
-        std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| text.parse::<toml::Table>().ok())
-            .and_then(|t| {
-                t.get("providers")?
-                    .get(id)?
-                    .get("api_key")?
-                    .as_str()
-                    .map(|v| SecretRef::parse(v).is_inline())
-            })
-            .unwrap_or(false)
-    })
+    files
+}
+
+/// `(provider id, kind)` of every literal `api_key` written in `file`, whatever wins the
+/// merge: a key hidden under a higher layer is still a key on disk.
+fn literal_keys_in(file: &std::path::Path) -> Vec<(String, Option<ProviderKind>)> {
+    let Some(table) = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+    else {
+        return Vec::new();
+    };
+    let Some(providers) = table.get("providers").and_then(toml::Value::as_table) else {
+        return Vec::new();
+    };
+    providers
+        .iter()
+        .filter(|(_, p)| {
+            p.get("api_key")
+                .and_then(toml::Value::as_str)
+                .is_some_and(|v| SecretRef::parse(v).is_inline())
+        })
+        .map(|(id, p)| {
+            let kind = p
+                .get("kind")
+                .and_then(|k| k.clone().try_into::<ProviderKind>().ok())
+                .or_else(|| ProviderKind::from_id(id));
+            (id.clone(), kind)
+        })
+        .collect()
 }
 
 /// The conventional variable for a provider's key.
@@ -51,27 +67,27 @@ fn key_variable(id: &str, kind: Option<ProviderKind>) -> String {
 
 pub fn plaintext_keys(ctx: &Context<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (id, provider) in &ctx.snapshot.config().providers {
-        if !provider.api_key.as_ref().is_some_and(SecretRef::is_inline) {
-            continue;
-        }
-        let variable = key_variable(id, provider.kind);
-        let finding = Finding::new(
-            "config.secrets.plaintext_key",
-            Severity::Critical,
-            format!("providers.{id}.api_key is a literal key"),
-        )
-        .path(format!("providers.{id}.api_key"));
-        let finding = match literal_key_source(ctx, id) {
-            Some(file) => finding
+    let journal = state_paths(ctx.snapshot).journal;
+    for file in user_files(ctx) {
+        for (id, kind) in literal_keys_in(&file) {
+            let variable = key_variable(&id, kind);
+            out.push(
+                Finding::new(
+                    "config.secrets.plaintext_key",
+                    Severity::Critical,
+                    format!("providers.{id}.api_key is a literal key"),
+                )
+                .path(format!("{}: providers.{id}.api_key", show(&file)))
                 .detail(format!(
                     "{} holds the key itself. Anyone who can read the file, a backup of it or a \
                      screenshot of it has your key. The fix replaces it with a reference to \
-                     ${variable}; then set {variable} to your key in your shell profile. The \
-                     old value stays only in {} (mode 0600): delete that backup once \
-                     {variable} works.",
+                     ${variable}; then set {variable} to your key in your shell profile. So \
+                     that the fix can be undone, the old text stays in {}.bak.1 to .bak.5 and \
+                     in {} (all mode 0600): once {variable} works, delete those and rotate the \
+                     key if the file was ever shared.",
                     show(&file),
-                    show(&crate::findings::fix::backup_path(&file, 1)),
+                    show(&file),
+                    show(&journal),
                 ))
                 .with_fix(
                     format!(
@@ -80,18 +96,107 @@ pub fn plaintext_keys(ctx: &Context<'_>) -> Vec<Finding> {
                     ),
                     vec![set_config(
                         &file,
-                        &["providers", id, "api_key"],
+                        &["providers", &id, "api_key"],
                         format!("env:{variable}"),
                     )],
                 ),
-            None => finding.detail(format!(
-                "The key comes from an environment variable holding the key itself \
-                 (OPENCLAW_RS_PROVIDERS__{}__API_KEY). Set it to a reference instead, such as \
-                 env:{variable}.",
-                id.to_ascii_uppercase()
-            )),
+            );
+        }
+    }
+    // A literal that came from the environment: nothing on disk to fix.
+    for (id, provider) in &ctx.snapshot.config().providers {
+        let var = format!(
+            "OPENCLAW_RS_PROVIDERS__{}__API_KEY",
+            id.to_ascii_uppercase()
+        );
+        if provider.api_key.as_ref().is_some_and(SecretRef::is_inline)
+            && ctx.snapshot.loaded.options.env.contains_key(&var)
+        {
+            out.push(
+                Finding::new(
+                    "config.secrets.plaintext_key",
+                    Severity::Critical,
+                    format!("providers.{id}.api_key is a literal key"),
+                )
+                .path(format!("environment: {var}"))
+                .detail(format!(
+                    "{var} holds the key itself. Set it to a reference such as env:{} instead.",
+                    key_variable(id, provider.kind)
+                )),
+            );
+        }
+    }
+    out
+}
+
+/// Every problem in `config.toml` that stopped it from being read: what the audit could not
+/// see may hide anything.
+pub fn config_unreadable(ctx: &Context<'_>) -> Vec<Finding> {
+    let config = show(&ctx.snapshot.loaded.paths.config_file);
+    ctx.snapshot
+        .loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && d.source == config)
+        .map(|d| {
+            Finding::new(
+                "config.unreadable",
+                Severity::Critical,
+                "config.toml could not be audited",
+            )
+            .detail(format!(
+                "{}. The audit skipped what it could not read; fix the file, then run the \
+                     audit again.",
+                d.message
+            ))
+            .path(d.location())
+        })
+        .collect()
+}
+
+/// Keys sometimes ride in URLs: `https://user:KEY@host` or `?api_key=KEY`.
+pub fn url_credentials(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (id, provider) in &ctx.snapshot.config().providers {
+        let Some(url) = provider.base_url.as_deref() else {
+            continue;
         };
-        out.push(finding);
+        let has_password = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+            .is_some_and(|authority| {
+                authority
+                    .rsplit_once('@')
+                    .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+            });
+        let has_secret_param = url.split_once('?').is_some_and(|(_, query)| {
+            query.split('&').any(|pair| {
+                let name = pair
+                    .split('=')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                ["key", "token", "secret", "password", "sig", "auth"]
+                    .iter()
+                    .any(|w| name.contains(w))
+            })
+        });
+        if has_password || has_secret_param {
+            out.push(
+                Finding::new(
+                    "config.secrets.url_credentials",
+                    Severity::Critical,
+                    format!("providers.{id}.base_url carries a credential"),
+                )
+                .detail(format!(
+                    "{} puts a password or key in the URL, where logs, proxies and shell history \
+                     keep it. Move it to api_key = \"env:{}\" and remove it from the URL.",
+                    crate::config::redact_url(url),
+                    key_variable(id, provider.kind)
+                ))
+                .path(format!("providers.{id}.base_url")),
+            );
+        }
     }
     out
 }
@@ -149,34 +254,68 @@ fn is_local(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Hosts that must never be an allowlist entry: everything, private ranges, metadata.
+/// Hosts that must never be an allowlist entry: everything, whole top-level domains,
+/// this machine, private and shared ranges, metadata services.
 fn unrestricted_entry(entry: &str) -> Option<&'static str> {
-    let host = entry.trim().trim_start_matches("*.");
-    if entry.trim() == "*" || host.is_empty() || host == "*" {
+    let entry = entry.trim().to_ascii_lowercase();
+    // Ports and a trailing root dot do not change which host it is.
+    let host = if let Some(rest) = entry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default().to_string()
+    } else if entry.matches(':').count() == 1 {
+        entry.split(':').next().unwrap_or_default().to_string()
+    } else {
+        entry.clone()
+    };
+    let host = host.trim_end_matches('.');
+    if host.is_empty()
+        || host == "*"
+        || host.starts_with("*:")
+        || host == "0.0.0.0/0"
+        || host == "::/0"
+    {
         return Some("allows every host");
     }
-    if host.eq_ignore_ascii_case("metadata.google.internal") {
+    if let Some(suffix) = host.strip_prefix("*.")
+        && !suffix.contains('.')
+    {
+        return Some("allows a whole top-level domain");
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some("is this machine");
+    }
+    if host == "metadata.google.internal" || host == "metadata" {
         return Some("is a cloud metadata service");
     }
-    let ip = host.split('/').next().and_then(|h| {
-        h.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok()
-    })?;
+    let ip = host.split('/').next()?.parse::<IpAddr>().ok()?;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return Some("is this machine");
+    }
     let private = match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            // 100.64.0.0/10 is carrier-grade NAT, shared like a private range.
+            v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b))
+        }
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];
             (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 || v6.is_unspecified()
         }
     };
-    if ip.is_loopback() {
-        Some("is this machine")
-    } else if private {
-        Some("is a private or link-local address")
-    } else {
-        None
+    private.then_some("is a private, shared or link-local address")
+}
+
+/// `why`, plus a word about an environment variable that a config.toml fix cannot beat.
+fn with_env_note(ctx: &Context<'_>, key: &[&str], why: &str) -> String {
+    match env_override(ctx, key) {
+        Some(var) => format!("{why} {var} is set and overrides config.toml: unset it too."),
+        None => why.to_string(),
     }
 }
 
@@ -222,7 +361,11 @@ pub fn sandbox_limits(ctx: &Context<'_>) -> Vec<Finding> {
                 Severity::Warn,
                 format!("Tools may use {} MiB of memory each", sandbox.memory_mb),
             )
-            .detail("A runaway or hostile tool can take this much RAM per instance.")
+            .detail(with_env_note(
+                ctx,
+                &["sandbox", "memory_mb"],
+                "A runaway or hostile tool can take this much RAM per instance.",
+            ))
             .path("sandbox.memory_mb")
             .with_fix(
                 format!("set sandbox.memory_mb = {limit}"),
@@ -305,10 +448,11 @@ pub fn provider_transport(ctx: &Context<'_>) -> Vec<Finding> {
             ),
         };
         if let Some(url) = url
-            && let Some(("http", host)) = scheme_host(url)
+            && let Some((scheme, host)) = scheme_host(url)
+            && scheme.eq_ignore_ascii_case("http")
             && !is_local(host)
         {
-            let https = format!("https://{}", &url["http://".len()..]);
+            let https = format!("https://{}", &url[scheme.len() + "://".len()..]);
             out.push(
                 Finding::new(
                     "providers.plaintext_http_remote",
@@ -322,7 +466,10 @@ pub fn provider_transport(ctx: &Context<'_>) -> Vec<Finding> {
                 ))
                 .path(format!("providers.{id}.base_url"))
                 .with_fix(
-                    format!("use https:// for providers.{id}.base_url"),
+                    format!(
+                        "use https:// for providers.{id}.base_url (if the server has no TLS yet, \
+                         undo this and use an SSH tunnel)"
+                    ),
                     vec![set_config(&file, &["providers", id, "base_url"], https)],
                 ),
             );
@@ -351,6 +498,39 @@ pub fn provider_transport(ctx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
+/// Largest part of one file the deep scan reads; the rest is reported as not scanned.
+const SCAN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Scan a file line by line, so memory stays bounded whatever its size.
+fn scan_file(path: &std::path::Path) -> std::io::Result<(Vec<secrets::Hit>, bool)> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path)?;
+    let truncated = file.metadata()?.len() > SCAN_LIMIT;
+    let mut reader = std::io::BufReader::new(file.take(SCAN_LIMIT));
+    let mut hits = Vec::new();
+    let mut buf = Vec::new();
+    let mut line = 0usize;
+    loop {
+        buf.clear();
+        // A line longer than this is scanned in pieces; a key is far shorter.
+        let read = reader
+            .by_ref()
+            .take(1024 * 1024)
+            .read_until(b'\n', &mut buf)?;
+        if read == 0 {
+            break;
+        }
+        line += 1;
+        let text = String::from_utf8_lossy(&buf);
+        hits.extend(
+            secrets::scan(&text)
+                .into_iter()
+                .map(|h| secrets::Hit { line, ..h }),
+        );
+    }
+    Ok((hits, truncated))
+}
+
 /// `--deep`: files in the state dir that hold secrets. Says where, never what.
 pub fn leaked_secrets(ctx: &Context<'_>) -> Vec<Finding> {
     let paths = state_paths(ctx.snapshot);
@@ -360,32 +540,38 @@ pub fn leaked_secrets(ctx: &Context<'_>) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     for file in files {
-        let Ok(bytes) = std::fs::read(&file) else {
+        let Ok((hits, truncated)) = scan_file(&file) else {
             continue;
         };
-        let text = String::from_utf8_lossy(&bytes);
-        let hits = secrets::scan(&text);
         if hits.is_empty() {
             continue;
         }
+        // A file name can itself hold a key.
+        let shown = secrets::redact_assignments(&show(&file));
         let mut kinds: Vec<&str> = hits.iter().map(|h| h.rule).collect();
+        kinds.sort_unstable();
         kinds.dedup();
         let lines: Vec<String> = hits.iter().take(10).map(|h| h.line.to_string()).collect();
         out.push(
             Finding::new(
                 "secrets.leaked",
                 Severity::Critical,
-                format!("{} holds secrets", show(&file)),
+                format!("{shown} holds secrets"),
             )
             .detail(format!(
-                "Found {} ({}) on line(s) {}{}. Rotate those keys, then delete or clean the \
-                     file.",
+                "Found {} ({}) on line(s) {}{}{}. Rotate those keys, then delete or clean \
+                     the file.",
                 hits.len(),
                 kinds.join(", "),
                 lines.join(", "),
-                if hits.len() > 10 { ", …" } else { "" }
+                if hits.len() > 10 { ", …" } else { "" },
+                if truncated {
+                    "; only the first 64 MiB were scanned"
+                } else {
+                    ""
+                },
             ))
-            .path(show(&file)),
+            .path(shown),
         );
     }
     out

@@ -20,8 +20,8 @@ pub fn config_diagnostics(ctx: &Context<'_>) -> Vec<Finding> {
                 Level::Warning => ("config.warning", Severity::Warn),
             };
             let detail = if d.level == Level::Error {
-                "This part of the file is left out; everything else applies. Fix it and press \
-                 refresh, or run `openclaw-rs config check`."
+                "This part of the file is left out; everything else applies. Fix it, then run \
+                 `openclaw-rs config check` (or refresh in the TUI)."
             } else {
                 "Nothing breaks, but the setting may not do what you meant."
             };

@@ -51,6 +51,37 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
         );
     }
     let mode = meta.permissions().mode() & 0o7777;
+    if !matches!(kind, Kind::Dir) && meta.is_dir() {
+        // A directory where a file belongs: chmod 0600 would lock its owner out of it.
+        return Some(
+            Finding::new(
+                &format!("{prefix}.not_a_file"),
+                Severity::Warn,
+                format!("{what} is a directory"),
+            )
+            .detail(format!(
+                "{shown} should be a file. Move the directory away; the audit will not change it."
+            ))
+            .path(&shown),
+        );
+    }
+    if !matches!(kind, Kind::Dir) && std::os::unix::fs::MetadataExt::nlink(&meta) > 1 {
+        // Another name for the same file keeps the old contents after a fix rewrites this one.
+        return Some(
+            Finding::new(
+                &format!("{prefix}.hardlinked"),
+                Severity::Warn,
+                format!("{what} has another name"),
+            )
+            .detail(format!(
+                "{shown} is hard-linked {} times. A copy under another name keeps whatever this \
+                     file held, and fixes replace this name only. Find the other names (find / \
+                     -samefile {shown}) and remove them.",
+                std::os::unix::fs::MetadataExt::nlink(&meta)
+            ))
+            .path(&shown),
+        );
+    }
     let (id, severity, title, target) = match kind {
         Kind::Dir => {
             let target = mode & !0o077;
@@ -163,19 +194,30 @@ pub fn config_files(ctx: &Context<'_>) -> Vec<Finding> {
         (1..=crate::findings::fix::BACKUPS)
             .map(|n| crate::findings::fix::backup_path(&paths.config_file, n)),
     );
-    if let Ok(entries) = std::fs::read_dir(&paths.profiles_dir) {
+    let mut out = Vec::new();
+    // A linked profiles dir is reported, never walked: its files are somewhere else.
+    let profiles_linked = is_link(&paths.profiles_dir);
+    if profiles_linked {
+        out.extend(check(
+            "fs.config",
+            "The profiles dir",
+            &paths.profiles_dir,
+            Kind::Dir,
+        ));
+    } else if let Ok(entries) = std::fs::read_dir(&paths.profiles_dir) {
         let mut profiles: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         profiles.sort();
-        files.extend(
-            profiles
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "toml")),
-        );
+        files.extend(profiles.into_iter().filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.ends_with(".toml") || name.contains(".toml.bak.")
+        }));
     }
-    files
-        .iter()
-        .filter_map(|file| check("fs.config", "A config file", file, Kind::Secret))
-        .collect()
+    out.extend(
+        files
+            .iter()
+            .filter_map(|file| check("fs.config", "A config file", file, Kind::Secret)),
+    );
+    out
 }
 
 /// Files that `file:` key references point at.
@@ -211,12 +253,41 @@ pub fn logs(ctx: &Context<'_>) -> Vec<Finding> {
     let mut out: Vec<Finding> = check("fs.logs", "The log dir", &paths.logs, Kind::Dir)
         .into_iter()
         .collect();
+    if is_link(&paths.logs) {
+        return out;
+    }
     if let Ok(entries) = std::fs::read_dir(&paths.logs) {
         let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
         for file in files {
             out.extend(check("fs.logs", "A log file", &file, Kind::Private));
         }
+    }
+    out
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The fix journal: undo acts on the paths it names, so only its owner may write it.
+pub fn journal(ctx: &Context<'_>) -> Vec<Finding> {
+    let paths = state_paths(ctx.snapshot);
+    let mut out: Vec<Finding> = check(
+        "fs.journal",
+        "The fix journal dir",
+        &paths.journal,
+        Kind::Dir,
+    )
+    .into_iter()
+    .collect();
+    if !is_link(&paths.journal) {
+        out.extend(check(
+            "fs.journal",
+            "The fix journal",
+            &paths.journal.join("journal.jsonl"),
+            Kind::Secret,
+        ));
     }
     out
 }
