@@ -497,13 +497,14 @@ impl App {
             }
             "findings.fixAll" => serde_json::from_value::<FixAllResult>(value).map(|result| {
                 let changed = result.applied.iter().filter(|a| a.changed).count();
-                self.last_event = Some(if result.failed.is_empty() {
-                    format!("applied {changed} fix(es)")
-                } else {
-                    format!(
-                        "applied {changed} fix(es); {} refused: see findings",
-                        result.failed.len()
-                    )
+                self.last_event = Some(match result.failed.first() {
+                    None => format!("applied {changed} fix(es)"),
+                    // The first refusal says why; the rest stay listed in the pane.
+                    Some(first) => format!(
+                        "applied {changed} fix(es); {} refused: {}",
+                        result.failed.len(),
+                        first.error.message
+                    ),
                 });
             }),
             "findings.undo" => serde_json::from_value::<JournalEntry>(value).map(|entry| {
