@@ -215,19 +215,35 @@ fn edit_config(text: &str, path: &Path, step: &Step) -> Result<String, FixError>
             }
         }
         Step::AppendConfig { key, table, .. } => {
-            let (last, parents) = key.split_last().ok_or_else(|| bad("empty key".into()))?;
-            let parent = table_at(doc.as_table_mut(), parents).map_err(bad)?;
-            let mut new_table = toml_edit::Table::new();
+            // Appended as text at the end: every byte before it stays as it was, and no
+            // empty parent headers appear. The result is parsed again to prove it valid.
+            let mut entry = String::new();
+            let header = key
+                .iter()
+                .map(|k| toml_edit::Key::new(k.as_str()).display_repr().into_owned())
+                .collect::<Vec<_>>()
+                .join(".");
+            entry.push_str(&format!("[[{header}]]\n"));
             for (k, v) in table {
-                new_table.insert(k, toml_edit::Item::Value(to_edit_value(v).map_err(bad)?));
+                let k = toml_edit::Key::new(k.as_str()).display_repr().into_owned();
+                entry.push_str(&format!("{k} = {}\n", to_edit_value(v).map_err(bad)?));
             }
-            match parent
-                .entry(last)
-                .or_insert(toml_edit::Item::ArrayOfTables(Default::default()))
-            {
-                toml_edit::Item::ArrayOfTables(array) => array.push(new_table),
-                _ => return Err(bad(format!("{} is not an array of tables", key.join(".")))),
+            let mut result = text.to_string();
+            if !result.is_empty() && !result.ends_with('\n') {
+                result.push('\n');
             }
+            if !result.is_empty() {
+                result.push('\n');
+            }
+            result.push_str(&entry);
+            result.parse::<toml_edit::DocumentMut>().map_err(|e| {
+                bad(format!(
+                    "{} cannot take another entry: {}",
+                    key.join("."),
+                    e.message()
+                ))
+            })?;
+            return Ok(result);
         }
         _ => return Ok(text.to_string()),
     }

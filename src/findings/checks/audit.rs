@@ -579,7 +579,9 @@ pub fn leaked_secrets(ctx: &Context<'_>) -> Vec<Finding> {
 
 /// Regular files under `dir`, not following links, a few levels deep.
 fn collect_files(dir: &std::path::Path, depth: usize, out: &mut Vec<std::path::PathBuf>) {
-    if depth > 4 {
+    // A linked dir is reported by the permission checks, never walked: it is elsewhere.
+    let linked = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+    if depth > 4 || linked {
         return;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
