@@ -614,45 +614,42 @@ async fn scan(
         .map_err(|e| EngineError::internal(format!("checks failed: {e}")))
 }
 
-pub struct DoctorRun;
+/// The three report methods differ only in which registries they run.
+macro_rules! scan_method {
+    ($name:ident, $wire:literal, $scope:expr, $description:literal) => {
+        pub struct $name;
 
-impl Method for DoctorRun {
-    const NAME: &'static str = "doctor.run";
-    const DESCRIPTION: &'static str = "Checks that the installation is healthy: config, secrets resolve, state dir, profile vs build, providers, voice, logs.";
-    type Params = ScanParams;
-    type Output = Report;
+        impl Method for $name {
+            const NAME: &'static str = $wire;
+            const DESCRIPTION: &'static str = $description;
+            type Params = ScanParams;
+            type Output = Report;
 
-    async fn run(engine: &EngineHandle, params: ScanParams) -> Result<Report, EngineError> {
-        scan(engine, Scope::Doctor, params).await
-    }
+            async fn run(engine: &EngineHandle, params: ScanParams) -> Result<Report, EngineError> {
+                scan(engine, $scope, params).await
+            }
+        }
+    };
 }
 
-pub struct SecurityAudit;
-
-impl Method for SecurityAudit {
-    const NAME: &'static str = "security.audit";
-    const DESCRIPTION: &'static str = "Audits permissions, stored secrets, sandbox limits and provider transport; `deep` also scans stored files for leaked secrets.";
-    type Params = ScanParams;
-    type Output = Report;
-
-    async fn run(engine: &EngineHandle, params: ScanParams) -> Result<Report, EngineError> {
-        scan(engine, Scope::Audit, params).await
-    }
-}
-
-pub struct FindingsScan;
-
-impl Method for FindingsScan {
-    const NAME: &'static str = "findings.scan";
-    const DESCRIPTION: &'static str =
-        "Doctor and security audit together, as the findings pane shows them.";
-    type Params = ScanParams;
-    type Output = Report;
-
-    async fn run(engine: &EngineHandle, params: ScanParams) -> Result<Report, EngineError> {
-        scan(engine, Scope::Both, params).await
-    }
-}
+scan_method!(
+    DoctorRun,
+    "doctor.run",
+    Scope::Doctor,
+    "Checks that the installation is healthy: config, secrets resolve, state dir, profile vs build, providers, voice, logs."
+);
+scan_method!(
+    SecurityAudit,
+    "security.audit",
+    Scope::Audit,
+    "Audits permissions, stored secrets, sandbox limits and provider transport; `deep` also scans stored files for leaked secrets."
+);
+scan_method!(
+    FindingsScan,
+    "findings.scan",
+    Scope::Both,
+    "Doctor and security audit together, as the findings pane shows them."
+);
 
 fn fix_error(error: fix::FixError) -> EngineError {
     use fix::FixError as E;

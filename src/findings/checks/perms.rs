@@ -19,6 +19,71 @@ enum Kind {
     Private,
 }
 
+/// A permission problem: mode bits that must be clear, worst first within a kind.
+struct Rule {
+    bits: u32,
+    id: &'static str,
+    severity: Severity,
+    title: &'static str,
+}
+
+const DIR_RULES: &[Rule] = &[
+    Rule {
+        bits: 0o002,
+        id: "perms_world_writable",
+        severity: Severity::Critical,
+        title: "is writable by everyone",
+    },
+    Rule {
+        bits: 0o020,
+        id: "perms_group_writable",
+        severity: Severity::Warn,
+        title: "is writable by its group",
+    },
+    Rule {
+        bits: 0o055,
+        id: "perms_readable",
+        severity: Severity::Warn,
+        title: "can be listed by other users",
+    },
+];
+
+const SECRET_RULES: &[Rule] = &[
+    Rule {
+        bits: 0o022,
+        id: "perms_writable",
+        severity: Severity::Critical,
+        title: "can be changed by other users",
+    },
+    Rule {
+        bits: 0o004,
+        id: "perms_world_readable",
+        severity: Severity::Critical,
+        title: "is readable by everyone",
+    },
+    Rule {
+        bits: 0o040,
+        id: "perms_group_readable",
+        severity: Severity::Warn,
+        title: "is readable by its group",
+    },
+];
+
+const PRIVATE_RULES: &[Rule] = &[
+    Rule {
+        bits: 0o022,
+        id: "perms_writable",
+        severity: Severity::Warn,
+        title: "can be changed by other users",
+    },
+    Rule {
+        bits: 0o044,
+        id: "perms_readable",
+        severity: Severity::Warn,
+        title: "is readable by other users",
+    },
+];
+
 /// The worst problem with `path`, if any, with a fix where one is safe.
 fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
     let meta = std::fs::symlink_metadata(path).ok()?;
@@ -82,82 +147,16 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             .path(&shown),
         );
     }
-    let (id, severity, title, target) = match kind {
-        Kind::Dir => {
-            let target = mode & !0o077;
-            if mode & 0o002 != 0 {
-                (
-                    "perms_world_writable",
-                    Severity::Critical,
-                    format!("{what} is writable by everyone"),
-                    target,
-                )
-            } else if mode & 0o020 != 0 {
-                (
-                    "perms_group_writable",
-                    Severity::Warn,
-                    format!("{what} is writable by its group"),
-                    target,
-                )
-            } else if mode & 0o055 != 0 {
-                (
-                    "perms_readable",
-                    Severity::Warn,
-                    format!("{what} can be listed by other users"),
-                    target,
-                )
-            } else {
-                return None;
-            }
-        }
-        Kind::Secret => {
-            let target = mode & !0o177;
-            if mode & 0o022 != 0 {
-                (
-                    "perms_writable",
-                    Severity::Critical,
-                    format!("{what} can be changed by other users"),
-                    target,
-                )
-            } else if mode & 0o004 != 0 {
-                (
-                    "perms_world_readable",
-                    Severity::Critical,
-                    format!("{what} is readable by everyone"),
-                    target,
-                )
-            } else if mode & 0o040 != 0 {
-                (
-                    "perms_group_readable",
-                    Severity::Warn,
-                    format!("{what} is readable by its group"),
-                    target,
-                )
-            } else {
-                return None;
-            }
-        }
-        Kind::Private => {
-            let target = mode & !0o077;
-            if mode & 0o022 != 0 {
-                (
-                    "perms_writable",
-                    Severity::Warn,
-                    format!("{what} can be changed by other users"),
-                    target,
-                )
-            } else if mode & 0o044 != 0 {
-                (
-                    "perms_readable",
-                    Severity::Warn,
-                    format!("{what} is readable by other users"),
-                    target,
-                )
-            } else {
-                return None;
-            }
-        }
+    // The first rule whose bits are set names the problem; the fix clears every bit the
+    // kind does not allow.
+    let (rules, allowed): (&[Rule], u32) = match kind {
+        Kind::Dir => (DIR_RULES, 0o7700),
+        Kind::Secret => (SECRET_RULES, 0o7600),
+        Kind::Private => (PRIVATE_RULES, 0o7700),
     };
+    let rule = rules.iter().find(|r| mode & r.bits != 0)?;
+    let (id, severity, target) = (rule.id, rule.severity, mode & allowed);
+    let title = format!("{what} {}", rule.title);
     let why = match kind {
         Kind::Dir => "Other users could read or plant files among your assistant's state.",
         Kind::Secret => {
