@@ -219,6 +219,8 @@ fn fix_and_undo_from_the_findings_pane() {
     let screen = tmux.wait_for("0 critical");
     assert!(!screen.contains("readable by everyone"), "{screen}");
     tmux.keys(&["u"]);
+    tmux.wait_for("undo fix #1");
+    tmux.keys(&["y"]);
     tmux.wait_for("undid #1");
     assert_eq!(mode(), 0o644);
     tmux.wait_for("A config file is readable by everyone");

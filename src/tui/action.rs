@@ -55,7 +55,7 @@ actions! {
     FixSelected => "fix-selected", "Preview and apply the selected finding's fix";
     FixAll => "fix-all", "Preview and apply every available fix";
     Suppress => "suppress", "Accept the selected finding on purpose, with a reason";
-    UndoFix => "undo-fix", "Undo the last applied fix";
+    UndoFix => "undo-fix", "Undo the last applied fix (asks first)";
     DeepScan => "deep-scan", "Turn the deep checks (secret scans, provider probes) on or off";
     Filter => "filter", "Filter findings by text";
 }

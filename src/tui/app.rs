@@ -11,7 +11,7 @@ use super::action::Action;
 use super::keymap::{KeyCombo, Keymap, Section};
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
-use crate::engine::methods::{FixAllResult, HealthResult, StatusResult};
+use crate::engine::methods::{FixAllResult, HealthResult, JournalResult, StatusResult};
 use crate::findings::fix::{Applied, JournalEntry};
 use crate::findings::{Finding, Report, TerminalInfo};
 
@@ -154,6 +154,7 @@ pub struct Confirm {
 pub enum Pending {
     Fix { fix_id: String },
     FixAll,
+    Undo { seq: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +329,8 @@ impl App {
                     });
                 }
             }
-            Action::UndoFix => return self.call("findings.undo", Value::Null),
+            // Fetch the journal first, so the confirm names what will be undone.
+            Action::UndoFix => return self.call("findings.journal", Value::Null),
             Action::DeepScan => {
                 self.deep_scan = !self.deep_scan;
                 self.focus = PaneId::Findings;
@@ -397,6 +399,7 @@ impl App {
                 self.call("findings.fix", serde_json::json!({ "fixId": fix_id }))
             }
             Pending::FixAll => self.call("findings.fixAll", Value::Null),
+            Pending::Undo { seq } => self.call("findings.undo", serde_json::json!({ "seq": seq })),
         }
     }
 
@@ -506,6 +509,19 @@ impl App {
                         first.error.message
                     ),
                 });
+            }),
+            "findings.journal" => serde_json::from_value::<JournalResult>(value).map(|journal| {
+                match journal.entries.iter().rev().find(|e| !e.undone) {
+                    Some(entry) => {
+                        self.overlay = Overlay::Confirm(Confirm {
+                            title: format!("undo fix #{}", entry.seq),
+                            body: format!("{}\n\n{}", entry.description, entry.fix_id),
+                            scroll: 0,
+                            on_yes: Pending::Undo { seq: entry.seq },
+                        });
+                    }
+                    None => self.last_event = Some("no applied fix to undo".into()),
+                }
             }),
             "findings.undo" => serde_json::from_value::<JournalEntry>(value).map(|entry| {
                 self.last_event = Some(format!("undid #{} {}", entry.seq, entry.fix_id));
@@ -822,6 +838,41 @@ mod tests {
             warnings: 0,
         }));
         assert!(app.last_event.as_deref().unwrap().contains("2 error(s)"));
+    }
+
+    #[test]
+    fn undo_asks_first_naming_the_fix() {
+        let mut app = app();
+        ch(&mut app, '4');
+        let commands = ch(&mut app, 'u');
+        assert!(matches!(
+            &commands[0],
+            Command::Call {
+                method: "findings.journal",
+                ..
+            }
+        ));
+        app.apply_result(
+            "findings.journal",
+            Ok(serde_json::json!({"entries": [
+                {"seq": 1, "fixId": "a", "checkId": "a", "description": "old", "appliedAtMs": 0, "undo": [], "undone": true},
+                {"seq": 2, "fixId": "b", "checkId": "b", "description": "chmod 0600 x", "appliedAtMs": 0, "undo": []}
+            ]})),
+        );
+        let Overlay::Confirm(confirm) = &app.overlay else {
+            panic!("no confirm: {:?}", app.overlay)
+        };
+        assert!(confirm.body.contains("chmod 0600 x"));
+        let commands = ch(&mut app, 'y');
+        assert_eq!(
+            commands,
+            vec![Command::Call {
+                method: "findings.undo",
+                params: serde_json::json!({"seq": 2}),
+            }]
+        );
+        app.apply_result("findings.journal", Ok(serde_json::json!({"entries": []})));
+        assert_eq!(app.last_event.as_deref(), Some("no applied fix to undo"));
     }
 
     #[test]
