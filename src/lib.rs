@@ -9,4 +9,5 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod findings;
+pub mod memory;
 pub mod tui;

@@ -1,0 +1,35 @@
+//! Embedders: text to a unit-length vector, behind one trait, each with a recorded identity
+//! so a store never mixes vectors from two of them.
+
+mod hash;
+
+pub use hash::HashEmbedder;
+
+use super::types::EmbedderIdentity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("model directory {dir}: {message}")]
+    Model { dir: String, message: String },
+    #[error("embedding failed: {0}")]
+    Failed(String),
+}
+
+pub trait Embedder: Send + Sync {
+    fn identity(&self) -> EmbedderIdentity;
+
+    fn dimensions(&self) -> usize;
+
+    /// One vector per text, each L2-normalised (or all zeros for text with no features).
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Scale `vector` to unit length in place; a zero vector stays zero.
+pub fn l2_normalize(vector: &mut [f32]) {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for x in vector {
+            *x /= norm;
+        }
+    }
+}
