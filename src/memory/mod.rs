@@ -1,5 +1,673 @@
 //! Persistent memory: documents and chunks in LMDB (heed), full text in tantivy, vectors in
 //! arroy, and a graph of what the text mentions, searched together.
+//!
+//! LMDB is the source of truth. A chunk's record, vector and graph edges are committed in
+//! one transaction; the tantivy index follows and is checked against LMDB at every open, so
+//! a crash at any point leaves a store that opens and repairs itself.
 
+pub mod chunk;
 pub mod embed;
+pub mod graph;
+mod ingest;
+mod search;
+pub mod store;
+pub mod text;
 pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arroy::distances::Cosine;
+use heed::RoTxn;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use sha2::{Digest, Sha256};
+
+use self::chunk::ChunkOptions;
+use self::embed::{EmbedError, Embedder};
+use self::graph::GraphLimits;
+use self::store::{ChunkRecord, DocumentRecord, Store, StoreError, VECTOR_INDEX};
+use self::text::{TextError, TextIndex};
+use self::types::*;
+
+pub use self::ingest::IndexProgress;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}; run `openclaw-rs memory index --force` to rebuild it from the stored chunks")]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<heed::Error> for MemoryError {
+    fn from(e: heed::Error) -> Self {
+        MemoryError::Store(e.into())
+    }
+}
+
+impl From<arroy::Error> for MemoryError {
+    fn from(e: arroy::Error) -> Self {
+        MemoryError::Store(e.into())
+    }
+}
+
+pub type Result<T, E = MemoryError> = std::result::Result<T, E>;
+
+impl store::MapFull for MemoryError {
+    fn is_map_full(&self) -> bool {
+        matches!(self, MemoryError::Store(e) if e.is_map_full())
+    }
+}
+
+/// Ranking settings, from `[memory.search]`.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchDefaults {
+    pub fusion: Fusion,
+    pub vector_weight: f32,
+    pub text_weight: f32,
+    pub mmr: f32,
+    pub half_life_days: f32,
+    /// Vector neighbours less similar than this (cosine) are not hits: nearest is not
+    /// the same as related.
+    pub min_similarity: f32,
+}
+
+impl Default for SearchDefaults {
+    fn default() -> Self {
+        Self {
+            fusion: Fusion::Weighted,
+            vector_weight: 0.7,
+            text_weight: 0.3,
+            mmr: 0.0,
+            half_life_days: 0.0,
+            min_similarity: 0.2,
+        }
+    }
+}
+
+pub struct MemoryOptions {
+    /// `<state>/memory`: LMDB here, tantivy in `text/`.
+    pub dir: PathBuf,
+    /// Where `paths` are resolved.
+    pub workspace: PathBuf,
+    /// Files to ingest, relative to the workspace; globs allowed.
+    pub paths: Vec<String>,
+    pub chunking: ChunkOptions,
+    pub graph: GraphLimits,
+    pub search: SearchDefaults,
+    pub embedder: Arc<dyn Embedder>,
+    /// Why the embedder in use is not the one configured, when it is not.
+    pub embedder_notice: Option<String>,
+}
+
+pub struct Memory {
+    options: MemoryOptions,
+    store: Store,
+    text: TextIndex,
+    /// The embedder the stored vectors came from, when it is not the one in use: vector
+    /// search and vector writes stay off until a forced rebuild.
+    mismatch: Option<EmbedderIdentity>,
+    graph_limits: GraphLimits,
+    /// One writer at a time (tantivy allows one, and ingestion is sequential anyway).
+    writer: Mutex<()>,
+    consistency: Mutex<Consistency>,
+}
+
+impl Memory {
+    /// Open (creating if needed) the store, then check it against itself and repair.
+    pub fn open(options: MemoryOptions) -> Result<Self> {
+        let store = Store::open(&options.dir)?;
+        let text = TextIndex::open(&options.dir.join("text"))?;
+        Self::assemble(options, store, text)
+    }
+
+    /// For `memory index --force`: clear every index (a damaged full-text index is thrown
+    /// away unopened), record the embedder in use, and put the notes back. Files follow in
+    /// the caller's index pass.
+    pub fn open_for_rebuild(options: MemoryOptions) -> Result<Self> {
+        let store = Store::open(&options.dir)?;
+        let notes = ingest::collect_notes(&store)?;
+        let identity = options.embedder.identity();
+        let budget = options.graph.max_edges_per_chunk;
+        store.write(|txn| -> Result<_, StoreError> {
+            store.clear_all(txn)?;
+            store.meta_put(txn, "embedder", &identity)?;
+            store.meta_put(txn, "graph_max_edges_per_chunk", &budget)
+        })?;
+        let text_dir = options.dir.join("text");
+        if text_dir.exists() {
+            std::fs::remove_dir_all(&text_dir)?;
+        }
+        let text = TextIndex::open(&text_dir)?;
+        let memory = Self::assemble(options, store, text)?;
+        for note in &notes {
+            ingest::restore_note(&memory, note)?;
+        }
+        Ok(memory)
+    }
+
+    fn assemble(options: MemoryOptions, store: Store, text: TextIndex) -> Result<Self> {
+        let identity = options.embedder.identity();
+        let (stored, edges_budget) = store.read(|txn| -> Result<_> {
+            Ok((
+                store.meta_get::<EmbedderIdentity>(txn, "embedder")?,
+                store.meta_get::<usize>(txn, "graph_max_edges_per_chunk")?,
+            ))
+        })?;
+        let empty = store.read(|txn| -> Result<_> { Ok(store.dbs.chunks.is_empty(txn)?) })?;
+        let mismatch = match stored {
+            Some(stored) if stored != identity && !empty => Some(stored),
+            Some(stored) if stored == identity => None,
+            _ => {
+                store.write(|txn| -> Result<_, StoreError> {
+                    store.meta_put(txn, "embedder", &identity)
+                })?;
+                None
+            }
+        };
+        let graph_limits = GraphLimits {
+            max_nodes_per_document: options.graph.max_nodes_per_document,
+            max_edges_per_chunk: match edges_budget {
+                Some(budget) => budget,
+                None => {
+                    let budget = options.graph.max_edges_per_chunk;
+                    store.write(|txn| -> Result<_, StoreError> {
+                        store.meta_put(txn, "graph_max_edges_per_chunk", &budget)
+                    })?;
+                    budget
+                }
+            },
+        };
+        if let Some(stored) = &mismatch {
+            tracing::warn!(
+                "memory vectors were made by {} ({} dimensions) but {} is in use; vector search \
+                 is off until `openclaw-rs memory index --force`",
+                stored.name,
+                stored.dimensions,
+                identity.name
+            );
+        }
+        let memory = Self {
+            options,
+            store,
+            text,
+            mismatch,
+            graph_limits,
+            writer: Mutex::new(()),
+            consistency: Mutex::new(Consistency::default()),
+        };
+        let report = memory.check_and_repair()?;
+        *memory.lock_consistency() = report;
+        Ok(memory)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&RoTxn<'_>) -> Result<T>) -> Result<T> {
+        self.store.read(f)
+    }
+
+    fn write<T>(&self, f: impl FnMut(&mut heed::RwTxn<'_>) -> Result<T>) -> Result<T> {
+        self.store.write(f)
+    }
+
+    pub fn options(&self) -> &MemoryOptions {
+        &self.options
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_consistency(&self) -> std::sync::MutexGuard<'_, Consistency> {
+        self.consistency.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether vectors can be written and searched with the embedder in use.
+    fn vectors_enabled(&self) -> bool {
+        self.mismatch.is_none()
+    }
+
+    fn vector_writer(&self) -> arroy::Writer<Cosine> {
+        arroy::Writer::new(
+            self.store.dbs.vectors,
+            VECTOR_INDEX,
+            self.options.embedder.dimensions(),
+        )
+    }
+
+    /// Chunk ids that have a vector, or `None` when the vector index cannot be read.
+    fn vector_ids(&self, txn: &RoTxn<'_>) -> Result<Option<roaring::RoaringBitmap>> {
+        match arroy::Reader::<Cosine>::open(txn, VECTOR_INDEX, self.store.dbs.vectors) {
+            Ok(reader) => Ok(Some(reader.item_ids().clone())),
+            Err(arroy::Error::MissingMetadata(_)) => Ok(Some(Default::default())),
+            Err(arroy::Error::NeedBuild(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Compare the three indexes and repair what LMDB can rebuild: chunks missing from the
+    /// text index, text entries without a chunk, chunks without a vector, an unbuilt tree.
+    pub fn check_and_repair(&self) -> Result<Consistency> {
+        let _writer = self.lock_writer();
+        let mut report = Consistency {
+            checked_at: now_ms(),
+            ..Default::default()
+        };
+        let chunk_ids: roaring::RoaringBitmap = self.read(|txn| {
+            let mut ids = roaring::RoaringBitmap::new();
+            for entry in self
+                .store
+                .dbs
+                .chunks
+                .remap_data_type::<heed::types::DecodeIgnore>()
+                .iter(txn)?
+            {
+                ids.insert(entry?.0);
+            }
+            Ok(ids)
+        })?;
+        let text_ids = self.text.all_ids()?;
+        let missing_text = &chunk_ids - &text_ids;
+        let orphan_text = &text_ids - &chunk_ids;
+        report.missing_text = missing_text.len() as u32;
+        report.orphan_text = orphan_text.len() as u32;
+        if !missing_text.is_empty() || !orphan_text.is_empty() {
+            let mut writer = self.text.writer()?;
+            for id in &orphan_text {
+                writer.delete(id);
+            }
+            let txn = self.store.read_txn()?;
+            for id in &missing_text {
+                if let Some(chunk) = self.store.dbs.chunks.get(&txn, &id)? {
+                    writer.add(id, &chunk.indexed_text())?;
+                }
+            }
+            drop(txn);
+            writer.commit()?;
+            report.repaired += report.missing_text + report.orphan_text;
+        }
+        if self.vectors_enabled() {
+            let needs_build = self.read(|txn| Ok(self.vector_writer().need_build(txn)?))?;
+            let have = self.read(|txn| {
+                let writer = self.vector_writer();
+                let mut ids = roaring::RoaringBitmap::new();
+                if !writer.is_empty(txn)? {
+                    for item in writer.iter(txn)? {
+                        ids.insert(item?.0);
+                    }
+                }
+                Ok(ids)
+            })?;
+            let missing = &chunk_ids - &have;
+            let stray = &have - &chunk_ids;
+            report.missing_vectors = missing.len() as u32;
+            if !missing.is_empty() || !stray.is_empty() || needs_build {
+                let repaired = self.embed_missing(&missing, &stray)?;
+                report.repaired += repaired;
+            }
+        } else {
+            report.missing_vectors = 0;
+        }
+        report.ok =
+            report.missing_text + report.orphan_text + report.missing_vectors == report.repaired;
+        self.write(|txn| Ok(self.store.meta_put(txn, "consistency", &report)?))?;
+        Ok(report)
+    }
+
+    /// Embed the chunks in `missing`, drop the vectors in `stray`, and build the trees.
+    fn embed_missing(
+        &self,
+        missing: &roaring::RoaringBitmap,
+        stray: &roaring::RoaringBitmap,
+    ) -> Result<u32> {
+        let mut repaired = 0;
+        let ids: Vec<u32> = missing.iter().collect();
+        for batch in ids.chunks(256) {
+            let chunks: Vec<ChunkRecord> = self.read(|txn| {
+                let mut out = Vec::new();
+                for id in batch {
+                    out.extend(self.store.dbs.chunks.get(txn, id)?);
+                }
+                Ok(out)
+            })?;
+            let texts: Vec<String> = chunks.iter().map(ChunkRecord::indexed_text).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = match self.options.embedder.embed(&refs) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("cannot embed chunks missing a vector: {e}");
+                    break;
+                }
+            };
+            self.write(|txn| {
+                let writer = self.vector_writer();
+                for (chunk, vector) in chunks.iter().zip(&vectors) {
+                    writer.add_item(txn, chunk.id, vector)?;
+                }
+                Ok(())
+            })?;
+            repaired += chunks.len() as u32;
+        }
+        self.write(|txn| {
+            let writer = self.vector_writer();
+            for id in stray {
+                writer.del_item(txn, id)?;
+            }
+            Ok(build_vectors(&writer, txn)?)
+        })?;
+        Ok(repaired)
+    }
+
+    // ---- add / get / delete -----------------------------------------------------------------
+
+    pub fn add(&self, params: AddParams) -> Result<AddResult> {
+        if params.text.trim().is_empty() {
+            return Err(MemoryError::Invalid("memory.add needs some text".into()));
+        }
+        let source = params
+            .source
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("note")
+            .to_string();
+        let _writer = self.lock_writer();
+        ingest::add_note(self, &source, params)
+    }
+
+    pub fn get(&self, params: GetParams) -> Result<GetResult> {
+        let txn = self.store.read_txn()?;
+        let vector_ids = self.vector_ids(&txn)?.unwrap_or_default();
+        let chunk = match params.chunk_id {
+            Some(id) => Some(
+                self.store
+                    .dbs
+                    .chunks
+                    .get(&txn, &id)?
+                    .map(|c| chunk_view(&c, vector_ids.contains(c.id)))
+                    .ok_or_else(|| MemoryError::NotFound(format!("no chunk with id {id}")))?,
+            ),
+            None => None,
+        };
+        let document = match params.document_id.or(chunk.as_ref().map(|c| c.document_id)) {
+            Some(id) => match self.store.dbs.documents.get(&txn, &id)? {
+                Some(doc) => Some(document_view(&doc)),
+                None if params.document_id.is_some() => {
+                    return Err(MemoryError::NotFound(format!("no document with id {id}")));
+                }
+                None => None,
+            },
+            None => None,
+        };
+        if chunk.is_none() && document.is_none() {
+            return Err(MemoryError::Invalid(
+                "memory.get needs chunkId or documentId".into(),
+            ));
+        }
+        Ok(GetResult { chunk, document })
+    }
+
+    pub fn delete(&self, params: DeleteParams) -> Result<DeleteResult> {
+        let _writer = self.lock_writer();
+        let (doc_id, only_chunk) = match (params.document_id, params.chunk_id) {
+            (Some(doc), None) => (doc, None),
+            (None, Some(chunk)) => {
+                let record = self
+                    .read(|txn| Ok(self.store.dbs.chunks.get(txn, &chunk)?))?
+                    .ok_or_else(|| MemoryError::NotFound(format!("no chunk with id {chunk}")))?;
+                (record.document_id, Some(chunk))
+            }
+            _ => {
+                return Err(MemoryError::Invalid(
+                    "memory.delete needs exactly one of chunkId and documentId".into(),
+                ));
+            }
+        };
+        let doc = self
+            .read(|txn| Ok(self.store.dbs.documents.get(txn, &doc_id)?))?
+            .ok_or_else(|| MemoryError::NotFound(format!("no document with id {doc_id}")))?;
+        let doomed: Vec<ChunkId> = match only_chunk {
+            Some(id) => vec![id],
+            None => doc.chunk_ids.clone(),
+        };
+        let remaining: Vec<ChunkId> = doc
+            .chunk_ids
+            .iter()
+            .copied()
+            .filter(|id| !doomed.contains(id))
+            .collect();
+        let delete_document = remaining.is_empty();
+        ingest::remove_chunks(self, &doomed)?;
+        self.write(|txn| {
+            if delete_document {
+                ingest::remove_document_record(self, txn, &doc)?;
+            } else {
+                let mut doc = doc.clone();
+                doc.chunk_ids = remaining.clone();
+                self.store.dbs.documents.put(txn, &doc.id, &doc)?;
+            }
+            Ok(())
+        })?;
+        Ok(DeleteResult {
+            deleted_chunks: doomed.len() as u32,
+            deleted_documents: u32::from(delete_document),
+        })
+    }
+
+    // ---- index / search / status ------------------------------------------------------------
+
+    pub fn index(
+        &self,
+        params: IndexParams,
+        progress: &dyn Fn(IndexProgress),
+    ) -> Result<IndexResult> {
+        let _writer = self.lock_writer();
+        ingest::index(self, params, progress)
+    }
+
+    pub fn search(&self, params: SearchParams) -> Result<SearchResult> {
+        search::search(self, params)
+    }
+
+    pub fn status(&self) -> Result<StatusResult> {
+        let txn = self.store.read_txn()?;
+        let dbs = &self.store.dbs;
+        let vectors = self.vector_ids(&txn)?.map_or(0, |ids| ids.len());
+        let last_index = self.store.meta_get::<LastIndex>(&txn, "last_index")?;
+        let status = StatusResult {
+            enabled: true,
+            dir: self.options.dir.display().to_string(),
+            workspace: self.options.workspace.display().to_string(),
+            schema_version: store::SCHEMA_VERSION,
+            documents: dbs.documents.len(&txn)?,
+            chunks: dbs.chunks.len(&txn)?,
+            vectors,
+            text_entries: self.text.num_docs(),
+            nodes: dbs.nodes.len(&txn)?,
+            edges: dbs.edges_out.len(&txn)?,
+            lmdb_bytes: self.store.disk_size(),
+            text_bytes: self.text.disk_size(),
+            map_size_bytes: self.store.map_size(),
+            embedder: self.options.embedder.identity(),
+            embedder_notice: self.options.embedder_notice.clone(),
+            embedder_mismatch: self.mismatch.clone(),
+            last_index,
+            consistency: self.lock_consistency().clone(),
+        };
+        Ok(status)
+    }
+
+    // ---- graph ------------------------------------------------------------------------------
+
+    fn resolve_node(&self, txn: &RoTxn<'_>, node: &NodeRef) -> Result<store::NodeRecord> {
+        graph::resolve(&self.store, txn, node)?.ok_or_else(|| {
+            MemoryError::NotFound(match node {
+                NodeRef::Id(id) => format!("no graph node with id {id}"),
+                NodeRef::Key(key) => format!(
+                    "no graph node '{key}' (keys look like tag:rust, entity:ada lovelace, chunk:12)"
+                ),
+            })
+        })
+    }
+
+    pub fn neighbors(&self, params: NeighborsParams) -> Result<NeighborsResult> {
+        let txn = self.store.read_txn()?;
+        let center = self.resolve_node(&txn, &params.node)?;
+        let depth = params.depth.unwrap_or(1).clamp(1, 4);
+        let limit = params.limit.unwrap_or(50).clamp(1, 500);
+        let found = graph::neighbors(
+            &self.store,
+            &txn,
+            center.id,
+            depth,
+            &params.edge_kinds,
+            limit,
+        )?;
+        Ok(NeighborsResult {
+            center: graph::node_view(&center, Some(0)),
+            nodes: found.nodes,
+            edges: found.edges,
+            truncated: found.truncated,
+        })
+    }
+
+    pub fn path(&self, params: PathParams) -> Result<PathResult> {
+        let txn = self.store.read_txn()?;
+        let from = self.resolve_node(&txn, &params.from)?;
+        let to = self.resolve_node(&txn, &params.to)?;
+        let max_depth = params.max_depth.unwrap_or(6).clamp(1, 12);
+        let found = graph::shortest_path(
+            &self.store,
+            &txn,
+            from.id,
+            to.id,
+            max_depth,
+            &params.edge_kinds,
+        )?;
+        let Some((ids, edges)) = found else {
+            return Ok(PathResult {
+                found: false,
+                nodes: Vec::new(),
+                edges: Vec::new(),
+            });
+        };
+        let mut nodes = Vec::with_capacity(ids.len());
+        for (depth, id) in ids.iter().enumerate() {
+            if let Some(record) = self.store.dbs.nodes.get(&txn, id)? {
+                nodes.push(graph::node_view(&record, Some(depth as u32)));
+            }
+        }
+        Ok(PathResult {
+            found: true,
+            nodes,
+            edges,
+        })
+    }
+
+    pub fn node(&self, params: NodeParams) -> Result<NodeResult> {
+        let txn = self.store.read_txn()?;
+        let node = self.resolve_node(&txn, &params.node)?;
+        let mut counts: std::collections::BTreeMap<EdgeKind, u32> = Default::default();
+        for direction in [graph::Direction::Out, graph::Direction::In] {
+            for (kind, _, _) in graph::edges_of(&self.store, &txn, node.id, direction)? {
+                if !(kind == EdgeKind::CoOccurs && direction == graph::Direction::In) {
+                    *counts.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        let limit = params.chunk_limit.unwrap_or(20).clamp(1, 200);
+        let vector_ids = self.vector_ids(&txn)?.unwrap_or_default();
+        let mut chunks = Vec::new();
+        for id in graph::chunks_of(&self.store, &txn, &node, limit)? {
+            if let Some(chunk) = self.store.dbs.chunks.get(&txn, &id)? {
+                chunks.push(chunk_view(&chunk, vector_ids.contains(id)));
+            }
+        }
+        Ok(NodeResult {
+            node: graph::node_view(&node, None),
+            edge_counts: counts
+                .into_iter()
+                .map(|(kind, count)| EdgeCount { kind, count })
+                .collect(),
+            chunks,
+        })
+    }
+
+    pub fn top(&self, params: TopParams) -> Result<TopResult> {
+        let txn = self.store.read_txn()?;
+        let limit = params.limit.unwrap_or(20).clamp(1, 500);
+        Ok(TopResult {
+            nodes: graph::top(&self.store, &txn, params.kind, limit)?,
+        })
+    }
+}
+
+fn build_vectors(
+    writer: &arroy::Writer<Cosine>,
+    txn: &mut heed::RwTxn<'_>,
+) -> Result<(), StoreError> {
+    // A fixed seed: the same data gives the same trees, so results are reproducible.
+    let mut rng = StdRng::seed_from_u64(0x6f70_656e_636c_6177);
+    writer.builder(&mut rng).build(txn)?;
+    Ok(())
+}
+
+pub fn chunk_view(chunk: &ChunkRecord, has_vector: bool) -> ChunkView {
+    ChunkView {
+        chunk_id: chunk.id,
+        document_id: chunk.document_id,
+        source: chunk.source.clone(),
+        line_start: chunk.line_start,
+        line_end: chunk.line_end,
+        heading: chunk.heading.clone(),
+        text: chunk.text.clone(),
+        tags: chunk.tags.clone(),
+        created_at: chunk.created_at,
+        has_vector,
+    }
+}
+
+fn document_view(doc: &DocumentRecord) -> DocumentView {
+    DocumentView {
+        document_id: doc.id,
+        source: doc.source.clone(),
+        kind: doc.kind,
+        chunk_ids: doc.chunk_ids.clone(),
+        bytes: doc.size,
+        indexed_at: doc.indexed_at,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the workspace is: `workspace` from the config, else `<state>/workspace`.
+pub fn workspace_dir(state_dir: &Path, configured: Option<&Path>) -> PathBuf {
+    match configured {
+        Some(dir) if dir.is_absolute() => dir.to_path_buf(),
+        Some(dir) => state_dir.join(dir),
+        None => state_dir.join("workspace"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

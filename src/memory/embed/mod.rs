@@ -1,7 +1,7 @@
 //! Embedders: text to a unit-length vector, behind one trait, each with a recorded identity
 //! so a store never mixes vectors from two of them.
 
-mod hash;
+pub mod hash;
 
 pub use hash::HashEmbedder;
 

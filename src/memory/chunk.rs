@@ -1,0 +1,300 @@
+//! Markdown-aware chunking, line by line, so a file of any size is chunked in bounded memory.
+//!
+//! A chunk never spans two sections: a heading closes the chunk before it, and every chunk
+//! carries the headings above it as context. Within a section, blocks (paragraphs, lists,
+//! fenced code) are packed up to the token budget; consecutive chunks share about
+//! `overlap` tokens so a sentence cut at a boundary is still found whole in one of them.
+//! Tokens are counted as whitespace-separated words, a close enough proxy for ~400 tokens.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawChunk {
+    /// Outermost heading first.
+    pub headings: Vec<String>,
+    pub text: String,
+    /// 1-based, inclusive.
+    pub line_start: u32,
+    pub line_end: u32,
+}
+
+impl RawChunk {
+    pub fn heading_path(&self) -> Option<String> {
+        (!self.headings.is_empty()).then(|| self.headings.join(" › "))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkOptions {
+    pub tokens: usize,
+    pub overlap: usize,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        Self {
+            tokens: 400,
+            overlap: 80,
+        }
+    }
+}
+
+/// One line of the current chunk, with its word count.
+struct Piece {
+    line: u32,
+    text: String,
+    words: usize,
+}
+
+pub struct Chunker {
+    options: ChunkOptions,
+    headings: Vec<(usize, String)>,
+    pieces: VecDeque<Piece>,
+    words: usize,
+    /// Pieces carried over from the previous chunk as overlap; a chunk made only of those
+    /// says nothing new and is not emitted.
+    carried: usize,
+    in_fence: Option<String>,
+}
+
+impl Chunker {
+    pub fn new(options: ChunkOptions) -> Self {
+        let tokens = options.tokens.max(8);
+        Self {
+            options: ChunkOptions {
+                tokens,
+                overlap: options.overlap.min(tokens / 2),
+            },
+            headings: Vec::new(),
+            pieces: VecDeque::new(),
+            words: 0,
+            carried: 0,
+            in_fence: None,
+        }
+    }
+
+    /// Feed the next line (1-based `line_no`, without its newline); returns chunks completed.
+    pub fn push_line(&mut self, line_no: u32, line: &str) -> Vec<RawChunk> {
+        let mut out = Vec::new();
+        let trimmed = line.trim_start();
+        if let Some(fence) = &self.in_fence {
+            if trimmed.starts_with(fence.as_str()) {
+                self.in_fence = None;
+            }
+        } else if let Some(fence) = fence_marker(trimmed) {
+            self.in_fence = Some(fence);
+        } else if let Some((level, title)) = heading(line) {
+            out.extend(self.flush(false));
+            self.headings.retain(|(l, _)| *l < level);
+            self.headings.push((level, title));
+            return out;
+        }
+        // A single line longer than the budget is cut at word boundaries.
+        let mut rest = line;
+        loop {
+            let (piece, remainder) = split_words(rest, self.options.tokens);
+            let words = piece.split_whitespace().count();
+            if self.words + words > self.options.tokens && self.pieces.len() > self.carried {
+                out.extend(self.flush(true));
+            }
+            self.words += words;
+            self.pieces.push_back(Piece {
+                line: line_no,
+                text: piece.to_string(),
+                words,
+            });
+            match remainder {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+        // Blank lines end a block: a good place to cut once the budget is nearly used.
+        if line.trim().is_empty() && self.words * 10 >= self.options.tokens * 9 {
+            out.extend(self.flush(true));
+        }
+        out
+    }
+
+    /// The last chunk, if anything is left.
+    pub fn finish(&mut self) -> Option<RawChunk> {
+        self.flush(false)
+    }
+
+    fn flush(&mut self, keep_overlap: bool) -> Option<RawChunk> {
+        let has_new = self.pieces.len() > self.carried;
+        let chunk = has_new.then(|| self.current()).flatten();
+        if keep_overlap {
+            let mut kept = 0;
+            let mut keep_from = self.pieces.len();
+            while keep_from > 0 && kept < self.options.overlap {
+                keep_from -= 1;
+                kept += self.pieces[keep_from].words;
+            }
+            // Never carry the whole chunk over: that would repeat it forever.
+            keep_from = keep_from.max(1).min(self.pieces.len());
+            self.pieces.drain(..keep_from);
+            self.carried = self.pieces.len();
+            self.words = self.pieces.iter().map(|p| p.words).sum();
+        } else {
+            self.pieces.clear();
+            self.carried = 0;
+            self.words = 0;
+        }
+        chunk
+    }
+
+    fn current(&self) -> Option<RawChunk> {
+        let first = self.pieces.iter().position(|p| p.words > 0)?;
+        let last = self.pieces.iter().rposition(|p| p.words > 0)?;
+        let mut text = String::new();
+        let mut previous_line = None;
+        for piece in self.pieces.range(first..=last) {
+            if previous_line.is_some() {
+                text.push(if previous_line == Some(piece.line) {
+                    ' '
+                } else {
+                    '\n'
+                });
+            }
+            text.push_str(&piece.text);
+            previous_line = Some(piece.line);
+        }
+        Some(RawChunk {
+            headings: self.headings.iter().map(|(_, h)| h.clone()).collect(),
+            text,
+            line_start: self.pieces[first].line,
+            line_end: self.pieces[last].line,
+        })
+    }
+}
+
+/// Chunk a whole string; for notes and tests (files go through [`Chunker`] line by line).
+pub fn chunk_text(text: &str, options: ChunkOptions) -> Vec<RawChunk> {
+    let mut chunker = Chunker::new(options);
+    let mut chunks = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        chunks.extend(chunker.push_line(u32::try_from(i + 1).unwrap_or(u32::MAX), line));
+    }
+    chunks.extend(chunker.finish());
+    chunks
+}
+
+fn heading(line: &str) -> Option<(usize, String)> {
+    let level = line.bytes().take_while(|b| *b == b'#').count();
+    if !(1..=6).contains(&level) {
+        return None;
+    }
+    let rest = &line[level..];
+    if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t')) {
+        return None; // "#tag", not a heading
+    }
+    let title = rest.trim().trim_end_matches('#').trim();
+    (!title.is_empty()).then(|| (level, title.to_string()))
+}
+
+fn fence_marker(trimmed: &str) -> Option<String> {
+    ["```", "~~~"]
+        .into_iter()
+        .find(|f| trimmed.starts_with(f))
+        .map(str::to_string)
+}
+
+/// The longest prefix of `line` with at most `max_words` words, and the rest if any.
+fn split_words(line: &str, max_words: usize) -> (&str, Option<&str>) {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in line.char_indices() {
+        if c.is_whitespace() {
+            in_word = false;
+        } else if !in_word {
+            in_word = true;
+            words += 1;
+            if words > max_words {
+                return (line[..i].trim_end(), Some(&line[i..]));
+            }
+        }
+    }
+    (line, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(n: usize, prefix: &str) -> String {
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn headings_become_context_and_split_sections() {
+        let text = "# Projects\nintro line\n## Alpha\nalpha details\n## Beta\nbeta details\n";
+        let chunks = chunk_text(text, ChunkOptions::default());
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0].heading_path().as_deref(), Some("Projects"));
+        assert_eq!(
+            chunks[1].heading_path().as_deref(),
+            Some("Projects › Alpha")
+        );
+        assert_eq!(chunks[1].text, "alpha details");
+        assert_eq!((chunks[1].line_start, chunks[1].line_end), (4, 4));
+        assert_eq!(chunks[2].heading_path().as_deref(), Some("Projects › Beta"));
+    }
+
+    #[test]
+    fn long_sections_are_split_with_overlap() {
+        let lines: Vec<String> = (0..100).map(|i| words(10, &format!("l{i}w"))).collect();
+        let chunks = chunk_text(
+            &lines.join("\n"),
+            ChunkOptions {
+                tokens: 100,
+                overlap: 20,
+            },
+        );
+        assert!(chunks.len() >= 10, "{}", chunks.len());
+        for pair in chunks.windows(2) {
+            let count = pair[0].text.split_whitespace().count();
+            assert!(count <= 100, "{count}");
+            // The next chunk starts inside the previous one: the overlap.
+            assert!(pair[1].line_start <= pair[0].line_end);
+            assert!(pair[1].line_start > pair[0].line_start);
+        }
+        assert_eq!(chunks.last().map(|c| c.line_end), Some(100));
+    }
+
+    #[test]
+    fn a_huge_single_line_is_cut_at_words() {
+        let chunks = chunk_text(
+            &words(1000, "w"),
+            ChunkOptions {
+                tokens: 100,
+                overlap: 10,
+            },
+        );
+        assert!(chunks.len() >= 10);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.text.split_whitespace().count() <= 100)
+        );
+        assert!(chunks.iter().all(|c| (c.line_start, c.line_end) == (1, 1)));
+        assert!(chunks.last().is_some_and(|c| c.text.ends_with("w999")));
+    }
+
+    #[test]
+    fn hash_tags_and_fenced_hashes_are_not_headings() {
+        let text = "#rust is fun\n```sh\n# a comment\n```\nafter";
+        let chunks = chunk_text(text, ChunkOptions::default());
+        assert_eq!(chunks.len(), 1);
+        assert!(chunks[0].headings.is_empty());
+        assert!(chunks[0].text.contains("# a comment"));
+    }
+
+    #[test]
+    fn empty_and_heading_only_text_make_no_chunks() {
+        assert!(chunk_text("", ChunkOptions::default()).is_empty());
+        assert!(chunk_text("# Title\n\n## Sub\n", ChunkOptions::default()).is_empty());
+    }
+}

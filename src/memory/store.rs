@@ -1,0 +1,446 @@
+//! The LMDB side of memory: one heed environment holding documents, chunks, the graph,
+//! metadata and arroy's vectors, so a chunk, its vector and its graph edges are committed
+//! in one transaction or not at all.
+//!
+//! Readers use LMDB's MVCC snapshots and never wait for a writer. The one exception is
+//! growing the map: LMDB may only resize with no transaction open in the process, so every
+//! transaction holds a shared `resize` lock and a resize takes it exclusively, briefly.
+
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
+
+use arroy::distances::Cosine;
+use heed::byteorder::BigEndian;
+use heed::types::{Bytes, SerdeBincode, SerdeJson, Str, U32};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use serde::{Deserialize, Serialize};
+
+use super::types::{ChunkId, DocumentId, DocumentKind, EdgeKind, NodeId, NodeKind};
+
+pub const SCHEMA_VERSION: u32 = 1;
+/// The arroy index number inside the vectors database (one index: one embedder at a time).
+pub const VECTOR_INDEX: u16 = 0;
+
+const INITIAL_MAP_SIZE: usize = 64 << 20;
+const MAX_DBS: u32 = 16;
+/// LMDB keys are at most 511 bytes; longer keys are replaced by a digest.
+const MAX_KEY_BYTES: usize = 400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("memory store at {dir}: {source}")]
+    Lmdb {
+        dir: String,
+        #[source]
+        source: heed::Error,
+    },
+    #[error("vector index: {0}")]
+    Vectors(#[from] arroy::Error),
+    #[error(
+        "memory store at {dir} has schema version {found}; this build reads version {SCHEMA_VERSION}. Run `openclaw-rs memory index --force` to rebuild it"
+    )]
+    Schema { dir: String, found: u32 },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<heed::Error> for StoreError {
+    fn from(source: heed::Error) -> Self {
+        StoreError::Lmdb {
+            dir: String::new(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+type Id = U32<BigEndian>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    pub source: String,
+    pub kind: DocumentKind,
+    pub mtime_ms: i64,
+    pub size: u64,
+    /// sha256 of the content; empty while the document is being (re)indexed, so a crash
+    /// midway makes the next run index it again.
+    pub content_hash: String,
+    pub chunk_ids: Vec<ChunkId>,
+    pub indexed_at: i64,
+    pub tags: Vec<String>,
+    pub session: Option<String>,
+    /// The text of a note, kept so a forced rebuild can chunk and embed it again.
+    pub note_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    pub id: ChunkId,
+    pub document_id: DocumentId,
+    pub source: String,
+    pub heading: Option<String>,
+    pub text: String,
+    pub line_start: u32,
+    pub line_end: u32,
+    /// sha256 of heading and text: the same content keeps its id and vector on re-index.
+    pub hash: [u8; 32],
+    pub tags: Vec<String>,
+    pub created_at: i64,
+    pub session: Option<String>,
+}
+
+impl ChunkRecord {
+    /// What is indexed and embedded: the headings give the text its context.
+    pub fn indexed_text(&self) -> String {
+        match &self.heading {
+            Some(h) => format!("{h}\n{}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub id: NodeId,
+    pub kind: NodeKind,
+    pub key: String,
+    pub label: String,
+    pub degree: u32,
+}
+
+/// A read transaction that also holds the shared resize lock.
+pub struct ReadTxn<'s> {
+    pub txn: RoTxn<'s, WithoutTls>,
+    _resize: RwLockReadGuard<'s, ()>,
+}
+
+impl<'s> std::ops::Deref for ReadTxn<'s> {
+    type Target = RoTxn<'s>;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+/// Errors that may mean "the map is full": a write that fails with one is retried after
+/// the map grows.
+pub trait MapFull: From<StoreError> {
+    fn is_map_full(&self) -> bool;
+}
+
+impl MapFull for StoreError {
+    fn is_map_full(&self) -> bool {
+        is_store_map_full(self)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Dbs {
+    pub meta: Database<'static, Str, SerdeJson<serde_json::Value>>,
+    pub documents: Database<'static, Id, SerdeBincode<DocumentRecord>>,
+    pub doc_by_source: Database<'static, Str, Id>,
+    pub chunks: Database<'static, Id, SerdeBincode<ChunkRecord>>,
+    pub nodes: Database<'static, Id, SerdeBincode<NodeRecord>>,
+    pub node_by_key: Database<'static, Str, Id>,
+    /// `from ‖ kind ‖ to` → count; `edges_in` holds the same with `to` first.
+    pub edges_out: Database<'static, Bytes, Id>,
+    pub edges_in: Database<'static, Bytes, Id>,
+    pub vectors: arroy::Database<'static, Cosine>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    env: Env<WithoutTls>,
+    pub dbs: Dbs,
+    resize: RwLock<()>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let with_dir = |source: heed::Error| StoreError::Lmdb {
+            dir: dir.display().to_string(),
+            source,
+        };
+        // The map starts small and doubles when full; the file only grows as data does.
+        let existing = std::fs::metadata(dir.join("data.mdb")).map_or(0, |m| m.len() as usize);
+        let map_size = round_to_page((existing * 2).max(INITIAL_MAP_SIZE));
+        // SAFETY: the environment is opened once per process per directory (the engine owns
+        // the only `Store`), and nothing else truncates or maps the file.
+        let env = unsafe {
+            EnvOpenOptions::new()
+                .read_txn_without_tls()
+                .map_size(map_size)
+                .max_dbs(MAX_DBS)
+                .open(dir)
+        }
+        .map_err(with_dir)?;
+        let wtxn = env.write_txn().map_err(with_dir)?;
+        let dbs = env
+            .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    (
+                        opener.create_database(wtxn, Some("meta"))?,
+                        opener.create_database(wtxn, Some("documents"))?,
+                        opener.create_database(wtxn, Some("doc_by_source"))?,
+                        opener.create_database(wtxn, Some("chunks"))?,
+                    ),
+                    (
+                        opener.create_database(wtxn, Some("nodes"))?,
+                        opener.create_database(wtxn, Some("node_by_key"))?,
+                        opener.create_database(wtxn, Some("edges_out"))?,
+                        opener.create_database(wtxn, Some("edges_in"))?,
+                        opener.create_database(wtxn, Some("vectors"))?,
+                    ),
+                )))
+            })
+            .map_err(with_dir)?
+            .unwrap_commit();
+        let (
+            (meta, documents, doc_by_source, chunks),
+            (nodes, node_by_key, edges_out, edges_in, vectors),
+        ) = dbs;
+        let store = Self {
+            dir: dir.to_path_buf(),
+            env,
+            dbs: Dbs {
+                meta,
+                documents,
+                doc_by_source,
+                chunks,
+                nodes,
+                node_by_key,
+                edges_out,
+                edges_in,
+                vectors,
+            },
+            resize: RwLock::new(()),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let found: Option<u32> = self.read(|txn| self.meta_get(txn, "schema_version"))?;
+        match found {
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(found) => Err(StoreError::Schema {
+                dir: self.dir.display().to_string(),
+                found,
+            }),
+            None => self.write(|txn| self.meta_put(txn, "schema_version", &SCHEMA_VERSION)),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn read_txn(&self) -> Result<ReadTxn<'_>> {
+        let guard = self.resize.read().unwrap_or_else(|p| p.into_inner());
+        Ok(ReadTxn {
+            txn: self.env.read_txn()?,
+            _resize: guard,
+        })
+    }
+
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&RoTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.read_txn()?;
+        f(&txn)
+    }
+
+    /// Run `f` in a write transaction and commit; when the map is full, grow it and run `f`
+    /// again from the start (nothing of the failed attempt was committed).
+    pub fn write<T, E: MapFull>(
+        &self,
+        mut f: impl FnMut(&mut RwTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        loop {
+            let full = {
+                let _shared = self.resize.read().unwrap_or_else(|p| p.into_inner());
+                let mut txn = self.env.write_txn().map_err(StoreError::from)?;
+                match f(&mut txn) {
+                    Ok(value) => match txn.commit() {
+                        Ok(()) => return Ok(value),
+                        Err(e) if is_map_full(&e) => true,
+                        Err(e) => return Err(StoreError::from(e).into()),
+                    },
+                    Err(e) if e.is_map_full() => true,
+                    Err(e) => return Err(e),
+                }
+            };
+            if full {
+                self.grow().map_err(E::from)?;
+            }
+        }
+    }
+
+    fn grow(&self) -> Result<()> {
+        let _exclusive = self.resize.write().unwrap_or_else(|p| p.into_inner());
+        let current = self.env.info().map_size;
+        let new_size = round_to_page(current.saturating_mul(2));
+        tracing::info!(
+            from = current,
+            to = new_size,
+            "memory store full; growing the map"
+        );
+        // SAFETY: the exclusive resize lock means no transaction is open in this process.
+        unsafe { self.env.resize(new_size) }?;
+        Ok(())
+    }
+
+    pub fn map_size(&self) -> u64 {
+        self.env.info().map_size as u64
+    }
+
+    pub fn disk_size(&self) -> u64 {
+        self.env.real_disk_size().unwrap_or(0)
+    }
+
+    pub fn meta_get<T: serde::de::DeserializeOwned>(
+        &self,
+        txn: &RoTxn<'_>,
+        key: &str,
+    ) -> Result<Option<T>> {
+        Ok(self
+            .dbs
+            .meta
+            .get(txn, key)?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    pub fn meta_put<T: Serialize>(&self, txn: &mut RwTxn<'_>, key: &str, value: &T) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(std::io::Error::other)?;
+        self.dbs.meta.put(txn, key, &value)?;
+        Ok(())
+    }
+
+    /// The next id from a counter in `meta`, starting at 1.
+    pub fn next_id(&self, txn: &mut RwTxn<'_>, counter: &str) -> Result<u32> {
+        let next = self.meta_get::<u32>(txn, counter)?.unwrap_or(1);
+        self.meta_put(txn, counter, &(next + 1))?;
+        Ok(next)
+    }
+
+    /// Drop every record except the metadata; the text index is the caller's.
+    pub fn clear_all(&self, txn: &mut RwTxn<'_>) -> Result<()> {
+        self.dbs.documents.clear(txn)?;
+        self.dbs.doc_by_source.clear(txn)?;
+        self.dbs.chunks.clear(txn)?;
+        self.dbs.nodes.clear(txn)?;
+        self.dbs.node_by_key.clear(txn)?;
+        self.dbs.edges_out.clear(txn)?;
+        self.dbs.edges_in.clear(txn)?;
+        self.dbs.vectors.clear(txn)?;
+        Ok(())
+    }
+}
+
+pub fn edge_key(a: NodeId, kind: EdgeKind, b: NodeId) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[..4].copy_from_slice(&a.to_be_bytes());
+    key[4] = kind as u8;
+    key[5..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+pub fn parse_edge_key(key: &[u8]) -> Option<(NodeId, EdgeKind, NodeId)> {
+    let a = u32::from_be_bytes(key.get(..4)?.try_into().ok()?);
+    let kind = *EdgeKind::ALL.get(usize::from(*key.get(4)?))?;
+    let b = u32::from_be_bytes(key.get(5..9)?.try_into().ok()?);
+    Some((a, kind, b))
+}
+
+/// A key LMDB accepts: short keys as they are, long ones as a digest of the whole.
+pub fn lmdb_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.len() <= MAX_KEY_BYTES {
+        return key.into();
+    }
+    let mut cut = MAX_KEY_BYTES - 80;
+    while !key.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}#sha256:{}",
+        &key[..cut],
+        super::hex(&super::sha256(key.as_bytes()))
+    )
+    .into()
+}
+
+fn is_map_full(e: &heed::Error) -> bool {
+    matches!(e, heed::Error::Mdb(heed::MdbError::MapFull))
+}
+
+fn is_store_map_full(e: &StoreError) -> bool {
+    match e {
+        StoreError::Lmdb { source, .. } => is_map_full(source),
+        StoreError::Vectors(arroy::Error::Heed(source)) => is_map_full(source),
+        _ => false,
+    }
+}
+
+fn round_to_page(size: usize) -> usize {
+    let page = 4096 * 16;
+    size.div_ceil(page) * page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_map_grows_instead_of_failing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let before = store.map_size();
+        let blob = "x".repeat(1 << 20);
+        // Four times the initial map, in transactions of 8 MiB.
+        for batch in 0..32 {
+            store
+                .write(|txn| -> Result<()> {
+                    for i in 0..8u32 {
+                        let key = format!("blob-{batch}-{i}");
+                        store.meta_put(txn, &key, &blob)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        assert!(store.map_size() > before);
+        let count = store
+            .read(|txn| -> Result<u64> { Ok(store.dbs.meta.len(txn)?) })
+            .unwrap();
+        assert_eq!(count, 32 * 8 + 1);
+    }
+
+    #[test]
+    fn edge_keys_round_trip_and_long_keys_fit() {
+        let key = edge_key(7, EdgeKind::CoOccurs, 1 << 20);
+        assert_eq!(parse_edge_key(&key), Some((7, EdgeKind::CoOccurs, 1 << 20)));
+        assert_eq!(parse_edge_key(&key[..5]), None);
+        let long = "é".repeat(400);
+        assert!(lmdb_key(&long).len() <= MAX_KEY_BYTES);
+        assert_ne!(lmdb_key(&long), lmdb_key(&format!("{long}x")));
+    }
+
+    #[test]
+    fn a_store_from_a_newer_schema_is_refused_with_a_way_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(tmp.path()).unwrap();
+            store
+                .write(|txn| -> Result<()> { store.meta_put(txn, "schema_version", &99u32) })
+                .unwrap();
+        }
+        let err = Store::open(tmp.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("schema version 99") && err.contains("--force"),
+            "{err}"
+        );
+    }
+}

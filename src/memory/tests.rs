@@ -1,0 +1,393 @@
+//! The store as a whole: ingestion, search, graph, deletion and repair.
+
+use std::sync::Arc;
+
+use super::embed::HashEmbedder;
+use super::*;
+
+pub fn options(root: &Path) -> MemoryOptions {
+    MemoryOptions {
+        dir: root.join("memory"),
+        workspace: root.join("workspace"),
+        paths: vec!["MEMORY.md".into(), "memory/*.md".into()],
+        chunking: ChunkOptions::default(),
+        graph: GraphLimits::default(),
+        search: SearchDefaults::default(),
+        embedder: Arc::new(HashEmbedder::new(384)),
+        embedder_notice: None,
+    }
+}
+
+fn note(memory: &Memory, text: &str, tags: &[&str]) -> AddResult {
+    memory
+        .add(AddParams {
+            text: text.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+fn search(memory: &Memory, query: &str) -> SearchResult {
+    memory
+        .search(SearchParams {
+            query: query.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join("workspace").join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn notes_are_found_by_keyword_and_meaning_with_both_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    let db = note(
+        &memory,
+        "We migrated the Postgres database to version 16 on Friday.",
+        &["ops"],
+    );
+    note(
+        &memory,
+        "Lunch: tomato soup with basil and fresh bread.",
+        &[],
+    );
+    note(
+        &memory,
+        "Ada Lovelace wrote the first program for the Analytical Engine.",
+        &[],
+    );
+    let result = search(&memory, "database migration");
+    assert_eq!(result.mode, SearchMode::Hybrid);
+    let top = &result.hits[0];
+    assert_eq!(top.chunk_id, db.chunk_ids[0]);
+    assert!(top.text.is_some() && top.vector.is_some(), "{top:?}");
+    assert!(top.snippet.contains("«database»"), "{}", top.snippet);
+    assert_eq!(top.tags, vec!["ops".to_string()]);
+    assert!(result.hits.windows(2).all(|w| w[0].score >= w[1].score));
+    // Adding the same note again stores nothing new.
+    let again = note(
+        &memory,
+        "We migrated the Postgres database to version 16 on Friday.",
+        &["ops"],
+    );
+    assert!(again.deduplicated);
+    assert_eq!(memory.status().unwrap().chunks, 3);
+}
+
+#[test]
+fn filters_by_tag_source_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    note(&memory, "deploy checklist for the api", &["work"]);
+    note(&memory, "deploy the garden irrigation", &["home"]);
+    let hits = memory
+        .search(SearchParams {
+            query: "deploy".into(),
+            tag: Some("#home".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .hits;
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].snippet.contains("garden"));
+    let none = memory
+        .search(SearchParams {
+            query: "deploy".into(),
+            until: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(none.hits.is_empty());
+    let by_source = memory
+        .search(SearchParams {
+            query: "deploy".into(),
+            source: Some("no-such-source".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(by_source.hits.is_empty());
+}
+
+#[test]
+fn bad_queries_are_refused_or_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    note(&memory, "alpha beta gamma", &[]);
+    let empty = memory.search(SearchParams {
+        query: "   ".into(),
+        ..Default::default()
+    });
+    assert!(matches!(empty, Err(MemoryError::Invalid(_))));
+    let huge: String = (0..20_000).map(|i| format!("w{i} ")).collect();
+    let result = search(&memory, &(huge + "alpha"));
+    assert!(result.notice.unwrap_or_default().contains("shortened"));
+    assert!(result.query.chars().count() <= 201);
+}
+
+#[test]
+fn files_index_incrementally_and_deletions_reach_every_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(
+        root,
+        "MEMORY.md",
+        "# Facts\nThe office wifi password rotates monthly.\n",
+    );
+    write(
+        root,
+        "memory/2026-11-01.md",
+        "# Standup\nTalked with @grace about #release planning.\n",
+    );
+    let memory = Memory::open(options(root)).unwrap();
+    let first = memory.index(IndexParams::default(), &|_| {}).unwrap();
+    assert_eq!((first.scanned_files, first.indexed_files), (2, 2));
+    assert_eq!(first.added_chunks, 2);
+    let second = memory.index(IndexParams::default(), &|_| {}).unwrap();
+    assert_eq!(
+        (
+            second.indexed_files,
+            second.unchanged_files,
+            second.added_chunks
+        ),
+        (0, 2, 0)
+    );
+
+    // Edit one section: the other keeps its chunk and vector.
+    write(
+        root,
+        "MEMORY.md",
+        "# Facts\nThe office wifi password rotates monthly.\n# New\nBuy milk.\n",
+    );
+    let third = memory.index(IndexParams::default(), &|_| {}).unwrap();
+    assert_eq!(
+        (third.indexed_files, third.added_chunks, third.reused_chunks),
+        (1, 1, 1)
+    );
+
+    let hit = &search(&memory, "release planning").hits[0];
+    assert_eq!(hit.source, "memory/2026-11-01.md");
+    assert_eq!((hit.line_start, hit.line_end), (2, 2));
+    assert_eq!(hit.heading.as_deref(), Some("Standup"));
+
+    std::fs::remove_file(root.join("workspace/memory/2026-11-01.md")).unwrap();
+    let fourth = memory.index(IndexParams::default(), &|_| {}).unwrap();
+    assert_eq!((fourth.removed_files, fourth.removed_chunks), (1, 1));
+    assert!(search(&memory, "release planning").hits.is_empty());
+    let status = memory.status().unwrap();
+    assert_eq!(
+        (status.chunks, status.vectors, status.text_entries),
+        (2, 2, 2)
+    );
+    // The mention and the tag went with the file.
+    assert!(matches!(
+        memory.node(NodeParams {
+            node: NodeRef::Key("tag:release".into()),
+            chunk_limit: None
+        }),
+        Err(MemoryError::NotFound(_))
+    ));
+}
+
+#[test]
+fn binary_and_unreadable_files_are_skipped_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(root, "memory/blob.md", "\0\0\0binary");
+    write(root, "memory/ok.md", "fine text here");
+    let mut bytes = b"caf".to_vec();
+    bytes.extend_from_slice(&[0xe9, b' ', b'o', b'k']);
+    std::fs::write(root.join("workspace/memory/latin1.md"), bytes).unwrap();
+    let memory = Memory::open(options(root)).unwrap();
+    let result = memory.index(IndexParams::default(), &|_| {}).unwrap();
+    assert_eq!(result.indexed_files, 2);
+    assert_eq!(result.skipped.len(), 1);
+    assert!(
+        result.skipped[0].reason.contains("binary"),
+        "{:?}",
+        result.skipped
+    );
+}
+
+#[test]
+fn the_graph_links_names_tags_and_sessions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    note(
+        &memory,
+        "Grace Hopper met Ada Lovelace to talk about #compilers.",
+        &[],
+    );
+    note(
+        &memory,
+        "Grace Hopper wrote the first compiler. #compilers",
+        &[],
+    );
+    memory
+        .add(AddParams {
+            text: "Ada Lovelace notes from the chat".into(),
+            session: Some("s1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let grace = memory
+        .node(NodeParams {
+            node: NodeRef::Key("entity:Grace Hopper".into()),
+            chunk_limit: None,
+        })
+        .unwrap();
+    assert_eq!(grace.chunks.len(), 2);
+    let around = memory
+        .neighbors(NeighborsParams {
+            node: NodeRef::Key("entity:grace hopper".into()),
+            depth: Some(1),
+            edge_kinds: vec![EdgeKind::CoOccurs],
+            limit: None,
+        })
+        .unwrap();
+    let labels: Vec<_> = around.nodes.iter().map(|n| n.label.as_str()).collect();
+    assert!(
+        labels.contains(&"Ada Lovelace") && labels.contains(&"compilers"),
+        "{labels:?}"
+    );
+    let co = around
+        .edges
+        .iter()
+        .find(|e| {
+            e.kind == EdgeKind::CoOccurs
+                && around
+                    .nodes
+                    .iter()
+                    .any(|n| n.id == e.to && n.label == "compilers")
+        })
+        .unwrap();
+    assert_eq!(co.count, 2);
+    let path = memory
+        .path(PathParams {
+            from: NodeRef::Key("session:s1".into()),
+            to: NodeRef::Key("tag:compilers".into()),
+            max_depth: None,
+            edge_kinds: vec![],
+        })
+        .unwrap();
+    assert!(path.found);
+    assert_eq!(path.nodes.first().map(|n| n.kind), Some(NodeKind::Session));
+    assert_eq!(path.nodes.last().map(|n| n.kind), Some(NodeKind::Tag));
+    assert_eq!(path.edges.len() + 1, path.nodes.len());
+    let top = memory.top(TopParams::default()).unwrap();
+    assert!(top.nodes.windows(2).all(|w| w[0].degree >= w[1].degree));
+    assert!(top.nodes.iter().all(|n| n.kind != NodeKind::Chunk));
+
+    // Deleting the notes removes what only they mentioned, and the counts drop.
+    let first = memory
+        .search(SearchParams {
+            query: "first compiler".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .hits[0]
+        .chunk_id;
+    let deleted = memory
+        .delete(DeleteParams {
+            chunk_id: Some(first),
+            document_id: None,
+        })
+        .unwrap();
+    assert_eq!((deleted.deleted_chunks, deleted.deleted_documents), (1, 1));
+    let around = memory
+        .neighbors(NeighborsParams {
+            node: NodeRef::Key("tag:compilers".into()),
+            depth: Some(1),
+            edge_kinds: vec![EdgeKind::CoOccurs],
+            limit: None,
+        })
+        .unwrap();
+    assert!(
+        around.edges.iter().all(|e| e.count == 1),
+        "{:?}",
+        around.edges
+    );
+}
+
+#[test]
+fn a_missing_text_index_entry_is_repaired_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let memory = Memory::open(options(tmp.path())).unwrap();
+        note(&memory, "the lighthouse keeper logs the storms", &[]);
+        note(&memory, "a second note about gardens", &[]);
+        // Simulate a crash after the LMDB commit and before the text commit.
+        let mut writer = memory.text.writer().unwrap();
+        writer.delete_all().unwrap();
+        writer.commit().unwrap();
+    }
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    let status = memory.status().unwrap();
+    assert_eq!(status.consistency.missing_text, 2);
+    assert_eq!(status.consistency.repaired, 2);
+    assert!(status.consistency.ok);
+    assert_eq!(search(&memory, "lighthouse storms").hits.len(), 1);
+}
+
+#[test]
+fn another_embedder_turns_vectors_off_until_a_forced_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let memory = Memory::open(options(tmp.path())).unwrap();
+        note(&memory, "kept across the rebuild", &["keep"]);
+    }
+    let mut other = options(tmp.path());
+    other.embedder = Arc::new(HashEmbedder::new(128));
+    let memory = Memory::open(other).unwrap();
+    let status = memory.status().unwrap();
+    assert_eq!(status.embedder_mismatch.map(|m| m.dimensions), Some(384));
+    let result = search(&memory, "kept rebuild");
+    assert_eq!(result.mode, SearchMode::Keyword);
+    assert!(result.notice.unwrap_or_default().contains("--force"));
+    drop(memory);
+
+    let mut other = options(tmp.path());
+    other.embedder = Arc::new(HashEmbedder::new(128));
+    let memory = Memory::open_for_rebuild(other).unwrap();
+    let status = memory.status().unwrap();
+    assert!(status.embedder_mismatch.is_none());
+    assert_eq!((status.chunks, status.vectors), (1, 1));
+    let result = search(&memory, "kept rebuild");
+    assert_eq!(result.mode, SearchMode::Hybrid);
+    assert_eq!(result.hits[0].tags, vec!["keep".to_string()]);
+}
+
+#[test]
+fn a_corrupted_text_index_is_a_clear_error_and_force_rebuilds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(root, "MEMORY.md", "the owl hunts at night");
+    {
+        let memory = Memory::open(options(root)).unwrap();
+        memory.index(IndexParams::default(), &|_| {}).unwrap();
+        note(&memory, "a note that must survive", &[]);
+    }
+    std::fs::write(root.join("memory/text/meta.json"), "{ not json").unwrap();
+    let err = Memory::open(options(root)).err().unwrap().to_string();
+    assert!(
+        err.contains("full-text index") && err.contains("--force"),
+        "{err}"
+    );
+    let memory = Memory::open_for_rebuild(options(root)).unwrap();
+    memory
+        .index(
+            IndexParams {
+                force: true,
+                ..Default::default()
+            },
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(search(&memory, "owl night").hits.len(), 1);
+    assert_eq!(search(&memory, "survive").hits.len(), 1);
+}
