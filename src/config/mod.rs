@@ -37,6 +37,9 @@ pub struct Config {
     /// Profile to use when neither `--profile` nor `OPENCLAW_RS_PROFILE` is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The assistant's working directory (`MEMORY.md`, `memory/`); default `<state>/workspace`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<PathBuf>,
     pub ui: UiConfig,
     pub sandbox: SandboxConfig,
     pub self_heal: SelfHealConfig,
@@ -313,6 +316,54 @@ pub struct MemoryConfig {
     pub chunk_overlap: u32,
     /// Also remember conversation turns.
     pub ingest_conversations: bool,
+    pub search: MemorySearchConfig,
+    pub graph: MemoryGraphConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MemorySearchConfig {
+    /// `weighted` (vector_weight / text_weight) or `rrf` (reciprocal rank fusion, k = 60).
+    pub fusion: crate::memory::types::Fusion,
+    pub vector_weight: f32,
+    pub text_weight: f32,
+    /// MMR diversity, 0 (off) to 1.
+    pub mmr: f32,
+    /// Temporal decay half-life in days; 0 turns decay off. `MEMORY.md` never decays.
+    pub half_life_days: f32,
+    /// Vector neighbours below this cosine similarity are not hits.
+    pub min_similarity: f32,
+}
+
+impl Default for MemorySearchConfig {
+    fn default() -> Self {
+        Self {
+            fusion: crate::memory::types::Fusion::Weighted,
+            vector_weight: 0.7,
+            text_weight: 0.3,
+            mmr: 0.0,
+            half_life_days: 0.0,
+            min_similarity: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MemoryGraphConfig {
+    /// New names one document may add to the graph.
+    pub max_nodes_per_document: u32,
+    /// Edges one chunk may add (mentions, links, tags and co-occurrences together).
+    pub max_edges_per_chunk: u32,
+}
+
+impl Default for MemoryGraphConfig {
+    fn default() -> Self {
+        Self {
+            max_nodes_per_document: 256,
+            max_edges_per_chunk: 48,
+        }
+    }
 }
 
 impl Default for MemoryConfig {
@@ -320,12 +371,14 @@ impl Default for MemoryConfig {
         Self {
             enabled: true,
             embedder: EmbedderKind::Hash,
-            dimensions: 256,
+            dimensions: 384,
             model_dir: None,
             paths: vec!["MEMORY.md".into(), "memory/*.md".into()],
             chunk_tokens: 400,
             chunk_overlap: 80,
             ingest_conversations: false,
+            search: MemorySearchConfig::default(),
+            graph: MemoryGraphConfig::default(),
         }
     }
 }
@@ -492,6 +545,53 @@ impl Config {
             problems.push(Problem::new(
                 &["memory.dimensions"],
                 format!("memory.dimensions is {}; use 1 to 4096", memory.dimensions),
+            ));
+        }
+        let search = &memory.search;
+        let weights_ok = search.vector_weight >= 0.0
+            && search.text_weight >= 0.0
+            && search.vector_weight + search.text_weight > 0.0;
+        if !weights_ok {
+            problems.push(Problem::new(
+                &["memory.search.vector_weight", "memory.search.text_weight"],
+                format!(
+                    "memory.search weights are {} (vector) and {} (text); use numbers of 0 or \
+                     more, not both 0",
+                    search.vector_weight, search.text_weight
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&search.mmr) {
+            problems.push(Problem::new(
+                &["memory.search.mmr"],
+                format!("memory.search.mmr is {}; use 0 (off) to 1", search.mmr),
+            ));
+        }
+        if !(search.half_life_days >= 0.0) {
+            problems.push(Problem::new(
+                &["memory.search.half_life_days"],
+                format!(
+                    "memory.search.half_life_days is {}; use 0 (off) or more",
+                    search.half_life_days
+                ),
+            ));
+        }
+        if !(-1.0..=1.0).contains(&search.min_similarity) {
+            problems.push(Problem::new(
+                &["memory.search.min_similarity"],
+                format!(
+                    "memory.search.min_similarity is {}; use -1 to 1",
+                    search.min_similarity
+                ),
+            ));
+        }
+        if memory.graph.max_nodes_per_document == 0 || memory.graph.max_edges_per_chunk == 0 {
+            problems.push(Problem::new(
+                &[
+                    "memory.graph.max_nodes_per_document",
+                    "memory.graph.max_edges_per_chunk",
+                ],
+                "memory.graph limits must be at least 1".into(),
             ));
         }
         if self.sandbox.memory_mb == 0 || self.sandbox.memory_mb > 4096 {

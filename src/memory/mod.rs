@@ -115,7 +115,7 @@ pub struct Memory {
     text: TextIndex,
     /// The embedder the stored vectors came from, when it is not the one in use: vector
     /// search and vector writes stay off until a forced rebuild.
-    mismatch: Option<EmbedderIdentity>,
+    mismatch: std::sync::RwLock<Option<EmbedderIdentity>>,
     graph_limits: GraphLimits,
     /// One writer at a time (tantivy allows one, and ingestion is sequential anyway).
     writer: Mutex<()>,
@@ -127,35 +127,57 @@ impl Memory {
     pub fn open(options: MemoryOptions) -> Result<Self> {
         let store = Store::open(&options.dir)?;
         let text = TextIndex::open(&options.dir.join("text"))?;
-        Self::assemble(options, store, text)
+        Self::assemble(options, store, text, true)
     }
 
-    /// For `memory index --force`: clear every index (a damaged full-text index is thrown
-    /// away unopened), record the embedder in use, and put the notes back. Files follow in
-    /// the caller's index pass.
+    /// For `memory index --force` when [`open`](Self::open) failed on a damaged full-text
+    /// index: that index is thrown away unopened (the forced index rebuilds everything).
     pub fn open_for_rebuild(options: MemoryOptions) -> Result<Self> {
         let store = Store::open(&options.dir)?;
-        let notes = ingest::collect_notes(&store)?;
-        let identity = options.embedder.identity();
-        let budget = options.graph.max_edges_per_chunk;
-        store.write(|txn| -> Result<_, StoreError> {
-            store.clear_all(txn)?;
-            store.meta_put(txn, "embedder", &identity)?;
-            store.meta_put(txn, "graph_max_edges_per_chunk", &budget)
-        })?;
         let text_dir = options.dir.join("text");
-        if text_dir.exists() {
-            std::fs::remove_dir_all(&text_dir)?;
-        }
-        let text = TextIndex::open(&text_dir)?;
-        let memory = Self::assemble(options, store, text)?;
-        for note in &notes {
-            ingest::restore_note(&memory, note)?;
-        }
-        Ok(memory)
+        let text = match TextIndex::open(&text_dir) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!("{e}; starting it afresh");
+                std::fs::remove_dir_all(&text_dir)?;
+                TextIndex::open(&text_dir)?
+            }
+        };
+        Self::assemble(options, store, text, false)
     }
 
-    fn assemble(options: MemoryOptions, store: Store, text: TextIndex) -> Result<Self> {
+    /// Clear every index, record the embedder in use and put the notes back; the files
+    /// follow in the same index run. The caller holds the writer lock.
+    fn rebuild(&self) -> Result<()> {
+        let notes = ingest::collect_notes(&self.store)?;
+        let identity = self.options.embedder.identity();
+        let budget = self.graph_limits.max_edges_per_chunk;
+        self.write(|txn| {
+            self.store.clear_all(txn)?;
+            self.store.meta_put(txn, "embedder", &identity)?;
+            Ok(self
+                .store
+                .meta_put(txn, "graph_max_edges_per_chunk", &budget)?)
+        })?;
+        {
+            // Scoped: tantivy allows one writer, and restoring the notes needs it.
+            let mut text = self.text.writer()?;
+            text.delete_all()?;
+            text.commit()?;
+        }
+        *self.mismatch.write().unwrap_or_else(|p| p.into_inner()) = None;
+        for note in &notes {
+            ingest::restore_note(self, note)?;
+        }
+        Ok(())
+    }
+
+    fn assemble(
+        options: MemoryOptions,
+        store: Store,
+        text: TextIndex,
+        check: bool,
+    ) -> Result<Self> {
         let identity = options.embedder.identity();
         let (stored, edges_budget) = store.read(|txn| -> Result<_> {
             Ok((
@@ -200,13 +222,15 @@ impl Memory {
             options,
             store,
             text,
-            mismatch,
+            mismatch: std::sync::RwLock::new(mismatch),
             graph_limits,
             writer: Mutex::new(()),
             consistency: Mutex::new(Consistency::default()),
         };
-        let report = memory.check_and_repair()?;
-        *memory.lock_consistency() = report;
+        if check {
+            let report = memory.check_and_repair()?;
+            *memory.lock_consistency() = report;
+        }
         Ok(memory)
     }
 
@@ -232,7 +256,14 @@ impl Memory {
 
     /// Whether vectors can be written and searched with the embedder in use.
     fn vectors_enabled(&self) -> bool {
-        self.mismatch.is_none()
+        self.mismatch().is_none()
+    }
+
+    fn mismatch(&self) -> Option<EmbedderIdentity> {
+        self.mismatch
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn vector_writer(&self) -> arroy::Writer<Cosine> {
@@ -470,7 +501,22 @@ impl Memory {
         progress: &dyn Fn(IndexProgress),
     ) -> Result<IndexResult> {
         let _writer = self.lock_writer();
-        ingest::index(self, params, progress)
+        if params.force {
+            progress(IndexProgress {
+                done: 0,
+                total: 0,
+                message: "clearing the indexes".into(),
+            });
+            self.rebuild()?;
+        }
+        let result = ingest::index(self, params, progress)?;
+        if result.forced {
+            // Everything was written just now; record that the three indexes agree.
+            drop(_writer);
+            let report = self.check_and_repair()?;
+            *self.lock_consistency() = report;
+        }
+        Ok(result)
     }
 
     pub fn search(&self, params: SearchParams) -> Result<SearchResult> {
@@ -498,7 +544,7 @@ impl Memory {
             map_size_bytes: self.store.map_size(),
             embedder: self.options.embedder.identity(),
             embedder_notice: self.options.embedder_notice.clone(),
-            embedder_mismatch: self.mismatch.clone(),
+            embedder_mismatch: self.mismatch(),
             last_index,
             consistency: self.lock_consistency().clone(),
         };

@@ -70,7 +70,7 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
     let mut mode = SearchMode::Hybrid;
     let mut vector_hits = Vec::new();
     let mut query_vector = None;
-    if let Some(stored) = &memory.mismatch {
+    if let Some(stored) = &memory.mismatch() {
         mode = SearchMode::Keyword;
         notices.push(format!(
             "keyword only: the stored vectors come from {} ({}d), not {}; run `openclaw-rs memory index --force`",

@@ -353,7 +353,16 @@ fn another_embedder_turns_vectors_off_until_a_forced_rebuild() {
 
     let mut other = options(tmp.path());
     other.embedder = Arc::new(HashEmbedder::new(128));
-    let memory = Memory::open_for_rebuild(other).unwrap();
+    let memory = Memory::open(other).unwrap();
+    memory
+        .index(
+            IndexParams {
+                force: true,
+                ..Default::default()
+            },
+            &|_| {},
+        )
+        .unwrap();
     let status = memory.status().unwrap();
     assert!(status.embedder_mismatch.is_none());
     assert_eq!((status.chunks, status.vectors), (1, 1));
