@@ -122,6 +122,11 @@ pub enum Command {
         #[command(subcommand)]
         action: SecurityAction,
     },
+    /// Persistent memory: add, search, index the workspace, explore the graph.
+    Memory {
+        #[command(subcommand)]
+        action: MemoryAction,
+    },
     /// Revert the newest applied fix, or fix number SEQ (see `call findings.journal`).
     Undo {
         seq: Option<u64>,
@@ -139,6 +144,127 @@ pub enum SecurityAction {
     Audit {
         #[command(flatten)]
         args: FindingsArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryAction {
+    /// Remember TEXT (or stdin with `-`).
+    Add {
+        text: String,
+        /// Tag it (repeatable).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Where it came from [default: note].
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hybrid search (BM25 + vectors).
+    Search {
+        query: String,
+        #[arg(long, short = 'n', value_name = "N")]
+        limit: Option<usize>,
+        /// Only chunks with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only chunks whose source contains this text.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only chunks created at or after this time (ms since the Unix epoch).
+        #[arg(long, value_name = "MS")]
+        since: Option<i64>,
+        /// Only chunks created before this time (ms since the Unix epoch).
+        #[arg(long, value_name = "MS")]
+        until: Option<i64>,
+        /// `weighted` or `rrf`.
+        #[arg(long)]
+        fusion: Option<String>,
+        /// MMR diversity, 0 to 1.
+        #[arg(long)]
+        mmr: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a chunk and its source.
+    Get {
+        chunk_id: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a chunk, or a whole document with --document.
+    Delete {
+        id: u32,
+        /// ID is a document id.
+        #[arg(long)]
+        document: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Index the workspace files (memory.paths) and any PATHS given; unchanged files cost
+    /// nothing. Shows progress on stderr.
+    Index {
+        paths: Vec<String>,
+        /// Rebuild every index from the files and stored notes (also after changing
+        /// embedders, or when the full-text index is damaged).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts, sizes, embedder and consistency.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explore the graph.
+    Graph {
+        #[command(subcommand)]
+        action: GraphAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphAction {
+    /// NODE's neighbours (NODE is an id or a key like tag:rust, entity:ada lovelace, chunk:12).
+    Neighbors {
+        node: String,
+        #[arg(long, default_value_t = 1)]
+        depth: u32,
+        /// Only this edge kind (repeatable): contains, mentions, links_to, tagged, co_occurs,
+        /// from_session.
+        #[arg(long = "edge", value_name = "KIND")]
+        edges: Vec<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shortest path between two nodes.
+    Path {
+        from: String,
+        to: String,
+        #[arg(long)]
+        max_depth: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A node, its edges by kind and its chunks.
+    Node {
+        node: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The most connected nodes.
+    Top {
+        /// Only this kind: document, chunk, session, tag, entity, link, heading.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, short = 'n')]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -129,6 +129,7 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
             action: SecurityAction::Audit { args },
         }) => commands::findings(&engine, true, &args).await,
         Some(Command::Undo { seq, json }) => commands::undo(&engine, seq, json).await,
+        Some(Command::Memory { action }) => commands::memory::run(&engine, action).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

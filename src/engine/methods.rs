@@ -114,6 +114,16 @@ pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<FindingsUndo>(),
     MethodEntry::of::<FindingsSuppress>(),
     MethodEntry::of::<FindingsJournal>(),
+    MethodEntry::of::<super::memory::MemoryAdd>(),
+    MethodEntry::of::<super::memory::MemorySearch>(),
+    MethodEntry::of::<super::memory::MemoryGet>(),
+    MethodEntry::of::<super::memory::MemoryDelete>(),
+    MethodEntry::of::<super::memory::MemoryIndex>(),
+    MethodEntry::of::<super::memory::MemoryStatus>(),
+    MethodEntry::of::<super::memory::MemoryGraphNeighbors>(),
+    MethodEntry::of::<super::memory::MemoryGraphPath>(),
+    MethodEntry::of::<super::memory::MemoryGraphNode>(),
+    MethodEntry::of::<super::memory::MemoryGraphTop>(),
     MethodEntry::of::<MethodsList>(),
 ];
 

@@ -6,6 +6,7 @@
 
 mod error;
 mod event;
+pub mod memory;
 pub mod methods;
 
 use std::sync::{Arc, RwLock};
@@ -80,6 +81,8 @@ struct Inner {
     file_checks: Vec<FileCheck>,
     started: Instant,
     events: broadcast::Sender<EngineEvent>,
+    /// Opened on first use; see [`EngineHandle::memory`].
+    memory: tokio::sync::Mutex<Option<Arc<crate::memory::Memory>>>,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
                     file_checks,
                     started: Instant::now(),
                     events,
+                    memory: tokio::sync::Mutex::new(None),
                 }),
             },
         }

@@ -336,7 +336,7 @@ pub fn add_chunk(
         store,
         txn,
         NodeKind::Document,
-        &document_node_key(&chunk.source),
+        &document_node_key(&chunk.document_key),
         doc_label,
     )?;
     let label = chunk_label(chunk);
@@ -350,7 +350,7 @@ pub fn add_chunk(
     let parent = match &chunk.heading {
         Some(heading) => {
             let title = heading.rsplit(" › ").next().unwrap_or(heading);
-            let key = format!("heading:{}#{heading}", chunk.source);
+            let key = format!("heading:{}#{heading}", chunk.document_key);
             let (heading_node, _) = ensure_node(store, txn, NodeKind::Heading, &key, title)?;
             add_edge(store, txn, doc, EdgeKind::Contains, heading_node, 1)?;
             heading_node
@@ -457,8 +457,8 @@ fn store_limits_budget(store: &Store, txn: &RoTxn<'_>) -> Result<usize> {
         .unwrap_or(GraphLimits::default().max_edges_per_chunk))
 }
 
-pub fn remove_document_node(store: &Store, txn: &mut RwTxn<'_>, source: &str) -> Result<()> {
-    let key = document_node_key(source);
+pub fn remove_document_node(store: &Store, txn: &mut RwTxn<'_>, document_key: &str) -> Result<()> {
+    let key = document_node_key(document_key);
     let key = lmdb_key(&key);
     if let Some(node) = store.dbs.node_by_key.get(txn, &key)? {
         for (kind, to, count) in edges_of(store, txn, node, Direction::Out)? {

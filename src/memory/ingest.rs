@@ -95,6 +95,7 @@ impl<'m> DocWriter<'m> {
             None => Pending::New(ChunkRecord {
                 id: 0,
                 document_id: self.doc.id,
+                document_key: self.doc.key.clone(),
                 source: self.doc.source.clone(),
                 heading,
                 text: raw.text,
@@ -236,16 +237,17 @@ fn chunk_hash(heading: Option<&str>, text: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Find or create the document record for `source`, marked incomplete.
+/// Find or create the document record for `key`, marked incomplete.
 fn begin_document(
     memory: &Memory,
+    key: &str,
     source: &str,
     kind: DocumentKind,
     fill: impl Fn(&mut DocumentRecord),
 ) -> Result<DocumentRecord> {
     memory.write(|txn| {
-        let key = lmdb_key(source);
-        let existing = match memory.store.dbs.doc_by_source.get(txn, &key)? {
+        let lookup = lmdb_key(key);
+        let existing = match memory.store.dbs.doc_by_source.get(txn, &lookup)? {
             Some(id) => memory.store.dbs.documents.get(txn, &id)?,
             None => None,
         };
@@ -253,9 +255,10 @@ fn begin_document(
             Some(doc) => doc,
             None => {
                 let id = memory.store.next_id(txn, "next_document_id")?;
-                memory.store.dbs.doc_by_source.put(txn, &key, &id)?;
+                memory.store.dbs.doc_by_source.put(txn, &lookup, &id)?;
                 DocumentRecord {
                     id,
+                    key: key.to_string(),
                     source: source.to_string(),
                     kind,
                     mtime_ms: 0,
@@ -310,7 +313,7 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
         DocumentKind::Note
     };
     let now = now_ms();
-    let doc = begin_document(memory, &key, kind, |doc| {
+    let doc = begin_document(memory, &key, source, kind, |doc| {
         doc.tags = tags.clone();
         doc.session = params.session.clone();
         doc.note_text = Some(params.text.clone());
@@ -392,8 +395,8 @@ pub fn remove_document_record(
         .store
         .dbs
         .doc_by_source
-        .delete(txn, &lmdb_key(&doc.source))?;
-    graph::remove_document_node(&memory.store, txn, &doc.source)
+        .delete(txn, &lmdb_key(&doc.key))?;
+    graph::remove_document_node(&memory.store, txn, &doc.key)
 }
 
 // ---- files ----------------------------------------------------------------------------------
@@ -500,11 +503,7 @@ pub fn restore_note(memory: &Memory, doc: &DocumentRecord) -> Result<()> {
     let Some(text) = doc.note_text.clone() else {
         return Ok(());
     };
-    let source = doc
-        .source
-        .rsplit_once('#')
-        .map_or(doc.source.as_str(), |(s, _)| s)
-        .to_string();
+    let source = doc.source.clone();
     add_note(
         memory,
         &source,
@@ -569,7 +568,7 @@ fn index_file(memory: &Memory, path: &Path, source: &str) -> Result<FileOutcome,
         memory.write(|txn| Ok(memory.store.dbs.documents.put(txn, &doc.id, &doc)?))?;
         return Ok(FileOutcome::Unchanged);
     }
-    let doc = begin_document(memory, source, DocumentKind::File, |doc| {
+    let doc = begin_document(memory, source, source, DocumentKind::File, |doc| {
         doc.mtime_ms = mtime_ms;
         doc.size = meta.len();
     })?;

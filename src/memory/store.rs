@@ -60,6 +60,10 @@ type Id = U32<BigEndian>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentRecord {
     pub id: DocumentId,
+    /// What the document is found by: the path for files, source and content digest for
+    /// notes (so two notes from one source are two documents).
+    pub key: String,
+    /// What the user sees: the path, or the source given to `memory.add`.
     pub source: String,
     pub kind: DocumentKind,
     pub mtime_ms: i64,
@@ -79,6 +83,8 @@ pub struct DocumentRecord {
 pub struct ChunkRecord {
     pub id: ChunkId,
     pub document_id: DocumentId,
+    /// The document's key (see [`DocumentRecord::key`]).
+    pub document_key: String,
     pub source: String,
     pub heading: Option<String>,
     pub text: String,

@@ -48,7 +48,7 @@ pub fn refuse_on_errors(loaded: &Loaded) -> Option<i32> {
 
 /// Write a command's whole output. A reader that went away early (`| head`) is not an
 /// error worth a report: the output was simply not wanted.
-fn emit(text: &str) -> Result<()> {
+pub(crate) fn emit(text: &str) -> Result<()> {
     emit_bytes(text.as_bytes())
 }
 
@@ -67,7 +67,7 @@ fn to_json(value: &impl serde::Serialize) -> Result<String> {
     Ok(text)
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     emit(&to_json(value)?)
 }
 
@@ -505,3 +505,5 @@ pub async fn undo(engine: &Engine, seq: Option<u64>, as_json: bool) -> Result<i3
         }
     }
 }
+
+pub mod memory;

@@ -1,0 +1,308 @@
+//! The `memory.*` methods: the engine opens the store on first use (so commands that never
+//! touch memory never pay for it) and runs every store operation on the blocking pool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::methods::{Method, NoParams};
+use super::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
+use crate::config::EmbedderKind;
+use crate::memory::embed::{Embedder, HashEmbedder};
+use crate::memory::types::*;
+use crate::memory::{
+    IndexProgress, Memory, MemoryError, MemoryOptions, SearchDefaults, chunk::ChunkOptions,
+    graph::GraphLimits,
+};
+
+/// Progress events at most this often: a pane redraws on each.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+impl From<MemoryError> for EngineError {
+    fn from(e: MemoryError) -> Self {
+        let code = match &e {
+            MemoryError::Invalid(_) => ErrorCode::InvalidRequest,
+            MemoryError::NotFound(_) => ErrorCode::NotFound,
+            MemoryError::Store(_) | MemoryError::Text(_) | MemoryError::Embed(_) => {
+                ErrorCode::Unavailable
+            }
+            MemoryError::Io(_) => ErrorCode::Internal,
+        };
+        EngineError::new(code, e.to_string())
+    }
+}
+
+/// Where the MiniLM files are looked for: `memory.model_dir`, `<state>/models/minilm`, then
+/// the cache directory `dist/fetch-models.sh` fills by default.
+pub fn model_dirs(snapshot: &Snapshot) -> Vec<PathBuf> {
+    let config = snapshot.config();
+    let mut dirs = Vec::new();
+    if let Some(dir) = &config.memory.model_dir {
+        dirs.push(dir.clone());
+        return dirs;
+    }
+    dirs.push(
+        snapshot
+            .loaded
+            .paths
+            .state_dir
+            .join("models")
+            .join("minilm"),
+    );
+    if let Some(base) = directories::BaseDirs::new() {
+        dirs.push(
+            base.cache_dir()
+                .join("openclaw-rs")
+                .join("models")
+                .join("minilm"),
+        );
+    }
+    dirs
+}
+
+/// The embedder the configuration asks for, or `hash` with the reason when it cannot run.
+fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
+    let config = snapshot.config();
+    let hash =
+        || Arc::new(HashEmbedder::new(config.memory.dimensions as usize)) as Arc<dyn Embedder>;
+    match snapshot.embedder.in_use {
+        EmbedderKind::Hash => (hash(), snapshot.embedder.fallback_reason.clone()),
+        EmbedderKind::Minilm => minilm(snapshot).unwrap_or_else(|reason| (hash(), Some(reason))),
+    }
+}
+
+#[cfg(feature = "edge")]
+fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
+    let dirs = model_dirs(snapshot);
+    let Some(dir) = dirs.iter().find(|d| d.join("model.onnx").exists()) else {
+        let tried: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(format!(
+            "no MiniLM model found (looked in {}); using hash. Run dist/fetch-models.sh or set \
+             memory.model_dir",
+            tried.join(", ")
+        ));
+    };
+    crate::memory::embed::MiniLmEmbedder::load(dir)
+        .map(|m| (Arc::new(m) as Arc<dyn Embedder>, None))
+        .map_err(|e| format!("{e}; using hash"))
+}
+
+#[cfg(not(feature = "edge"))]
+fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
+    Err("the minilm embedder needs the edge build; using hash".into())
+}
+
+pub fn memory_options(snapshot: &Snapshot) -> MemoryOptions {
+    let config = snapshot.config();
+    let state_dir = &snapshot.loaded.paths.state_dir;
+    let (embedder, embedder_notice) = embedder(snapshot);
+    if let Some(notice) = &embedder_notice {
+        tracing::warn!("{notice}");
+    }
+    let memory = &config.memory;
+    MemoryOptions {
+        dir: state_dir.join("memory"),
+        workspace: crate::memory::workspace_dir(state_dir, config.workspace.as_deref()),
+        paths: memory.paths.clone(),
+        chunking: ChunkOptions {
+            tokens: memory.chunk_tokens as usize,
+            overlap: memory.chunk_overlap as usize,
+        },
+        graph: GraphLimits {
+            max_nodes_per_document: memory.graph.max_nodes_per_document as usize,
+            max_edges_per_chunk: memory.graph.max_edges_per_chunk as usize,
+        },
+        search: SearchDefaults {
+            fusion: memory.search.fusion,
+            vector_weight: memory.search.vector_weight,
+            text_weight: memory.search.text_weight,
+            mmr: memory.search.mmr,
+            half_life_days: memory.search.half_life_days,
+            min_similarity: memory.search.min_similarity,
+        },
+        embedder,
+        embedder_notice,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MemoryError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::internal(format!("memory task failed: {e}")))?
+        .map_err(EngineError::from)
+}
+
+impl EngineHandle {
+    /// The memory store, opened (and checked) on first use.
+    pub async fn memory(&self) -> Result<Arc<Memory>, EngineError> {
+        self.open_memory(false).await
+    }
+
+    async fn open_memory(&self, for_rebuild: bool) -> Result<Arc<Memory>, EngineError> {
+        let snapshot = self.snapshot();
+        if !snapshot.config().memory.enabled {
+            return Err(EngineError::new(
+                ErrorCode::Unavailable,
+                "memory is disabled (memory.enabled = false in the configuration)",
+            ));
+        }
+        let mut slot = self.inner.memory.lock().await;
+        if let Some(memory) = slot.as_ref() {
+            return Ok(memory.clone());
+        }
+        let options = memory_options(&snapshot);
+        let memory = blocking(move || {
+            if for_rebuild {
+                Memory::open_for_rebuild(options)
+            } else {
+                Memory::open(options)
+            }
+        })
+        .await?;
+        let memory = Arc::new(memory);
+        *slot = Some(memory.clone());
+        Ok(memory)
+    }
+}
+
+/// A method that runs one blocking call on the store.
+macro_rules! memory_method {
+    ($ty:ident, $wire:literal, $doc:literal, $params:ty, $output:ty, $op:ident) => {
+        pub struct $ty;
+
+        impl Method for $ty {
+            const NAME: &'static str = $wire;
+            const DESCRIPTION: &'static str = $doc;
+            type Params = $params;
+            type Output = $output;
+
+            async fn run(engine: &EngineHandle, params: $params) -> Result<$output, EngineError> {
+                let memory = engine.memory().await?;
+                blocking(move || memory.$op(params)).await
+            }
+        }
+    };
+}
+
+memory_method!(
+    MemoryAdd,
+    "memory.add",
+    "Remember text (markdown) with tags and a source; the same text twice is stored once.",
+    AddParams,
+    AddResult,
+    add
+);
+memory_method!(
+    MemorySearch,
+    "memory.search",
+    "Hybrid search: BM25 and vector neighbours fused, with filters by source, tag and time.",
+    SearchParams,
+    SearchResult,
+    search
+);
+memory_method!(
+    MemoryGet,
+    "memory.get",
+    "A chunk (by chunkId) and its document, or a document (by documentId).",
+    GetParams,
+    GetResult,
+    get
+);
+memory_method!(
+    MemoryDelete,
+    "memory.delete",
+    "Forget a chunk or a whole document, in every index and the graph.",
+    DeleteParams,
+    DeleteResult,
+    delete
+);
+memory_method!(
+    MemoryGraphNeighbors,
+    "memory.graph.neighbors",
+    "A node's neighbourhood to a depth, optionally only some edge kinds.",
+    NeighborsParams,
+    NeighborsResult,
+    neighbors
+);
+memory_method!(
+    MemoryGraphPath,
+    "memory.graph.path",
+    "The shortest path between two nodes.",
+    PathParams,
+    PathResult,
+    path
+);
+memory_method!(
+    MemoryGraphNode,
+    "memory.graph.node",
+    "A node with its edge counts and the chunks it is about.",
+    NodeParams,
+    NodeResult,
+    node
+);
+memory_method!(
+    MemoryGraphTop,
+    "memory.graph.top",
+    "The most connected nodes.",
+    TopParams,
+    TopResult,
+    top
+);
+
+pub struct MemoryStatus;
+
+impl Method for MemoryStatus {
+    const NAME: &'static str = "memory.status";
+    const DESCRIPTION: &'static str =
+        "Counts, sizes, embedder, last index run and the consistency of the three indexes.";
+    type Params = NoParams;
+    type Output = StatusResult;
+
+    async fn run(engine: &EngineHandle, _: NoParams) -> Result<StatusResult, EngineError> {
+        let memory = engine.memory().await?;
+        blocking(move || memory.status()).await
+    }
+}
+
+pub struct MemoryIndex;
+
+impl Method for MemoryIndex {
+    const NAME: &'static str = "memory.index";
+    const DESCRIPTION: &'static str = "Index the workspace files (incremental; `force` rebuilds \
+        every index, also after changing embedders). Progress arrives as events.";
+    type Params = IndexParams;
+    type Output = IndexResult;
+
+    async fn run(engine: &EngineHandle, params: IndexParams) -> Result<IndexResult, EngineError> {
+        let memory = match engine.memory().await {
+            Ok(memory) => memory,
+            // A damaged text index cannot be opened, but a forced rebuild needs no old one.
+            Err(e) if params.force && e.code == ErrorCode::Unavailable => {
+                tracing::warn!("{}", e.message);
+                engine.open_memory(true).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let events = engine.clone();
+        blocking(move || {
+            let last = std::sync::Mutex::new(None::<Instant>);
+            let report = |p: IndexProgress| {
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                let finished = p.total > 0 && p.done == p.total;
+                if finished || last.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
+                    *last = Some(Instant::now());
+                    events.emit(EngineEvent::Progress {
+                        task: "memory.index".into(),
+                        done: p.done,
+                        total: (p.total > 0).then_some(p.total),
+                        message: p.message,
+                    });
+                }
+            };
+            memory.index(params, &report)
+        })
+        .await
+    }
+}
