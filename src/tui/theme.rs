@@ -310,6 +310,18 @@ mod tests {
         "providers.key.set",
         "providers.key.missing",
         "memory.value",
+        "memory.status",
+        "memory.status.warn",
+        "memory.progress",
+        "memory.input",
+        "memory.match",
+        "memory.score",
+        "memory.source",
+        "memory.node",
+        "memory.edge",
+        "memory.edge.filter",
+        "memory.crumb",
+        "memory.crumb.current",
         "conversations.hint",
     ];
 
