@@ -1107,7 +1107,7 @@ mod tests {
         let methods: Vec<_> = calls(&first).into_iter().map(|(m, _)| m).collect();
         assert_eq!(methods, vec!["memory.status", "memory.graph.top"]);
         assert!(
-            ch(&mut app, '3').len() == 0 && ch(&mut app, '2').is_empty(),
+            ch(&mut app, '3').is_empty() && ch(&mut app, '2').is_empty(),
             "only once"
         );
         ch(&mut app, '/');

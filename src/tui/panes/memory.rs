@@ -127,7 +127,20 @@ fn fit(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
     out
 }
 
-fn select(line: Line<'static>, selected: bool, theme: &Theme) -> Line<'static> {
+/// A list row: `▸` and the selection style on the cursor's row (the marker also reads
+/// without colour), a blank column elsewhere. `width` includes the marker.
+fn list_row(
+    spans: Vec<Span<'static>>,
+    selected: bool,
+    theme: &Theme,
+    width: usize,
+) -> Line<'static> {
+    let mut all = vec![Span::styled(
+        if selected { "▸" } else { " " },
+        theme.style("ui.key"),
+    )];
+    all.extend(fit(spans, width.saturating_sub(1)));
+    let line = Line::from(all);
     if selected {
         line.style(theme.style("ui.selection"))
     } else {
@@ -156,7 +169,8 @@ fn snippet_spans(snippet: &str, theme: &Theme, base: Style) -> Vec<Span<'static>
 /// Text as lines, with the given terms (or the « » marks) highlighted.
 fn text_lines(text: &str, terms: Option<&[String]>, theme: &Theme) -> Vec<Line<'static>> {
     let base = theme.style("ui.text");
-    text.lines()
+    reflow(text)
+        .iter()
         .map(|line| {
             let pieces = match terms {
                 Some(terms) => term_spans(line, terms),
@@ -181,6 +195,41 @@ fn text_lines(text: &str, terms: Option<&[String]>, theme: &Theme) -> Vec<Line<'
         .collect()
 }
 
+/// Markdown's soft line breaks joined, so the preview wraps at its own width; headings, list
+/// items, quotes, tables, code and blank lines keep their lines.
+fn reflow(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut joinable = false;
+    let mut in_code = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") {
+            in_code = !in_code;
+            out.push(line.to_string());
+            joinable = false;
+            continue;
+        }
+        let structural = in_code
+            || trimmed.is_empty()
+            || trimmed.starts_with(['#', '-', '*', '>', '|', '+'])
+            || trimmed
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        match out.last_mut() {
+            Some(last) if joinable && !structural => {
+                last.push(' ');
+                last.push_str(trimmed);
+            }
+            _ => out.push(line.to_string()),
+        }
+        joinable = !structural || (!in_code && trimmed.starts_with(['-', '*', '+']));
+        if trimmed.is_empty() || trimmed.starts_with(['#', '|']) {
+            joinable = false;
+        }
+    }
+    out
+}
+
 fn location(source: &str, start: u32, end: u32) -> String {
     if start == end {
         format!("{source}:{start}")
@@ -197,7 +246,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
         (true, Mode::Graph) => "memory · graph",
     };
     let block = pane_block(theme, title, focused);
-    let inner = block.inner(area);
+    let inner = super::providers::indented(block.inner(area));
     block.render(area, buf);
     if inner.height < 4 || inner.width < 20 {
         return;
@@ -209,7 +258,9 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     ])
     .areas(inner);
     status_line(app, theme, status_area, buf);
-    keys_line(app, theme, keys_area, buf);
+    if m.started {
+        keys_line(app, theme, keys_area, buf);
+    }
 
     let empty = m.status.as_ref().is_some_and(|s| s.chunks == 0);
     if !m.started || empty || m.status.as_ref().is_some_and(|s| !s.enabled) {
@@ -255,15 +306,12 @@ fn status_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 plain,
             ));
             if let Some(old) = &s.embedder_mismatch {
-                spans.push(Span::styled(
-                    format!(
-                        " · vectors made by {} ({}d): {} rebuilds",
-                        old.name,
-                        old.dimensions,
-                        key(app, Action::MemoryReindex)
-                    ),
-                    warn,
-                ));
+                let dims = if old.dimensions == s.embedder.dimensions {
+                    String::new()
+                } else {
+                    format!(" ({}d)", old.dimensions)
+                };
+                spans.push(Span::styled(format!(" ≠ stored {}{dims}", old.name), warn));
             } else if s.consistency.ok {
                 spans.push(Span::styled(" · consistent", plain));
             } else {
@@ -297,6 +345,7 @@ fn status_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
 fn keys_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let m = &app.memory;
     let dim = theme.style("ui.text.dim");
+    let empty = m.status.as_ref().is_some_and(|s| s.chunks == 0);
     let pairs: Vec<(String, &str)> = if m.editing {
         vec![
             ("enter".into(), "open"),
@@ -307,19 +356,27 @@ fn keys_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     } else {
         let mut pairs = vec![(key(app, Action::MemorySearch), "search")];
         match m.mode {
+            _ if empty => {}
             Mode::Search => {
-                pairs.push((key(app, Action::MemoryOpen), "graph"));
-                pairs.push((key(app, Action::MemoryGraph), "graph view"));
+                pairs.push((key(app, Action::MemoryOpen), "open"));
+                pairs.push((key(app, Action::MemoryGraph), "graph"));
             }
             Mode::Graph => {
+                pairs.clear();
                 pairs.push((key(app, Action::MemoryOpen), "follow"));
                 pairs.push((key(app, Action::MemoryBack), "back"));
                 pairs.push((key(app, Action::MemoryEdgeFilter), "edges"));
                 pairs.push((key(app, Action::MemoryChunks), "chunks"));
-                pairs.push((key(app, Action::MemoryGraph), "search view"));
+                pairs.push((key(app, Action::MemoryGraph), "search"));
             }
         }
         pairs.push((key(app, Action::MemoryIndex), "index"));
+        if m.status
+            .as_ref()
+            .is_some_and(|s| s.embedder_mismatch.is_some())
+        {
+            pairs.push((key(app, Action::MemoryReindex), "rebuild vectors"));
+        }
         pairs
     };
     let mut spans = Vec::new();
@@ -404,15 +461,12 @@ fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool)
     .areas(area);
 
     // The search box.
-    let mut input = vec![Span::styled("/ ", theme.style("ui.key"))];
+    let mut input = vec![Span::styled(
+        format!("{} ", key(app, Action::MemorySearch)),
+        theme.style("ui.key"),
+    )];
     if m.query.is_empty() && !m.editing {
-        input.push(Span::styled(
-            format!(
-                "press {} and type to search memory",
-                key(app, Action::MemorySearch)
-            ),
-            theme.style("ui.text.dim"),
-        ));
+        input.push(Span::styled("search memory…", theme.style("ui.text.dim")));
     } else {
         input.push(Span::styled(m.query.clone(), theme.style("memory.input")));
         if m.editing {
@@ -461,7 +515,7 @@ fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool)
             .render(rest, buf);
         return;
     }
-    let (list_area, preview_area) = split(rest, 45, 40);
+    let (list_area, preview_area) = split(rest, 45, hits.len());
     let selected = m.selected.min(hits.len() - 1);
     let width = list_area.width as usize;
     let height = list_area.height as usize;
@@ -471,7 +525,7 @@ fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool)
         .enumerate()
         .skip(offset)
         .take(height)
-        .map(|(i, hit)| select(hit_row(hit, theme, width), focused && i == selected, theme))
+        .map(|(i, hit)| list_row(hit_row(hit, theme), focused && i == selected, theme, width))
         .collect();
     Paragraph::new(lines).render(list_area, buf);
     if let Some(hit) = hits.get(selected) {
@@ -479,8 +533,9 @@ fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool)
     }
 }
 
-/// Side by side from [`WIDE`] on (the list gets `left`%), else stacked (`top`%).
-fn split(area: Rect, left: u16, top: u16) -> (Rect, Rect) {
+/// Side by side from [`WIDE`] on (the list gets `left`%), else stacked: the list as tall as
+/// its `rows`, up to 40%.
+fn split(area: Rect, left: u16, rows: usize) -> (Rect, Rect) {
     if area.width >= WIDE {
         let [a, _, b] = Layout::horizontal([
             Constraint::Percentage(left),
@@ -490,8 +545,10 @@ fn split(area: Rect, left: u16, top: u16) -> (Rect, Rect) {
         .areas(area);
         (a, b)
     } else {
+        let most = (area.height * 2 / 5).max(1);
+        let height = u16::try_from(rows).unwrap_or(u16::MAX).clamp(1, most);
         let [a, _, b] = Layout::vertical([
-            Constraint::Percentage(top),
+            Constraint::Length(height),
             Constraint::Length(1),
             Constraint::Min(2),
         ])
@@ -513,7 +570,7 @@ fn ranks(hit: &SearchHit) -> String {
     format!("{t:<3} {v:<3}")
 }
 
-fn hit_row(hit: &SearchHit, theme: &Theme, width: usize) -> Line<'static> {
+fn hit_row(hit: &SearchHit, theme: &Theme) -> Vec<Span<'static>> {
     let mut spans = vec![
         Span::styled(format!("{:.2} ", hit.score), theme.style("memory.score")),
         Span::styled(format!("{} ", ranks(hit)), theme.style("ui.text.dim")),
@@ -530,7 +587,7 @@ fn hit_row(hit: &SearchHit, theme: &Theme, width: usize) -> Line<'static> {
         ),
     ];
     spans.extend(snippet_spans(&hit.snippet, theme, theme.style("ui.text")));
-    Line::from(fit(spans, width))
+    spans
 }
 
 fn hit_preview(m: &MemoryState, hit: &SearchHit, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -612,8 +669,12 @@ fn top_list(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focuse
     let offset = scroll_offset(selected, height);
     let width = area.width as usize;
     for (i, node) in nodes.iter().enumerate().skip(offset).take(height) {
-        let line = Line::from(fit(node_spans(node, theme, true), width));
-        lines.push(select(line, focused && i == selected, theme));
+        lines.push(list_row(
+            node_spans(node, theme, true),
+            focused && i == selected,
+            theme,
+            width,
+        ));
     }
     Paragraph::new(lines).render(area, buf);
 }
@@ -736,8 +797,18 @@ fn graph(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) 
         chunk_list(app, theme, list, buf, focused);
         chunk_preview(m, theme, preview, buf);
     } else {
-        let [list, chunks] =
-            Layout::vertical([Constraint::Percentage(65), Constraint::Min(2)]).areas(rest);
+        // The neighbours as tall as they need (up to 65%), the chunks below.
+        let g = &m.graph;
+        let needed = m.neighbor_rows().len().max(1)
+            + usize::from(g.neighbors.as_ref().is_some_and(|n| n.truncated));
+        let most = (rest.height * 13 / 20).max(1);
+        let height = u16::try_from(needed).unwrap_or(u16::MAX).clamp(1, most);
+        let [list, _, chunks] = Layout::vertical([
+            Constraint::Length(height),
+            Constraint::Length(1),
+            Constraint::Min(2),
+        ])
+        .areas(rest);
         neighbors(m, theme, list, buf, focused);
         chunk_list(app, theme, chunks, buf, false);
     }
@@ -788,11 +859,7 @@ fn neighbors(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focus
         if row.count > 1 {
             spans.push(Span::styled(format!(" ×{}", row.count), dim));
         }
-        lines.push(select(
-            Line::from(fit(spans, width)),
-            focused && i == selected,
-            theme,
-        ));
+        lines.push(list_row(spans, focused && i == selected, theme, width));
     }
     if truncated {
         lines.push(Line::from(Span::styled(
@@ -803,31 +870,29 @@ fn neighbors(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focus
     Paragraph::new(lines).render(area, buf);
 }
 
-fn chunk_row(chunk: &ChunkView, theme: &Theme, width: usize) -> Line<'static> {
-    let first = chunk
-        .text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
+fn chunk_row(chunk: &ChunkView, theme: &Theme) -> Vec<Span<'static>> {
+    // The first line of prose: headings are in the location already.
+    let mut lines = chunk.text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .clone()
+        .find(|l| !l.starts_with('#'))
+        .or_else(|| lines.next())
         .unwrap_or("");
-    Line::from(fit(
-        vec![
-            Span::styled(format!("#{} ", chunk.chunk_id), theme.style("memory.node")),
-            Span::styled(
-                format!(
-                    "{} ",
-                    location(
-                        &truncate_left(&chunk.source, 24),
-                        chunk.line_start,
-                        chunk.line_end
-                    )
-                ),
-                theme.style("memory.source"),
+    vec![
+        Span::styled(format!("#{} ", chunk.chunk_id), theme.style("memory.node")),
+        Span::styled(
+            format!(
+                "{} ",
+                location(
+                    &truncate_left(&chunk.source, 24),
+                    chunk.line_start,
+                    chunk.line_end
+                )
             ),
-            Span::styled(first.to_string(), theme.style("ui.text")),
-        ],
-        width,
-    ))
+            theme.style("memory.source"),
+        ),
+        Span::styled(first.to_string(), theme.style("ui.text")),
+    ]
 }
 
 fn chunk_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
@@ -857,10 +922,11 @@ fn chunk_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let selected = g.chunk_selected.min(node.chunks.len().saturating_sub(1));
     let offset = scroll_offset(selected, height);
     for (i, chunk) in node.chunks.iter().enumerate().skip(offset).take(height) {
-        lines.push(select(
-            chunk_row(chunk, theme, area.width as usize),
+        lines.push(list_row(
+            chunk_row(chunk, theme),
             focused && i == selected,
             theme,
+            area.width as usize,
         ));
     }
     Paragraph::new(lines).render(area, buf);
@@ -909,6 +975,26 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn reflow_joins_soft_breaks_only() {
+        let text =
+            "## Ada\nwrote the first\nprogram.\n\n- one\n  more\n- two\n```\ncode\nkept\n```";
+        assert_eq!(
+            reflow(text),
+            vec![
+                "## Ada",
+                "wrote the first program.",
+                "",
+                "- one more",
+                "- two",
+                "```",
+                "code",
+                "kept",
+                "```"
+            ]
+        );
     }
 
     #[test]
