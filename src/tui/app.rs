@@ -1331,7 +1331,7 @@ mod tests {
                 "unknown method 'memory.status'",
             )),
         });
-        assert!(app.memory.error.is_some());
+        assert!(app.memory.error("memory.status").is_some());
         assert!(
             app.last_event
                 .as_deref()
@@ -1342,7 +1342,12 @@ mod tests {
             method: "memory.status".into(),
             result: Ok(serde_json::json!({"not": "a status"})),
         });
-        assert!(app.memory.error.as_ref().unwrap().1.contains("unexpected"));
+        assert!(
+            app.memory
+                .error("memory.status")
+                .unwrap()
+                .contains("unexpected")
+        );
     }
 
     #[test]

@@ -119,8 +119,8 @@ pub struct MemoryState {
     pub graph: GraphState,
     pub indexing: Option<IndexProgress>,
     pub last_index: Option<IndexResult>,
-    /// The last failure, shown in the pane until the next success of that method.
-    pub error: Option<(String, String)>,
+    /// Failures by method, shown in the pane until that method next succeeds.
+    pub errors: Vec<(String, String)>,
     tags: Tags,
 }
 
@@ -637,16 +637,14 @@ impl MemoryState {
                 if method == "memory.index" {
                     self.indexing = None;
                 }
-                self.error = Some((method.to_string(), error.message.clone()));
+                self.fail(method, error.message.clone());
                 return (
                     Vec::new(),
                     Some(format!("{method} failed: {}", error.message)),
                 );
             }
         };
-        if self.error.as_ref().is_some_and(|(m, _)| m == method) {
-            self.error = None;
-        }
+        self.errors.retain(|(m, _)| m != method);
         let parsed: Result<Option<String>, serde_json::Error> = match method {
             "memory.status" => serde_json::from_value(value).map(|s| {
                 self.status = Some(s);
@@ -671,7 +669,7 @@ impl MemoryState {
             Ok(line) if method == "memory.index" => (self.refresh(), line),
             Ok(line) => (Vec::new(), line),
             Err(e) => {
-                self.error = Some((method.to_string(), format!("unexpected result: {e}")));
+                self.fail(method, format!("unexpected result: {e}"));
                 (Vec::new(), None)
             }
         }
@@ -702,16 +700,14 @@ impl MemoryState {
                     "memory.graph.neighbors" => self.graph.loading = false,
                     _ => {}
                 }
-                self.error = Some((method.to_string(), error.message.clone()));
+                self.fail(method, error.message.clone());
                 return (
                     Vec::new(),
                     Some(format!("{method} failed: {}", error.message)),
                 );
             }
         };
-        if self.error.as_ref().is_some_and(|(m, _)| m == method) {
-            self.error = None;
-        }
+        self.errors.retain(|(m, _)| m != method);
         let mut commands = Vec::new();
         let parsed = match method {
             "memory.search" => serde_json::from_value::<SearchResult>(value).map(|r| {
@@ -743,9 +739,22 @@ impl MemoryState {
             _ => Ok(()),
         };
         if let Err(e) = parsed {
-            self.error = Some((method.to_string(), format!("unexpected result: {e}")));
+            self.fail(method, format!("unexpected result: {e}"));
         }
         (commands, None)
+    }
+
+    fn fail(&mut self, method: &str, message: String) {
+        self.errors.retain(|(m, _)| m != method);
+        self.errors.push((method.to_string(), message));
+    }
+
+    /// Why `method` last failed, if it did since its last success.
+    pub fn error(&self, method: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, message)| message.as_str())
     }
 
     /// The embedder's vectors do not match, or the last search fell back to keywords.

@@ -374,6 +374,12 @@ mod tests {
         let critical = theme.style("findings.severity.critical");
         assert_eq!(critical.fg, None);
         assert!(critical.add_modifier.contains(Modifier::BOLD));
+        // Search terms and the active edge filter stay visible without colour.
+        let term = theme.style("memory.match");
+        assert_eq!(term.fg, None);
+        assert!(term.add_modifier.contains(Modifier::UNDERLINED));
+        let filter = theme.style("memory.edge.filter");
+        assert!(filter.add_modifier.contains(Modifier::REVERSED));
     }
 
     #[test]

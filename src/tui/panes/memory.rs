@@ -263,7 +263,11 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     }
 
     let empty = m.status.as_ref().is_some_and(|s| s.chunks == 0);
-    if !m.started || empty || m.status.as_ref().is_some_and(|s| !s.enabled) {
+    let unavailable = m.status.is_none() && m.error("memory.status").is_some();
+    let disabled = m.status.as_ref().is_some_and(|s| !s.enabled);
+    // Nothing to explore: say how to fill the store, until the user types anyway.
+    let nothing = (empty || unavailable || disabled) && !m.editing && m.query.is_empty();
+    if !m.started || nothing {
         welcome(app, theme, body, buf);
         return;
     }
@@ -278,8 +282,8 @@ fn status_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     let plain = theme.style("memory.status");
     let warn = theme.style("memory.status.warn");
     let mut spans: Vec<Span<'static>> = Vec::new();
-    match (&m.status, &m.error) {
-        (None, Some((method, message))) if method == "memory.status" => spans.push(Span::styled(
+    match (&m.status, m.error("memory.status")) {
+        (None, Some(message)) => spans.push(Span::styled(
             format!("memory unavailable: {message}"),
             theme.style("ui.notice.error"),
         )),
@@ -506,7 +510,9 @@ fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool)
     }
     let hits = m.hits();
     if hits.is_empty() {
-        let text = if m.results.is_none() {
+        let text = if let Some(message) = m.error("memory.search") {
+            format!("search failed: {message}")
+        } else if m.results.is_none() {
             "searching…".to_string()
         } else {
             format!("nothing in memory matches \"{}\"", m.query.trim())
@@ -653,7 +659,12 @@ fn top_list(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focuse
         theme.style("ui.heading"),
     ))];
     let nodes = m.top_nodes();
-    if m.top.is_none() {
+    if let Some(message) = m.error("memory.graph.top") {
+        lines.push(Line::from(Span::styled(
+            format!("graph unavailable: {message}"),
+            theme.style("ui.notice.error"),
+        )));
+    } else if m.top.is_none() {
         lines.push(Line::from(Span::styled(
             "reading the graph…",
             theme.style("ui.text.dim"),
