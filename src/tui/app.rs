@@ -1283,6 +1283,16 @@ mod tests {
             calls(&filtered)[0].1["edgeKinds"],
             serde_json::json!(["mentions"])
         );
+        // The node's chunks asked for on opening still land: the filter does not change them.
+        app.handle(Msg::TaggedDone {
+            method: "memory.graph.node".into(),
+            tag: tag_of(&opened, "memory.graph.node"),
+            result: Ok(
+                serde_json::json!({"node": node(9, "entity", "entity:ada", "ada"),
+                "edgeCounts": [], "chunks": []}),
+            ),
+        });
+        assert!(app.memory.graph.node.is_some());
     }
 
     #[test]

@@ -540,10 +540,12 @@ impl MemoryState {
         self.graph.selected = 0;
         match self.graph.trail.last().cloned() {
             Some(crumb) if self.mode == Mode::Graph => {
+                // The chunks do not depend on the filter: keep those we have (or the
+                // answer still on its way), ask only for the neighbours.
+                let node_tag = self.tags.node;
                 let mut commands = self.load_node(crumb.node);
-                // The chunks do not depend on the filter; keep those we have.
                 commands.truncate(1);
-                self.tags.node = 0;
+                self.tags.node = node_tag;
                 commands
             }
             _ => Vec::new(),
