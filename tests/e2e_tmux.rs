@@ -132,7 +132,7 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     assert!(tmux.wait_for("build").contains("wasmi") || cfg!(feature = "edge"));
 
     tmux.keys(&["2"]);
-    tmux.wait_for("No memory store yet");
+    tmux.wait_for("memory · search");
     tmux.keys(&["3"]);
     tmux.wait_for("self-heal on");
     tmux.keys(&["4"]);
@@ -146,13 +146,13 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     assert!(!screen.contains("keymap default"), "help closed:\n{screen}");
     tmux.keys(&[":"]);
     tmux.wait_for("command palette");
-    tmux.keys(&["memory", "Enter"]);
-    tmux.wait_for("No memory store yet");
+    tmux.keys(&["focus-memory", "Enter"]);
+    tmux.wait_for("memory · search");
 
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "40", "-y", "10"]);
     tmux.wait_for("Terminal too small");
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "100", "-y", "30"]);
-    tmux.wait_for("No memory store yet");
+    tmux.wait_for("memory · search");
 
     tmux.keys(&["q"]);
     assert_restored(&tmux);

@@ -58,6 +58,14 @@ actions! {
     UndoFix => "undo-fix", "Undo the last applied fix (asks first)";
     DeepScan => "deep-scan", "Turn the deep checks (secret scans, provider probes) on or off";
     Filter => "filter", "Filter findings by text";
+    MemorySearch => "memory-search", "Search memory as you type";
+    MemoryOpen => "memory-open", "Open the hit, or follow the edge";
+    MemoryBack => "memory-back", "Go back along the breadcrumbs";
+    MemoryEdgeFilter => "memory-edge-filter", "Cycle the graph's edge-kind filter";
+    MemoryChunks => "memory-chunks", "Jump to the centre node's chunks";
+    MemoryGraph => "memory-graph", "Switch between search and graph";
+    MemoryIndex => "memory-index", "Index new and changed memory files";
+    MemoryReindex => "memory-reindex", "Rebuild the memory index (asks first)";
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@
 //! feeds the results back as [`Msg`]s. That keeps every key press testable without a
 //! terminal.
 
+use std::time::Instant;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
 
 use super::action::Action;
 use super::keymap::{KeyCombo, Keymap, Section};
+use super::memory::MemoryState;
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
 use crate::engine::methods::{FixAllResult, HealthResult, JournalResult, StatusResult};
@@ -62,6 +65,14 @@ pub enum Command {
         method: &'static str,
         params: Value,
     },
+    /// Call an engine method whose answer a newer question may overtake (a search as you
+    /// type); the result comes back as [`Msg::TaggedDone`] with the same tag, so the app can
+    /// drop stale answers.
+    CallTagged {
+        method: &'static str,
+        params: Value,
+        tag: u64,
+    },
     Quit,
 }
 
@@ -74,7 +85,14 @@ pub enum Msg {
         method: String,
         result: Result<Value, EngineError>,
     },
+    TaggedDone {
+        method: String,
+        tag: u64,
+        result: Result<Value, EngineError>,
+    },
     Engine(EngineEvent),
+    /// Time passed: the driver woke at [`App::next_deadline`].
+    Tick(Instant),
     /// The event stream dropped this many events because the UI fell behind.
     EventsLagged(u64),
     /// A signal (SIGTERM, SIGHUP) asked us to leave.
@@ -155,6 +173,7 @@ pub enum Pending {
     Fix { fix_id: String },
     FixAll,
     Undo { seq: u64 },
+    MemoryReindex,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +221,8 @@ pub struct App {
     pub deep_scan: bool,
     /// The terminal, for the doctor's terminal checks.
     pub terminal: TerminalInfo,
+    /// The memory explorer: search, preview, graph walk.
+    pub memory: MemoryState,
     pub should_quit: bool,
     /// Set by anything that changes what is on screen; the driver draws only when set.
     pub dirty: bool,
@@ -228,6 +249,7 @@ impl App {
                 height: 24,
                 colors: 256,
             },
+            memory: MemoryState::default(),
             should_quit: false,
             dirty: true,
         }
@@ -235,7 +257,7 @@ impl App {
 
     /// What to ask the engine for at startup and on refresh.
     pub fn refresh_commands(&mut self) -> Vec<Command> {
-        let commands = vec![
+        let mut commands = vec![
             Command::Call {
                 method: "status",
                 params: Value::Null,
@@ -250,7 +272,24 @@ impl App {
             },
             self.scan_command(),
         ];
+        if self.memory.started {
+            commands.extend(self.memory.refresh());
+        }
         self.calls_in_flight += commands.len();
+        commands
+    }
+
+    /// When the driver must wake up even if nothing happens (a debounced search).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.memory.next_deadline()
+    }
+
+    /// Count the calls among `commands` as in flight, and hand them on.
+    fn track(&mut self, commands: Vec<Command>) -> Vec<Command> {
+        self.calls_in_flight += commands
+            .iter()
+            .filter(|c| !matches!(c, Command::Quit))
+            .count();
         commands
     }
 
@@ -282,6 +321,23 @@ impl App {
     /// Apply one action. Returns the engine work it implies.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         self.dirty = true;
+        let was = self.focus;
+        let mut commands = self.update_inner(action);
+        if self.focus != was {
+            // Leaving the pane leaves its search box: digits jump panes again on return.
+            self.memory.editing = false;
+        }
+        if self.focus == PaneId::Memory && !self.memory.started {
+            let first = self.memory.on_focus();
+            commands.extend(self.track(first));
+        }
+        commands
+    }
+
+    fn update_inner(&mut self, action: Action) -> Vec<Command> {
+        if let Some(commands) = self.memory_action(action) {
+            return commands;
+        }
         let last = super::panes::row_count(self, self.focus).saturating_sub(1);
         let sel = &mut self.selection[self.focus.index()];
         match action {
@@ -345,8 +401,60 @@ impl App {
                     purpose: InputPurpose::Filter,
                 });
             }
+            // Taken by `memory_action` above.
+            Action::MemorySearch
+            | Action::MemoryOpen
+            | Action::MemoryBack
+            | Action::MemoryEdgeFilter
+            | Action::MemoryChunks
+            | Action::MemoryGraph
+            | Action::MemoryIndex
+            | Action::MemoryReindex => {}
         }
         Vec::new()
+    }
+
+    /// Memory actions (from any pane, e.g. the palette) and movement in the memory pane.
+    /// `None`: not the memory pane's business.
+    fn memory_action(&mut self, action: Action) -> Option<Vec<Command>> {
+        let movement = matches!(
+            action,
+            Action::SelectNext
+                | Action::SelectPrev
+                | Action::SelectFirst
+                | Action::SelectLast
+                | Action::PageDown
+                | Action::PageUp
+        );
+        let memory = matches!(
+            action,
+            Action::MemorySearch
+                | Action::MemoryOpen
+                | Action::MemoryBack
+                | Action::MemoryEdgeFilter
+                | Action::MemoryChunks
+                | Action::MemoryGraph
+                | Action::MemoryIndex
+                | Action::MemoryReindex
+        );
+        if !(memory || movement && self.focus == PaneId::Memory) {
+            return None;
+        }
+        self.focus = PaneId::Memory;
+        if action == Action::MemoryReindex {
+            self.overlay = Overlay::Confirm(Confirm {
+                title: "rebuild the memory index".into(),
+                body: "Drop the full-text index, the vectors and the graph, and build them \
+                       again from the memory files and the stored notes, with the embedder \
+                       this run uses. Search works again when it is done."
+                    .into(),
+                scroll: 0,
+                on_yes: Pending::MemoryReindex,
+            });
+            return Some(Vec::new());
+        }
+        let commands = self.memory.act(action, Instant::now());
+        Some(self.track(commands))
     }
 
     fn confirm_fix(&mut self) {
@@ -400,6 +508,10 @@ impl App {
             }
             Pending::FixAll => self.call("findings.fixAll", Value::Null),
             Pending::Undo { seq } => self.call("findings.undo", serde_json::json!({ "seq": seq })),
+            Pending::MemoryReindex => {
+                let commands = self.memory.index(true);
+                self.track(commands)
+            }
         }
     }
 
@@ -433,10 +545,40 @@ impl App {
                 self.dirty = true;
                 Vec::new()
             }
+            Msg::CallDone { method, result } if method.starts_with("memory.") => {
+                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
+                self.dirty = true;
+                let (commands, line) = self.memory.apply(&method, result);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                self.track(commands)
+            }
             Msg::CallDone { method, result } => {
                 self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
                 self.apply_result(&method, result);
                 Vec::new()
+            }
+            Msg::TaggedDone {
+                method,
+                tag,
+                result,
+            } => {
+                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
+                self.dirty = true;
+                let (commands, line) = self.memory.apply_tagged(&method, tag, result);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                self.track(commands)
+            }
+            Msg::Tick(now) => {
+                let commands = self.memory.tick(now);
+                if commands.is_empty() {
+                    return commands;
+                }
+                self.dirty = true;
+                self.track(commands)
             }
             Msg::Engine(event) => {
                 if !event.is_quiet() {
@@ -450,6 +592,15 @@ impl App {
                         vec![self.scan_command()]
                     }
                     EngineEvent::ConfigReloaded { .. } => self.refresh_commands(),
+                    EngineEvent::Progress {
+                        task,
+                        done,
+                        total,
+                        message,
+                    } if task == "memory.index" => {
+                        self.memory.progress(done, total, &message);
+                        Vec::new()
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -596,6 +747,14 @@ impl App {
                 }
             };
         }
+        if self.focus == PaneId::Memory
+            && self.memory.editing
+            && matches!(self.overlay, Overlay::None)
+            && let Some(commands) = self.memory.edit_key(key, Instant::now())
+        {
+            self.dirty = true;
+            return self.track(commands);
+        }
         let combo = KeyCombo::from_event(&key);
         let Some(action) = self.keymap.action_for(self.focus.section(), combo) else {
             return Vec::new();
@@ -709,7 +868,7 @@ mod tests {
         let methods: Vec<_> = commands
             .iter()
             .map(|c| match c {
-                Command::Call { method, .. } => *method,
+                Command::Call { method, .. } | Command::CallTagged { method, .. } => *method,
                 Command::Quit => "quit",
             })
             .collect();
@@ -721,7 +880,7 @@ mod tests {
         let methods: Vec<_> = refetch
             .iter()
             .filter_map(|c| match c {
-                Command::Call { method, .. } => Some(*method),
+                Command::Call { method, .. } | Command::CallTagged { method, .. } => Some(*method),
                 Command::Quit => None,
             })
             .collect();
@@ -873,6 +1032,332 @@ mod tests {
         );
         app.apply_result("findings.journal", Ok(serde_json::json!({"entries": []})));
         assert_eq!(app.last_event.as_deref(), Some("no applied fix to undo"));
+    }
+
+    fn calls(commands: &[Command]) -> Vec<(&'static str, Value)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Call { method, params } | Command::CallTagged { method, params, .. } => {
+                    Some((*method, params.clone()))
+                }
+                Command::Quit => None,
+            })
+            .collect()
+    }
+
+    fn tag_of(commands: &[Command], wanted: &str) -> u64 {
+        commands
+            .iter()
+            .find_map(|c| match c {
+                Command::CallTagged { method, tag, .. } if *method == wanted => Some(*tag),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no tagged {wanted} in {commands:?}"))
+    }
+
+    fn search_result(query: &str, chunk_ids: &[u32]) -> Value {
+        let hits: Vec<Value> = chunk_ids
+            .iter()
+            .map(|id| {
+                serde_json::json!({"chunkId": id, "snippet": format!("about «{query}» #{id}"),
+                    "source": "MEMORY.md", "lineStart": 1, "lineEnd": 3, "score": 0.5,
+                    "text": {"rank": 1, "score": 2.0}, "tags": [], "createdAt": 0})
+            })
+            .collect();
+        serde_json::json!({"query": query, "mode": "hybrid", "fusion": "weighted",
+            "embedder": "hash", "hits": hits, "tookMs": 1.0})
+    }
+
+    fn node(id: u32, kind: &str, key: &str, label: &str) -> Value {
+        serde_json::json!({"id": id, "kind": kind, "key": key, "label": label, "degree": 2})
+    }
+
+    fn neighbors_result(center: Value, others: &[(Value, &str, bool)]) -> Value {
+        let center_id = center["id"].as_u64().unwrap();
+        let edges: Vec<Value> = others
+            .iter()
+            .map(|(n, kind, outgoing)| {
+                let other = n["id"].as_u64().unwrap();
+                let (from, to) = if *outgoing {
+                    (center_id, other)
+                } else {
+                    (other, center_id)
+                };
+                serde_json::json!({"from": from, "to": to, "kind": kind, "count": 1})
+            })
+            .collect();
+        let nodes: Vec<Value> = others.iter().map(|(n, _, _)| n.clone()).collect();
+        serde_json::json!({"center": center, "nodes": nodes, "edges": edges, "truncated": false})
+    }
+
+    /// The memory pane focused, the search box open, and `text` typed; returns the search
+    /// command fired once the debounce passed.
+    fn typed_search(app: &mut App, text: &str) -> Vec<Command> {
+        for c in text.chars() {
+            assert!(ch(app, c).is_empty(), "typing alone calls nothing");
+        }
+        let due = app.next_deadline().expect("a search is due");
+        app.handle(Msg::Tick(due))
+    }
+
+    fn memory_app() -> App {
+        let mut app = app();
+        let first = ch(&mut app, '2');
+        let methods: Vec<_> = calls(&first).into_iter().map(|(m, _)| m).collect();
+        assert_eq!(methods, vec!["memory.status", "memory.graph.top"]);
+        assert!(
+            ch(&mut app, '3').is_empty() && ch(&mut app, '2').is_empty(),
+            "only once"
+        );
+        ch(&mut app, '/');
+        assert!(app.memory.editing);
+        app
+    }
+
+    #[test]
+    fn memory_typing_debounces_and_keys_go_to_the_box() {
+        let mut app = memory_app();
+        for c in "ada 4q".chars() {
+            assert!(ch(&mut app, c).is_empty());
+        }
+        assert_eq!(app.focus, PaneId::Memory, "digits type, they do not jump");
+        assert!(!app.should_quit, "q types");
+        assert_eq!(app.memory.query, "ada 4q");
+        let due = app.next_deadline().unwrap();
+        assert!(
+            app.handle(Msg::Tick(due - std::time::Duration::from_millis(1)))
+                .is_empty(),
+            "not before the deadline"
+        );
+        let fired = app.handle(Msg::Tick(due));
+        assert_eq!(
+            calls(&fired),
+            vec![(
+                "memory.search",
+                serde_json::json!({"query": "ada 4q", "limit": 20})
+            )]
+        );
+        assert_eq!(app.next_deadline(), None, "nothing left to wake for");
+        // Backspace past the last letter: no search, the top nodes come back.
+        press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+        assert_eq!(app.memory.query, "");
+        assert_eq!(app.next_deadline(), None);
+        // Esc leaves the box; then keys are keys again.
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(!app.memory.editing);
+        ch(&mut app, '3');
+        assert_eq!(app.focus, PaneId::Providers);
+    }
+
+    #[test]
+    fn memory_stale_results_are_dropped() {
+        let mut app = memory_app();
+        let first = typed_search(&mut app, "ad");
+        let old = tag_of(&first, "memory.search");
+        let second = typed_search(&mut app, "a");
+        let new = tag_of(&second, "memory.search");
+        assert_ne!(old, new);
+        app.handle(Msg::TaggedDone {
+            method: "memory.search".into(),
+            tag: new,
+            result: Ok(search_result("ada", &[7, 8])),
+        });
+        app.handle(Msg::TaggedDone {
+            method: "memory.search".into(),
+            tag: old,
+            result: Ok(search_result("ad", &[1])),
+        });
+        let results = app.memory.results.as_ref().unwrap();
+        assert_eq!(
+            results.query, "ada",
+            "the older answer came late and was dropped"
+        );
+        assert_eq!(results.hits.len(), 2);
+        assert_eq!(
+            app.calls_in_flight, 3,
+            "status, top and the new results' preview are still out"
+        );
+    }
+
+    #[test]
+    fn memory_enter_on_a_hit_opens_its_chunk_node_and_back_returns() {
+        let mut app = memory_app();
+        let fired = typed_search(&mut app, "ada");
+        let tag = tag_of(&fired, "memory.search");
+        app.handle(Msg::TaggedDone {
+            method: "memory.search".into(),
+            tag,
+            result: Ok(search_result("ada", &[7, 12])),
+        });
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+        let opened = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        let sent = calls(&opened);
+        assert_eq!(
+            sent[0],
+            (
+                "memory.graph.neighbors",
+                serde_json::json!({"node": "chunk:12", "depth": 1, "edgeKinds": [], "limit": 50})
+            )
+        );
+        assert_eq!(
+            sent[1],
+            (
+                "memory.graph.node",
+                serde_json::json!({"node": "chunk:12", "chunkLimit": 20})
+            )
+        );
+        assert!(!app.memory.editing);
+        assert_eq!(app.memory.mode, crate::tui::memory::Mode::Graph);
+        let tag = tag_of(&opened, "memory.graph.neighbors");
+        app.handle(Msg::TaggedDone {
+            method: "memory.graph.neighbors".into(),
+            tag,
+            result: Ok(neighbors_result(
+                node(40, "chunk", "chunk:12", "Ada wrote notes"),
+                &[
+                    (
+                        node(2, "document", "document:MEMORY.md", "MEMORY.md"),
+                        "contains",
+                        false,
+                    ),
+                    (
+                        node(9, "entity", "entity:ada lovelace", "ada lovelace"),
+                        "mentions",
+                        true,
+                    ),
+                ],
+            )),
+        });
+        assert_eq!(app.memory.graph.trail[0].label, "chunk #12");
+        // Rows: contains ← doc, mentions → entity. Follow the second.
+        press(&mut app, KeyCode::Down, KeyModifiers::NONE);
+        let followed = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            calls(&followed)[0].1["node"],
+            serde_json::json!(9),
+            "followed by node id"
+        );
+        assert_eq!(app.memory.graph.trail.len(), 2);
+        let back = press(&mut app, KeyCode::Backspace, KeyModifiers::NONE);
+        assert_eq!(calls(&back)[0].1["node"], serde_json::json!("chunk:12"));
+        assert_eq!(app.memory.graph.trail.len(), 1);
+        assert_eq!(app.memory.graph.selected, 1, "the cursor is where it was");
+        // A late answer for the node we left is ignored.
+        let late = tag_of(&followed, "memory.graph.neighbors");
+        app.handle(Msg::TaggedDone {
+            method: "memory.graph.neighbors".into(),
+            tag: late,
+            result: Ok(neighbors_result(node(9, "entity", "entity:x", "x"), &[])),
+        });
+        assert!(
+            app.memory.graph.neighbors.is_none(),
+            "still waiting for chunk:12"
+        );
+        // Back from the first crumb: the search again.
+        press(&mut app, KeyCode::Backspace, KeyModifiers::NONE);
+        assert_eq!(app.memory.mode, crate::tui::memory::Mode::Search);
+        assert_eq!(app.memory.hits().len(), 2, "the results are still there");
+    }
+
+    #[test]
+    fn memory_edge_filter_changes_the_params() {
+        let mut app = memory_app();
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+        app.handle(Msg::CallDone {
+            method: "memory.graph.top".into(),
+            result: Ok(serde_json::json!({"nodes": [node(9, "entity", "entity:ada", "ada")]})),
+        });
+        let opened = press(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(calls(&opened)[0].1["node"], serde_json::json!(9));
+        let filtered = ch(&mut app, 'e');
+        assert_eq!(
+            calls(&filtered),
+            vec![(
+                "memory.graph.neighbors",
+                serde_json::json!({"node": 9, "depth": 1, "edgeKinds": ["contains"], "limit": 50})
+            )]
+        );
+        let filtered = ch(&mut app, 'e');
+        assert_eq!(
+            calls(&filtered)[0].1["edgeKinds"],
+            serde_json::json!(["mentions"])
+        );
+        // The node's chunks asked for on opening still land: the filter does not change them.
+        app.handle(Msg::TaggedDone {
+            method: "memory.graph.node".into(),
+            tag: tag_of(&opened, "memory.graph.node"),
+            result: Ok(
+                serde_json::json!({"node": node(9, "entity", "entity:ada", "ada"),
+                "edgeCounts": [], "chunks": []}),
+            ),
+        });
+        assert!(app.memory.graph.node.is_some());
+    }
+
+    #[test]
+    fn memory_index_shows_progress_then_refreshes() {
+        let mut app = memory_app();
+        press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+        let sent = ch(&mut app, 'i');
+        assert_eq!(
+            calls(&sent),
+            vec![("memory.index", serde_json::json!({"force": false}))]
+        );
+        assert!(ch(&mut app, 'i').is_empty(), "one index run at a time");
+        app.handle(Msg::Engine(EngineEvent::Progress {
+            task: "memory.index".into(),
+            done: 3,
+            total: Some(10),
+            message: "MEMORY.md".into(),
+        }));
+        assert_eq!(app.memory.indexing.as_ref().unwrap().done, 3);
+        let after = app.handle(Msg::CallDone {
+            method: "memory.index".into(),
+            result: Ok(serde_json::json!({"scannedFiles": 1, "indexedFiles": 1,
+                "unchangedFiles": 0, "removedFiles": 0, "addedChunks": 4, "removedChunks": 0,
+                "reusedChunks": 0, "skipped": [], "tookMs": 12, "forced": false})),
+        });
+        assert!(app.memory.indexing.is_none());
+        let methods: Vec<_> = calls(&after).into_iter().map(|(m, _)| m).collect();
+        assert_eq!(methods, vec!["memory.status", "memory.graph.top"]);
+        assert!(app.last_event.as_deref().unwrap().contains("+4"));
+        // A full rebuild asks first.
+        assert!(ch(&mut app, 'I').is_empty());
+        assert!(matches!(app.overlay, Overlay::Confirm(_)));
+        let sent = ch(&mut app, 'y');
+        assert_eq!(
+            calls(&sent),
+            vec![("memory.index", serde_json::json!({"force": true}))]
+        );
+    }
+
+    #[test]
+    fn memory_failures_are_shown_not_fatal() {
+        let mut app = memory_app();
+        app.handle(Msg::CallDone {
+            method: "memory.status".into(),
+            result: Err(EngineError::invalid_request(
+                "unknown method 'memory.status'",
+            )),
+        });
+        assert!(app.memory.error("memory.status").is_some());
+        assert!(
+            app.last_event
+                .as_deref()
+                .unwrap()
+                .contains("unknown method")
+        );
+        app.handle(Msg::CallDone {
+            method: "memory.status".into(),
+            result: Ok(serde_json::json!({"not": "a status"})),
+        });
+        assert!(
+            app.memory
+                .error("memory.status")
+                .unwrap()
+                .contains("unexpected")
+        );
     }
 
     #[test]

@@ -73,6 +73,8 @@ where
         }
 
         let mut pending = Vec::new();
+        // A debounced search wakes the loop at its deadline; with none, only events do.
+        let deadline = app.next_deadline();
         tokio::select! {
             maybe = terminal_events.recv() => match maybe {
                 Some(Ok(event)) => pending.extend(terminal_msg(event)),
@@ -84,6 +86,7 @@ where
             event = events.recv() => pending.extend(engine_msg(event)),
             _ = sigterm.recv() => pending.push(Msg::Terminate),
             _ = sighup.recv() => pending.push(Msg::Terminate),
+            () = sleep_until(deadline) => pending.push(Msg::Tick(Instant::now())),
         }
         // Drain whatever else is ready, so a burst costs one redraw.
         while let Ok(event) = terminal_events.try_recv() {
@@ -108,6 +111,14 @@ where
             let commands = app.handle(msg);
             execute(commands, &engine, &tx);
         }
+    }
+}
+
+/// Sleep until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -188,6 +199,22 @@ fn execute(commands: Vec<Command>, engine: &EngineHandle, tx: &mpsc::UnboundedSe
                     let result = engine.call(method, params).await;
                     let _ = tx.send(Msg::CallDone {
                         method: method.to_string(),
+                        result,
+                    });
+                });
+            }
+            Command::CallTagged {
+                method,
+                params,
+                tag,
+            } => {
+                let engine = engine.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = engine.call(method, params).await;
+                    let _ = tx.send(Msg::TaggedDone {
+                        method: method.to_string(),
+                        tag,
                         result,
                     });
                 });

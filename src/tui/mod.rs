@@ -7,6 +7,7 @@ pub mod action;
 pub mod app;
 mod driver;
 pub mod keymap;
+pub mod memory;
 pub mod panes;
 pub mod theme;
 pub mod ui;

@@ -310,6 +310,18 @@ mod tests {
         "providers.key.set",
         "providers.key.missing",
         "memory.value",
+        "memory.status",
+        "memory.status.warn",
+        "memory.progress",
+        "memory.input",
+        "memory.match",
+        "memory.score",
+        "memory.source",
+        "memory.node",
+        "memory.edge",
+        "memory.edge.filter",
+        "memory.crumb",
+        "memory.crumb.current",
         "conversations.hint",
     ];
 
@@ -362,6 +374,12 @@ mod tests {
         let critical = theme.style("findings.severity.critical");
         assert_eq!(critical.fg, None);
         assert!(critical.add_modifier.contains(Modifier::BOLD));
+        // Search terms and the active edge filter stay visible without colour.
+        let term = theme.style("memory.match");
+        assert_eq!(term.fg, None);
+        assert!(term.add_modifier.contains(Modifier::UNDERLINED));
+        let filter = theme.style("memory.edge.filter");
+        assert!(filter.add_modifier.contains(Modifier::REVERSED));
     }
 
     #[test]

@@ -1,15 +1,27 @@
-//! Memory: what will be remembered, and with which settings.
+//! Memory: a search box with live results and a preview, and a graph explorer with
+//! breadcrumbs. Draws `app.memory` (see `tui::memory`); changes nothing.
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use super::{config_text, config_value};
-use crate::tui::app::{App, PaneId};
+use crate::memory::types::{ChunkView, NodeKind, NodeView, SearchHit, SearchMode};
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::keymap::Section;
+use crate::tui::memory::{
+    GraphFocus, MemoryState, Mode, kind_label, marked_spans, marked_terms, node_label, term_spans,
+};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{key_value_lines, pane_block, scroll_offset};
+use crate::tui::widgets::{key_value_lines, pane_block, scroll_offset, truncate_left};
 
+/// From this inner width on, lists and previews sit side by side.
+const WIDE: u16 = 100;
+
+/// The memory settings of the active profile, shown while the store is empty.
 pub fn rows(app: &App) -> Vec<(String, String)> {
     if app.view.config.is_none() {
         return Vec::new();
@@ -68,40 +80,942 @@ fn embedder(app: &App) -> String {
     }
 }
 
+fn key(app: &App, action: Action) -> String {
+    app.keymap
+        .hint(Section::Memory, action)
+        .map_or_else(|| action.name().to_string(), |k| k.to_string())
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Cut spans to `width` characters, ending in `…` when something was cut.
+fn fit(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    if total <= width {
+        return spans;
+    }
+    let mut room = width.saturating_sub(1);
+    let mut out = Vec::new();
+    for span in spans {
+        if room == 0 {
+            break;
+        }
+        let n = span.content.chars().count();
+        if n <= room {
+            room -= n;
+            out.push(span);
+        } else {
+            let head: String = span.content.chars().take(room).collect();
+            out.push(Span::styled(head, span.style));
+            room = 0;
+        }
+    }
+    if width > 0 {
+        out.push(Span::raw("…"));
+    }
+    out
+}
+
+/// A list row: `▸` and the selection style on the cursor's row (the marker also reads
+/// without colour), a blank column elsewhere. `width` includes the marker.
+fn list_row(
+    spans: Vec<Span<'static>>,
+    selected: bool,
+    theme: &Theme,
+    width: usize,
+) -> Line<'static> {
+    let mut all = vec![Span::styled(
+        if selected { "▸" } else { " " },
+        theme.style("ui.key"),
+    )];
+    all.extend(fit(spans, width.saturating_sub(1)));
+    let line = Line::from(all);
+    if selected {
+        line.style(theme.style("ui.selection"))
+    } else {
+        line
+    }
+}
+
+/// A snippet with its « » marks drawn as highlights, on one line.
+fn snippet_spans(snippet: &str, theme: &Theme, base: Style) -> Vec<Span<'static>> {
+    let flat = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+    marked_spans(&flat)
+        .into_iter()
+        .map(|(text, marked)| {
+            Span::styled(
+                text,
+                if marked {
+                    theme.style("memory.match")
+                } else {
+                    base
+                },
+            )
+        })
+        .collect()
+}
+
+/// Text as lines, with the given terms (or the « » marks) highlighted.
+fn text_lines(text: &str, terms: Option<&[String]>, theme: &Theme) -> Vec<Line<'static>> {
+    let base = theme.style("ui.text");
+    reflow(text)
+        .iter()
+        .map(|line| {
+            let pieces = match terms {
+                Some(terms) => term_spans(line, terms),
+                None => marked_spans(line),
+            };
+            Line::from(
+                pieces
+                    .into_iter()
+                    .map(|(t, hit)| {
+                        Span::styled(
+                            t,
+                            if hit {
+                                theme.style("memory.match")
+                            } else {
+                                base
+                            },
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
+
+/// Markdown's soft line breaks joined, so the preview wraps at its own width; headings, list
+/// items, quotes, tables, code and blank lines keep their lines.
+fn reflow(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut joinable = false;
+    let mut in_code = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") {
+            in_code = !in_code;
+            out.push(line.to_string());
+            joinable = false;
+            continue;
+        }
+        let structural = in_code
+            || trimmed.is_empty()
+            || trimmed.starts_with(['#', '-', '*', '>', '|', '+'])
+            || trimmed
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        match out.last_mut() {
+            Some(last) if joinable && !structural => {
+                last.push(' ');
+                last.push_str(trimmed);
+            }
+            _ => out.push(line.to_string()),
+        }
+        joinable = !structural || (!in_code && trimmed.starts_with(['-', '*', '+']));
+        if trimmed.is_empty() || trimmed.starts_with(['#', '|']) {
+            joinable = false;
+        }
+    }
+    out
+}
+
+fn location(source: &str, start: u32, end: u32) -> String {
+    if start == end {
+        format!("{source}:{start}")
+    } else {
+        format!("{source}:{start}-{end}")
+    }
+}
+
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
-    let block = pane_block(theme, "memory", focused);
-    let rows = rows(app);
-    let mut lines = vec![
-        Line::from(Span::styled(
-            " No memory store yet.",
-            theme.style("ui.heading"),
+    let m = &app.memory;
+    let title = match (m.started, m.mode) {
+        (false, _) => "memory",
+        (true, Mode::Search) => "memory · search",
+        (true, Mode::Graph) => "memory · graph",
+    };
+    let block = pane_block(theme, title, focused);
+    let inner = super::providers::indented(block.inner(area));
+    block.render(area, buf);
+    if inner.height < 4 || inner.width < 20 {
+        return;
+    }
+    let [status_area, body, keys_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    status_line(app, theme, status_area, buf);
+    if m.started {
+        keys_line(app, theme, keys_area, buf);
+    }
+
+    let empty = m.status.as_ref().is_some_and(|s| s.chunks == 0);
+    let unavailable = m.status.is_none() && m.error("memory.status").is_some();
+    let disabled = m.status.as_ref().is_some_and(|s| !s.enabled);
+    // Nothing to explore: say how to fill the store, until the user types anyway.
+    let nothing = (empty || unavailable || disabled) && !m.editing && m.query.is_empty();
+    if !m.started || nothing {
+        welcome(app, theme, body, buf);
+        return;
+    }
+    match m.mode {
+        Mode::Search => search(app, theme, body, buf, focused),
+        Mode::Graph => graph(app, theme, body, buf, focused),
+    }
+}
+
+fn status_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let m = &app.memory;
+    let plain = theme.style("memory.status");
+    let warn = theme.style("memory.status.warn");
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    match (&m.status, m.error("memory.status")) {
+        (None, Some(message)) => spans.push(Span::styled(
+            format!("memory unavailable: {message}"),
+            theme.style("ui.notice.error"),
         )),
-        Line::from(Span::styled(
-            " Memory sources and settings of the active profile; change them",
-            theme.style("ui.text"),
+        (None, _) if !m.started => spans.push(Span::styled(
+            format!(
+                "press {} to open the memory explorer",
+                app.keymap
+                    .hint(app.focus.section(), Action::FocusMemory)
+                    .map_or_else(|| "focus-memory".into(), |k| k.to_string())
+            ),
+            plain,
         )),
-        Line::from(Span::styled(
-            " under [memory] in config.toml:",
-            theme.style("ui.text"),
-        )),
-        Line::default(),
-    ];
-    if rows.is_empty() {
+        (None, _) => spans.push(Span::styled("reading the memory store…", plain)),
+        (Some(s), _) => {
+            spans.push(Span::styled(
+                format!(
+                    "{} chunks · {} docs · {} nodes · embedder {} ({}d)",
+                    thousands(s.chunks),
+                    thousands(s.documents),
+                    thousands(s.nodes),
+                    s.embedder.name,
+                    s.embedder.dimensions
+                ),
+                plain,
+            ));
+            if let Some(old) = &s.embedder_mismatch {
+                let dims = if old.dimensions == s.embedder.dimensions {
+                    String::new()
+                } else {
+                    format!(" ({}d)", old.dimensions)
+                };
+                spans.push(Span::styled(format!(" ≠ stored {}{dims}", old.name), warn));
+            } else if s.consistency.ok {
+                spans.push(Span::styled(" · consistent", plain));
+            } else {
+                let c = &s.consistency;
+                spans.push(Span::styled(
+                    format!(
+                        " · {} without vectors, {} not in full text",
+                        c.missing_vectors, c.missing_text
+                    ),
+                    warn,
+                ));
+            }
+        }
+    }
+    if let Some(p) = &m.indexing {
+        let count = match p.total {
+            Some(total) => format!("{}/{}", p.done, total),
+            None if p.done > 0 => p.done.to_string(),
+            None => String::new(),
+        };
+        spans.push(Span::styled(
+            format!(" · indexing {count} {}", p.message)
+                .trim_end()
+                .to_string(),
+            theme.style("memory.progress"),
+        ));
+    }
+    Paragraph::new(Line::from(fit(spans, area.width as usize))).render(area, buf);
+}
+
+fn keys_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let m = &app.memory;
+    let dim = theme.style("ui.text.dim");
+    let empty = m.status.as_ref().is_some_and(|s| s.chunks == 0);
+    let pairs: Vec<(String, &str)> = if m.editing {
+        vec![
+            ("enter".into(), "open"),
+            ("esc".into(), "done typing"),
+            ("↑↓".into(), "choose"),
+            ("ctrl-u".into(), "clear"),
+        ]
+    } else {
+        let mut pairs = vec![(key(app, Action::MemorySearch), "search")];
+        match m.mode {
+            _ if empty => {}
+            Mode::Search => {
+                pairs.push((key(app, Action::MemoryOpen), "open"));
+                pairs.push((key(app, Action::MemoryGraph), "graph"));
+            }
+            Mode::Graph => {
+                pairs.clear();
+                pairs.push((key(app, Action::MemoryOpen), "follow"));
+                pairs.push((key(app, Action::MemoryBack), "back"));
+                pairs.push((key(app, Action::MemoryEdgeFilter), "edges"));
+                pairs.push((key(app, Action::MemoryChunks), "chunks"));
+                pairs.push((key(app, Action::MemoryGraph), "search"));
+            }
+        }
+        pairs.push((key(app, Action::MemoryIndex), "index"));
+        if m.status
+            .as_ref()
+            .is_some_and(|s| s.embedder_mismatch.is_some())
+        {
+            pairs.push((key(app, Action::MemoryReindex), "rebuild vectors"));
+        }
+        pairs
+    };
+    let mut spans = Vec::new();
+    for (k, label) in pairs {
+        spans.push(Span::styled(k, theme.style("ui.key")));
+        spans.push(Span::styled(format!(" {label}  "), dim));
+    }
+    Paragraph::new(Line::from(fit(spans, area.width as usize))).render(area, buf);
+}
+
+/// An empty (or not yet read, or disabled) store: how to fill it, and the settings.
+fn welcome(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let m = &app.memory;
+    let mut lines = Vec::new();
+    match &m.status {
+        Some(s) if !s.enabled => lines.push(Line::from(Span::styled(
+            "Memory is off: set enabled = true under [memory] in config.toml.",
+            theme.style("ui.notice.warn"),
+        ))),
+        Some(s) => {
+            lines.push(Line::from(Span::styled(
+                "No memory yet",
+                theme.style("ui.heading"),
+            )));
+            let workspace = s.workspace.trim_end_matches('/');
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("Put notes in {workspace}/MEMORY.md and press "),
+                    theme.style("ui.text"),
+                ),
+                Span::styled(key(app, Action::MemoryIndex), theme.style("ui.key")),
+                Span::styled(" to index them, or run ", theme.style("ui.text")),
+                Span::styled("openclaw-rs memory add TEXT", theme.style("memory.value")),
+                Span::styled(".", theme.style("ui.text")),
+            ]));
+        }
+        None => {}
+    }
+    if let Some(r) = &m.last_index {
         lines.push(Line::from(Span::styled(
-            " loading settings…",
+            format!(
+                "last index: {} file(s) scanned, {} indexed, {} skipped",
+                r.scanned_files,
+                r.indexed_files,
+                r.skipped.len()
+            ),
             theme.style("ui.text.dim"),
         )));
     }
-    let selected = focused.then(|| {
-        app.selected(PaneId::Memory)
-            .min(rows.len().saturating_sub(1))
+    let settings = rows(app);
+    if !settings.is_empty() {
+        if !lines.is_empty() {
+            lines.push(Line::default());
+        }
+        lines.push(Line::from(Span::styled(
+            "Settings of the active profile (under [memory] in config.toml):",
+            theme.style("ui.text.dim"),
+        )));
+        lines.extend(key_value_lines(theme, &settings, "memory.value", None));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
+fn search(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+    let m = &app.memory;
+    let notice = m.results.as_ref().and_then(|r| {
+        let keyword = r.mode == SearchMode::Keyword;
+        match (&r.notice, keyword) {
+            (Some(n), true) => Some(format!("keyword search only: {n}")),
+            (Some(n), false) => Some(n.clone()),
+            (None, true) => Some("keyword search only: vectors are unavailable".into()),
+            (None, false) => None,
+        }
     });
-    let body_height = (area.height as usize).saturating_sub(2 + lines.len());
-    let offset = scroll_offset(selected.unwrap_or(0), body_height);
-    lines.extend(
-        key_value_lines(theme, &rows, "memory.value", selected)
-            .into_iter()
-            .skip(offset),
+    let [input_area, notice_area, rest] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(notice.is_some())),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+
+    // The search box.
+    let mut input = vec![Span::styled(
+        format!("{} ", key(app, Action::MemorySearch)),
+        theme.style("ui.key"),
+    )];
+    if m.query.is_empty() && !m.editing {
+        input.push(Span::styled("search memory…", theme.style("ui.text.dim")));
+    } else {
+        input.push(Span::styled(m.query.clone(), theme.style("memory.input")));
+        if m.editing {
+            input.push(Span::styled("▏", theme.style("ui.text")));
+        }
+    }
+    let summary = if m.searching.is_some() || m.search_due.is_some() {
+        "searching…".to_string()
+    } else if let Some(r) = m.results.as_ref().filter(|_| !m.query.trim().is_empty()) {
+        let mode = match r.mode {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Keyword => "keyword",
+        };
+        format!("{} hit(s) · {mode} · {:.1} ms", r.hits.len(), r.took_ms)
+    } else {
+        String::new()
+    };
+    let room = (input_area.width as usize).saturating_sub(summary.chars().count() + 2);
+    let mut line = fit(input, room);
+    let used: usize = line.iter().map(|s| s.content.chars().count()).sum();
+    if !summary.is_empty() {
+        line.push(Span::raw(" ".repeat(room.saturating_sub(used) + 2)));
+        line.push(Span::styled(summary, theme.style("ui.text.dim")));
+    }
+    Paragraph::new(Line::from(line)).render(input_area, buf);
+    if let Some(notice) = notice {
+        Paragraph::new(Line::from(fit(
+            vec![Span::styled(notice, theme.style("memory.status.warn"))],
+            notice_area.width as usize,
+        )))
+        .render(notice_area, buf);
+    }
+
+    if m.query.trim().is_empty() {
+        top_list(m, theme, rest, buf, focused);
+        return;
+    }
+    let hits = m.hits();
+    if hits.is_empty() {
+        let text = if let Some(message) = m.error("memory.search") {
+            format!("search failed: {message}")
+        } else if m.results.is_none() {
+            "searching…".to_string()
+        } else {
+            format!("nothing in memory matches \"{}\"", m.query.trim())
+        };
+        Paragraph::new(Line::from(Span::styled(text, theme.style("ui.text.dim"))))
+            .render(rest, buf);
+        return;
+    }
+    let (list_area, preview_area) = split(rest, 45, hits.len());
+    let selected = m.selected.min(hits.len() - 1);
+    let width = list_area.width as usize;
+    let height = list_area.height as usize;
+    let offset = scroll_offset(selected, height);
+    let lines: Vec<Line<'static>> = hits
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, hit)| list_row(hit_row(hit, theme), focused && i == selected, theme, width))
+        .collect();
+    Paragraph::new(lines).render(list_area, buf);
+    if let Some(hit) = hits.get(selected) {
+        hit_preview(m, hit, theme, preview_area, buf);
+    }
+}
+
+/// Side by side from [`WIDE`] on (the list gets `left`%), else stacked: the list as tall as
+/// its `rows`, up to 40%.
+fn split(area: Rect, left: u16, rows: usize) -> (Rect, Rect) {
+    if area.width >= WIDE {
+        let [a, _, b] = Layout::horizontal([
+            Constraint::Percentage(left),
+            Constraint::Length(1),
+            Constraint::Min(10),
+        ])
+        .areas(area);
+        (a, b)
+    } else {
+        let most = (area.height * 2 / 5).max(1);
+        let height = u16::try_from(rows).unwrap_or(u16::MAX).clamp(1, most);
+        let [a, _, b] = Layout::vertical([
+            Constraint::Length(height),
+            Constraint::Length(1),
+            Constraint::Min(2),
+        ])
+        .areas(area);
+        (a, b)
+    }
+}
+
+/// Compact score breakdown: `T1` full-text rank, `V3` vector rank, `·` when absent.
+fn ranks(hit: &SearchHit) -> String {
+    let t = hit
+        .text
+        .as_ref()
+        .map_or_else(|| "·".to_string(), |c| format!("T{}", c.rank));
+    let v = hit
+        .vector
+        .as_ref()
+        .map_or_else(|| "·".to_string(), |c| format!("V{}", c.rank));
+    format!("{t:<3} {v:<3}")
+}
+
+fn hit_row(hit: &SearchHit, theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = vec![
+        Span::styled(format!("{:.2} ", hit.score), theme.style("memory.score")),
+        Span::styled(format!("{} ", ranks(hit)), theme.style("ui.text.dim")),
+        Span::styled(
+            format!(
+                "{} ",
+                location(
+                    &truncate_left(&hit.source, 24),
+                    hit.line_start,
+                    hit.line_end
+                )
+            ),
+            theme.style("memory.source"),
+        ),
+    ];
+    spans.extend(snippet_spans(&hit.snippet, theme, theme.style("ui.text")));
+    spans
+}
+
+fn hit_preview(m: &MemoryState, hit: &SearchHit, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let dim = theme.style("ui.text.dim");
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            location(&hit.source, hit.line_start, hit.line_end),
+            theme.style("memory.source"),
+        ),
+        Span::styled(
+            hit.heading
+                .as_ref()
+                .map_or(String::new(), |h| format!(" › {h}")),
+            dim,
+        ),
+    ])];
+    let component = |name: &str, c: Option<&crate::memory::types::ComponentScore>| match c {
+        Some(c) => format!("{name} #{} {:.2}", c.rank, c.score),
+        None => format!("{name} —"),
+    };
+    let fusion = m.results.as_ref().map_or("", |r| match r.fusion {
+        crate::memory::types::Fusion::Rrf => " (rrf)",
+        crate::memory::types::Fusion::Weighted => " (weighted)",
+    });
+    let mut score = vec![
+        Span::styled(
+            format!("score {:.3}", hit.score),
+            theme.style("memory.score"),
+        ),
+        Span::styled(
+            format!(
+                "{fusion} = {} · {}",
+                component("text", hit.text.as_ref()),
+                component("vector", hit.vector.as_ref())
+            ),
+            dim,
+        ),
+    ];
+    if !hit.tags.is_empty() {
+        let tags: Vec<String> = hit.tags.iter().map(|t| format!("#{t}")).collect();
+        score.push(Span::styled(
+            format!("  {}", tags.join(" ")),
+            theme.style("memory.value"),
+        ));
+    }
+    lines.push(Line::from(score));
+    lines.push(Line::default());
+    match m.preview.as_ref().filter(|c| c.chunk_id == hit.chunk_id) {
+        Some(chunk) => {
+            let terms = marked_terms(&hit.snippet);
+            lines.extend(text_lines(&chunk.text, Some(&terms), theme));
+        }
+        None => lines.extend(text_lines(&hit.snippet, None, theme)),
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
+fn top_list(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+    let mut lines = vec![Line::from(Span::styled(
+        "Most connected — enter opens one in the graph",
+        theme.style("ui.heading"),
+    ))];
+    let nodes = m.top_nodes();
+    if let Some(message) = m.error("memory.graph.top") {
+        lines.push(Line::from(Span::styled(
+            format!("graph unavailable: {message}"),
+            theme.style("ui.notice.error"),
+        )));
+    } else if m.top.is_none() {
+        lines.push(Line::from(Span::styled(
+            "reading the graph…",
+            theme.style("ui.text.dim"),
+        )));
+    } else if nodes.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "the graph has no nodes yet",
+            theme.style("ui.text.dim"),
+        )));
+    }
+    let selected = m.selected.min(nodes.len().saturating_sub(1));
+    let height = (area.height as usize).saturating_sub(1);
+    let offset = scroll_offset(selected, height);
+    let width = area.width as usize;
+    for (i, node) in nodes.iter().enumerate().skip(offset).take(height) {
+        lines.push(list_row(
+            node_spans(node, theme, true),
+            focused && i == selected,
+            theme,
+            width,
+        ));
+    }
+    Paragraph::new(lines).render(area, buf);
+}
+
+/// `entity:ada lovelace  (12)`; chunks as `chunk #12 "label"`.
+fn node_spans(node: &NodeView, theme: &Theme, degree: bool) -> Vec<Span<'static>> {
+    let mut spans = match node.kind {
+        NodeKind::Chunk => vec![
+            Span::styled(node_label(node), theme.style("memory.node")),
+            Span::styled(format!(" \"{}\"", node.label), theme.style("ui.text.dim")),
+        ],
+        kind => vec![
+            Span::styled(format!("{}:", kind_label(kind)), theme.style("ui.text.dim")),
+            Span::styled(node.label.clone(), theme.style("memory.node")),
+        ],
+    };
+    if degree {
+        spans.push(Span::styled(
+            format!("  ({})", node.degree),
+            theme.style("ui.text.dim"),
+        ));
+    }
+    spans
+}
+
+fn graph(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+    let m = &app.memory;
+    let g = &m.graph;
+    if g.trail.is_empty() {
+        top_list(m, theme, area, buf, focused);
+        return;
+    }
+    let [crumbs_area, center_area, rest] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+
+    // Breadcrumbs, the tail kept when they do not fit.
+    let labels: Vec<&str> = g.trail.iter().map(|c| c.label.as_str()).collect();
+    let (last, before) = labels.split_last().map_or(("", &[][..]), |(l, b)| (*l, b));
+    let mut trail = before.join(" › ");
+    if !trail.is_empty() {
+        trail.push_str(" › ");
+    }
+    let room = (crumbs_area.width as usize).saturating_sub(last.chars().count());
+    let trail = truncate_left(&trail, room);
+    Paragraph::new(Line::from(fit(
+        vec![
+            Span::styled(trail, theme.style("memory.crumb")),
+            Span::styled(last.to_string(), theme.style("memory.crumb.current")),
+        ],
+        crumbs_area.width as usize,
+    )))
+    .render(crumbs_area, buf);
+
+    // The centre: what it is, its edges by kind, the filter.
+    let dim = theme.style("ui.text.dim");
+    let mut center = Vec::new();
+    if let Some(n) = &g.neighbors {
+        center.extend(node_spans(&n.center, theme, false));
+        center.push(Span::styled(format!(" · degree {}", n.center.degree), dim));
+    } else if g.loading {
+        center.push(Span::styled("loading…", dim));
+    }
+    if let Some(node) = &g.node {
+        let counts: Vec<String> = node
+            .edge_counts
+            .iter()
+            .map(|c| format!("{} {}", c.kind.as_str(), c.count))
+            .collect();
+        if !counts.is_empty() {
+            center.push(Span::styled(format!(" · {}", counts.join(" · ")), dim));
+        }
+    }
+    let filter = format!(
+        "  {} {}",
+        key(app, Action::MemoryEdgeFilter),
+        g.filter.map_or("all edges", |k| k.as_str())
     );
-    Paragraph::new(lines).block(block).render(area, buf);
+    let room = (center_area.width as usize).saturating_sub(filter.chars().count());
+    let mut line = fit(center, room);
+    let used: usize = line.iter().map(|s| s.content.chars().count()).sum();
+    line.push(Span::raw(" ".repeat(room.saturating_sub(used))));
+    line.push(Span::styled(
+        filter,
+        if g.filter.is_some() {
+            theme.style("memory.edge.filter")
+        } else {
+            dim
+        },
+    ));
+    Paragraph::new(Line::from(line)).render(center_area, buf);
+
+    let chunks_focused = g.focus == GraphFocus::Chunks;
+    if rest.width >= WIDE {
+        let [left, _, right] = Layout::horizontal([
+            Constraint::Percentage(50),
+            Constraint::Length(1),
+            Constraint::Min(10),
+        ])
+        .areas(rest);
+        let [list, _, preview] = Layout::vertical([
+            Constraint::Percentage(40),
+            Constraint::Length(1),
+            Constraint::Min(2),
+        ])
+        .areas(right);
+        neighbors(m, theme, left, buf, focused && !chunks_focused);
+        chunk_list(app, theme, list, buf, focused && chunks_focused);
+        chunk_preview(m, theme, preview, buf);
+    } else if chunks_focused {
+        let [list, _, preview] = Layout::vertical([
+            Constraint::Percentage(40),
+            Constraint::Length(1),
+            Constraint::Min(2),
+        ])
+        .areas(rest);
+        chunk_list(app, theme, list, buf, focused);
+        chunk_preview(m, theme, preview, buf);
+    } else {
+        // The neighbours as tall as they need (up to 65%), the chunks below.
+        let g = &m.graph;
+        let needed = m.neighbor_rows().len().max(1)
+            + usize::from(g.neighbors.as_ref().is_some_and(|n| n.truncated));
+        let most = (rest.height * 13 / 20).max(1);
+        let height = u16::try_from(needed).unwrap_or(u16::MAX).clamp(1, most);
+        let [list, _, chunks] = Layout::vertical([
+            Constraint::Length(height),
+            Constraint::Length(1),
+            Constraint::Min(2),
+        ])
+        .areas(rest);
+        neighbors(m, theme, list, buf, focused);
+        chunk_list(app, theme, chunks, buf, false);
+    }
+}
+
+fn neighbors(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+    let g = &m.graph;
+    let dim = theme.style("ui.text.dim");
+    let rows = m.neighbor_rows();
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if g.neighbors.is_none() {
+        if g.loading {
+            lines.push(Line::from(Span::styled("loading…", dim)));
+        }
+        Paragraph::new(lines).render(area, buf);
+        return;
+    }
+    if rows.is_empty() {
+        let text = match g.filter {
+            Some(kind) => format!("no {} edges here", kind.as_str()),
+            None => "no edges here".to_string(),
+        };
+        lines.push(Line::from(Span::styled(text, dim)));
+    }
+    let truncated = g.neighbors.as_ref().is_some_and(|n| n.truncated);
+    let height = (area.height as usize).saturating_sub(usize::from(truncated));
+    let selected = g.selected.min(rows.len().saturating_sub(1));
+    let offset = scroll_offset(selected, height);
+    let label_width = rows
+        .iter()
+        .map(|r| r.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let width = area.width as usize;
+    for (i, row) in rows.iter().enumerate().skip(offset).take(height) {
+        // The edge is named on the first row of its group (and at the top of the view).
+        let first = i == offset
+            || rows
+                .get(i.wrapping_sub(1))
+                .is_none_or(|p| p.kind != row.kind || p.outgoing != row.outgoing);
+        let edge = if first { row.kind.as_str() } else { "" };
+        let arrow = if row.outgoing { "→" } else { "←" };
+        let mut spans = vec![Span::styled(
+            format!("{edge:>label_width$} {arrow} "),
+            theme.style("memory.edge"),
+        )];
+        spans.extend(node_spans(row.node, theme, false));
+        if row.count > 1 {
+            spans.push(Span::styled(format!(" ×{}", row.count), dim));
+        }
+        lines.push(list_row(spans, focused && i == selected, theme, width));
+    }
+    if truncated {
+        lines.push(Line::from(Span::styled(
+            "… more neighbours than shown",
+            dim,
+        )));
+    }
+    Paragraph::new(lines).render(area, buf);
+}
+
+fn chunk_row(chunk: &ChunkView, theme: &Theme) -> Vec<Span<'static>> {
+    // The first line of prose: headings are in the location already.
+    let mut lines = chunk.text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .clone()
+        .find(|l| !l.starts_with('#'))
+        .or_else(|| lines.next())
+        .unwrap_or("");
+    vec![
+        Span::styled(format!("#{} ", chunk.chunk_id), theme.style("memory.node")),
+        Span::styled(
+            format!(
+                "{} ",
+                location(
+                    &truncate_left(&chunk.source, 24),
+                    chunk.line_start,
+                    chunk.line_end
+                )
+            ),
+            theme.style("memory.source"),
+        ),
+        Span::styled(first.to_string(), theme.style("ui.text")),
+    ]
+}
+
+fn chunk_list(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+    let g = &app.memory.graph;
+    let Some(node) = &g.node else {
+        return;
+    };
+    let hint = if focused {
+        String::new()
+    } else {
+        format!(" — {} to browse", key(app, Action::MemoryChunks))
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!("chunks ({})", node.chunks.len()),
+            theme.style("ui.heading"),
+        ),
+        Span::styled(hint, theme.style("ui.text.dim")),
+    ])];
+    if node.chunks.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "no chunk is about this node",
+            theme.style("ui.text.dim"),
+        )));
+    }
+    let height = (area.height as usize).saturating_sub(1);
+    let selected = g.chunk_selected.min(node.chunks.len().saturating_sub(1));
+    let offset = scroll_offset(selected, height);
+    for (i, chunk) in node.chunks.iter().enumerate().skip(offset).take(height) {
+        lines.push(list_row(
+            chunk_row(chunk, theme),
+            focused && i == selected,
+            theme,
+            area.width as usize,
+        ));
+    }
+    Paragraph::new(lines).render(area, buf);
+}
+
+fn chunk_preview(m: &MemoryState, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let g = &m.graph;
+    let Some(chunk) = g.node.as_ref().and_then(|n| {
+        n.chunks
+            .get(g.chunk_selected.min(n.chunks.len().saturating_sub(1)))
+    }) else {
+        return;
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            location(&chunk.source, chunk.line_start, chunk.line_end),
+            theme.style("memory.source"),
+        ),
+        Span::styled(
+            chunk
+                .heading
+                .as_ref()
+                .map_or(String::new(), |h| format!(" › {h}")),
+            theme.style("ui.text.dim"),
+        ),
+    ])];
+    // Highlight what the last search looked for, if anything.
+    let terms = m
+        .query
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>();
+    lines.extend(text_lines(&chunk.text, Some(&terms), theme));
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn reflow_joins_soft_breaks_only() {
+        let text =
+            "## Ada\nwrote the first\nprogram.\n\n- one\n  more\n- two\n```\ncode\nkept\n```";
+        assert_eq!(
+            reflow(text),
+            vec![
+                "## Ada",
+                "wrote the first program.",
+                "",
+                "- one more",
+                "- two",
+                "```",
+                "code",
+                "kept",
+                "```"
+            ]
+        );
+    }
+
+    #[test]
+    fn fit_cuts_with_an_ellipsis() {
+        let spans = vec![Span::raw("abc"), Span::raw("def")];
+        let out: String = fit(spans.clone(), 4)
+            .iter()
+            .map(|s| s.content.to_string())
+            .collect();
+        assert_eq!(out, "abc…");
+        assert_eq!(fit(spans, 6).len(), 2);
+    }
 }

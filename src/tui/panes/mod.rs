@@ -15,7 +15,8 @@ use super::theme::Theme;
 pub fn row_count(app: &App, pane: PaneId) -> usize {
     match pane {
         PaneId::Conversations => 0,
-        PaneId::Memory => memory::rows(app).len(),
+        // The memory pane keeps its own cursors (see `tui::memory`).
+        PaneId::Memory => 0,
         PaneId::Providers => providers::rows(app).len(),
         PaneId::Findings => findings::rows(app).len(),
     }

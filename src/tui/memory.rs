@@ -1,0 +1,894 @@
+//! The memory explorer's state: a search box with debounced live results, a preview of the
+//! selected chunk, and a graph walk with breadcrumbs. It changes only through the methods
+//! below, which return the engine work they imply; `panes::memory` draws it.
+//!
+//! Time is data here: typing records a deadline, the driver sleeps until
+//! [`MemoryState::next_deadline`] and sends the app a tick, and [`MemoryState::tick`] fires
+//! what is due. Answers carry the tag of their request, so a result overtaken by a newer
+//! question (an older query, a node already left) is dropped.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::{Value, json};
+
+use super::action::Action;
+use super::app::Command;
+use crate::engine::EngineError;
+use crate::memory::types::{
+    ChunkView, EdgeKind, GetResult, IndexResult, NeighborsResult, NodeKind, NodeRef, NodeResult,
+    NodeView, SearchHit, SearchResult, StatusResult, TopResult,
+};
+
+/// Quiet time after the last keystroke before a search goes out.
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Quiet time after the last cursor move before the full chunk is fetched.
+pub const PREVIEW_DELAY: Duration = Duration::from_millis(150);
+const SEARCH_LIMIT: usize = 20;
+const TOP_LIMIT: usize = 20;
+const NEIGHBOR_LIMIT: usize = 50;
+const CHUNK_LIMIT: usize = 20;
+/// Longest query the box takes; the engine shortens long ones anyway.
+const MAX_QUERY: usize = 200;
+const PAGE: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Search,
+    Graph,
+}
+
+/// Which list the cursor is in while the graph is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphFocus {
+    #[default]
+    Neighbors,
+    Chunks,
+}
+
+/// One step of the walk: how the node was asked for, what to call it, where the cursor was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crumb {
+    pub node: NodeRef,
+    pub label: String,
+    pub selected: usize,
+}
+
+/// A neighbour of the centre, by the edge that joins them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborRow<'a> {
+    pub kind: EdgeKind,
+    /// The edge goes from the centre to the neighbour.
+    pub outgoing: bool,
+    pub count: u32,
+    pub node: &'a NodeView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub done: u64,
+    pub total: Option<u64>,
+    pub message: String,
+}
+
+/// The latest tag sent per kind of question; answers with another tag are stale.
+#[derive(Debug, Clone, Default)]
+struct Tags {
+    next: u64,
+    search: u64,
+    preview: u64,
+    neighbors: u64,
+    node: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GraphState {
+    /// The walk so far; the last crumb is the centre.
+    pub trail: Vec<Crumb>,
+    pub neighbors: Option<NeighborsResult>,
+    pub node: Option<NodeResult>,
+    pub focus: GraphFocus,
+    pub selected: usize,
+    pub chunk_selected: usize,
+    /// Only this edge kind (None: all kinds).
+    pub filter: Option<EdgeKind>,
+    pub loading: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryState {
+    /// Status and top nodes were asked for (on first focus).
+    pub started: bool,
+    pub status: Option<StatusResult>,
+    /// The top nodes: where a walk starts when there is no query.
+    pub top: Option<TopResult>,
+    pub mode: Mode,
+    /// Keys go to the search box.
+    pub editing: bool,
+    pub query: String,
+    pub search_due: Option<Instant>,
+    /// The query of the search in flight, if any.
+    pub searching: Option<String>,
+    pub results: Option<SearchResult>,
+    /// Cursor in the search list (hits, or top nodes when the query is empty).
+    pub selected: usize,
+    /// The full chunk behind the selected hit, once fetched.
+    pub preview: Option<ChunkView>,
+    pub preview_due: Option<Instant>,
+    pub graph: GraphState,
+    pub indexing: Option<IndexProgress>,
+    pub last_index: Option<IndexResult>,
+    /// Failures by method, shown in the pane until that method next succeeds.
+    pub errors: Vec<(String, String)>,
+    tags: Tags,
+}
+
+fn node_key(node: &NodeView) -> NodeRef {
+    NodeRef::Id(node.id)
+}
+
+/// Short kind names for breadcrumbs and rows.
+pub fn kind_label(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Document => "doc",
+        other => other.as_str(),
+    }
+}
+
+/// How a node reads in a trail or a row: `doc:MEMORY.md`, `chunk #12`, `entity:ada lovelace`.
+pub fn node_label(node: &NodeView) -> String {
+    match node.kind {
+        NodeKind::Chunk => {
+            let id = node.key.strip_prefix("chunk:").unwrap_or(&node.key);
+            format!("chunk #{id}")
+        }
+        kind => format!("{}:{}", kind_label(kind), node.label),
+    }
+}
+
+/// The next filter in the cycle: all, then each edge kind, then all again.
+fn next_filter(filter: Option<EdgeKind>) -> Option<EdgeKind> {
+    match filter {
+        None => EdgeKind::ALL.first().copied(),
+        Some(kind) => {
+            let at = EdgeKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+            EdgeKind::ALL.get(at + 1).copied()
+        }
+    }
+}
+
+impl MemoryState {
+    fn tagged(&mut self, method: &'static str, params: Value) -> (u64, Command) {
+        self.tags.next += 1;
+        let tag = self.tags.next;
+        (
+            tag,
+            Command::CallTagged {
+                method,
+                params,
+                tag,
+            },
+        )
+    }
+
+    /// The first time the pane is shown: what the store holds and where a walk can start.
+    pub fn on_focus(&mut self) -> Vec<Command> {
+        if self.started {
+            return Vec::new();
+        }
+        self.started = true;
+        self.refresh()
+    }
+
+    pub fn refresh(&mut self) -> Vec<Command> {
+        let mut commands = vec![
+            Command::Call {
+                method: "memory.status",
+                params: json!({}),
+            },
+            Command::Call {
+                method: "memory.graph.top",
+                params: json!({ "limit": TOP_LIMIT }),
+            },
+        ];
+        if !self.query.trim().is_empty() {
+            commands.push(self.search_now());
+        }
+        if let Some(crumb) = self.graph.trail.last().cloned() {
+            commands.extend(self.load_node(crumb.node));
+        }
+        commands
+    }
+
+    /// When the driver should wake up next for this pane.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.search_due, self.preview_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fire what is due at `now`.
+    pub fn tick(&mut self, now: Instant) -> Vec<Command> {
+        let mut commands = Vec::new();
+        if self.search_due.is_some_and(|due| due <= now) {
+            self.search_due = None;
+            commands.push(self.search_now());
+        }
+        if self.preview_due.is_some_and(|due| due <= now) {
+            self.preview_due = None;
+            commands.extend(self.fetch_preview());
+        }
+        commands
+    }
+
+    fn search_now(&mut self) -> Command {
+        self.search_due = None;
+        let query = self.query.trim().to_string();
+        let (tag, command) = self.tagged(
+            "memory.search",
+            json!({ "query": query, "limit": SEARCH_LIMIT }),
+        );
+        self.tags.search = tag;
+        self.searching = Some(query);
+        command
+    }
+
+    /// The query changed: show it now, search once typing pauses.
+    fn query_changed(&mut self, now: Instant) {
+        self.selected = 0;
+        if self.query.trim().is_empty() {
+            // Nothing to look for: back to the top nodes, and forget answers still coming.
+            self.search_due = None;
+            self.searching = None;
+            self.results = None;
+            self.preview = None;
+            self.preview_due = None;
+            self.tags.search = 0;
+        } else {
+            self.search_due = Some(now + DEBOUNCE);
+        }
+    }
+
+    /// A key while the search box has it. `None`: not a text-editing key, so the keymap
+    /// decides (ctrl-c still quits, tab still moves on).
+    pub fn edit_key(&mut self, key: KeyEvent, now: Instant) -> Option<Vec<Command>> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char('u') if ctrl => {
+                self.query.clear();
+                self.query_changed(now);
+            }
+            KeyCode::Char('w') if ctrl => {
+                let kept = self.query.trim_end().len();
+                let cut = self.query[..kept].rfind(' ').map_or(0, |i| i + 1);
+                self.query.truncate(cut);
+                self.query_changed(now);
+            }
+            KeyCode::Char(c) if !ctrl && !alt => {
+                if self.query.chars().count() < MAX_QUERY {
+                    self.query.push(c);
+                    self.query_changed(now);
+                }
+            }
+            KeyCode::Backspace => {
+                self.query.pop();
+                self.query_changed(now);
+            }
+            KeyCode::Esc => self.editing = false,
+            KeyCode::Enter => {
+                self.editing = false;
+                // Typed faster than the debounce: search now instead of opening an old hit.
+                if self.search_due.is_some() {
+                    return Some(vec![self.search_now()]);
+                }
+                return Some(self.open(now));
+            }
+            KeyCode::Down => return Some(self.move_by(1, now)),
+            KeyCode::Up => return Some(self.move_by(-1, now)),
+            KeyCode::PageDown => return Some(self.move_by(PAGE as isize, now)),
+            KeyCode::PageUp => return Some(self.move_by(-(PAGE as isize), now)),
+            _ => return None,
+        }
+        Some(Vec::new())
+    }
+
+    /// Rows of the list the cursor is in.
+    fn list_len(&self) -> usize {
+        match self.mode {
+            Mode::Search => self.search_len(),
+            Mode::Graph if self.graph.trail.is_empty() => self.top_nodes().len(),
+            Mode::Graph => match self.graph.focus {
+                GraphFocus::Neighbors => self.neighbor_rows().len(),
+                GraphFocus::Chunks => self.graph.node.as_ref().map_or(0, |n| n.chunks.len()),
+            },
+        }
+    }
+
+    fn search_len(&self) -> usize {
+        if self.query.trim().is_empty() {
+            self.top_nodes().len()
+        } else {
+            self.hits().len()
+        }
+    }
+
+    fn cursor(&mut self) -> &mut usize {
+        match self.mode {
+            Mode::Search => &mut self.selected,
+            Mode::Graph if self.graph.trail.is_empty() => &mut self.selected,
+            Mode::Graph => match self.graph.focus {
+                GraphFocus::Neighbors => &mut self.graph.selected,
+                GraphFocus::Chunks => &mut self.graph.chunk_selected,
+            },
+        }
+    }
+
+    /// Move the cursor; `isize::MIN`/`MAX` jump to the ends.
+    pub fn move_by(&mut self, by: isize, now: Instant) -> Vec<Command> {
+        let last = self.list_len().saturating_sub(1);
+        let cursor = self.cursor();
+        let before = *cursor;
+        *cursor = if by < 0 {
+            cursor.saturating_sub(by.unsigned_abs())
+        } else {
+            cursor.saturating_add(by as usize).min(last)
+        };
+        let moved = *cursor != before;
+        if moved && self.mode == Mode::Search && !self.hits().is_empty() {
+            // The snippet shows at once; the whole chunk once the cursor rests.
+            self.preview = None;
+            self.preview_due = Some(now + PREVIEW_DELAY);
+        }
+        Vec::new()
+    }
+
+    pub fn hits(&self) -> &[SearchHit] {
+        match &self.results {
+            Some(results) if !self.query.trim().is_empty() => &results.hits,
+            _ => &[],
+        }
+    }
+
+    pub fn top_nodes(&self) -> &[NodeView] {
+        self.top.as_ref().map_or(&[], |t| &t.nodes)
+    }
+
+    pub fn selected_hit(&self) -> Option<&SearchHit> {
+        let hits = self.hits();
+        hits.get(self.selected.min(hits.len().checked_sub(1)?))
+    }
+
+    fn fetch_preview(&mut self) -> Vec<Command> {
+        let Some(chunk_id) = self.selected_hit().map(|h| h.chunk_id) else {
+            return Vec::new();
+        };
+        if self
+            .preview
+            .as_ref()
+            .is_some_and(|c| c.chunk_id == chunk_id)
+        {
+            return Vec::new();
+        }
+        let (tag, command) = self.tagged("memory.get", json!({ "chunkId": chunk_id }));
+        self.tags.preview = tag;
+        vec![command]
+    }
+
+    /// The centre's neighbours, grouped by edge kind and direction, then by label.
+    pub fn neighbor_rows(&self) -> Vec<NeighborRow<'_>> {
+        let Some(result) = &self.graph.neighbors else {
+            return Vec::new();
+        };
+        let center = result.center.id;
+        let mut rows: Vec<NeighborRow<'_>> = Vec::new();
+        for edge in &result.edges {
+            let (other, outgoing) = if edge.from == center {
+                (edge.to, true)
+            } else if edge.to == center {
+                (edge.from, false)
+            } else {
+                continue;
+            };
+            let Some(node) = result.nodes.iter().find(|n| n.id == other) else {
+                continue;
+            };
+            if rows
+                .iter()
+                .any(|r| r.kind == edge.kind && r.outgoing == outgoing && r.node.id == other)
+            {
+                continue;
+            }
+            rows.push(NeighborRow {
+                kind: edge.kind,
+                outgoing,
+                count: edge.count,
+                node,
+            });
+        }
+        rows.sort_by(|a, b| {
+            (a.kind, !a.outgoing, a.node.kind, &a.node.label).cmp(&(
+                b.kind,
+                !b.outgoing,
+                b.node.kind,
+                &b.node.label,
+            ))
+        });
+        rows
+    }
+
+    /// Ask for a node's neighbourhood and its chunks.
+    fn load_node(&mut self, node: NodeRef) -> Vec<Command> {
+        let edge_kinds: Vec<&str> = self.graph.filter.iter().map(|k| k.as_str()).collect();
+        let (tag, neighbors) = self.tagged(
+            "memory.graph.neighbors",
+            json!({ "node": node, "depth": 1, "edgeKinds": edge_kinds, "limit": NEIGHBOR_LIMIT }),
+        );
+        self.tags.neighbors = tag;
+        let (tag, details) = self.tagged(
+            "memory.graph.node",
+            json!({ "node": node, "chunkLimit": CHUNK_LIMIT }),
+        );
+        self.tags.node = tag;
+        self.graph.loading = true;
+        vec![neighbors, details]
+    }
+
+    /// Walk to a node: it becomes the centre and the last crumb.
+    fn go_to(&mut self, node: NodeRef, label: String) -> Vec<Command> {
+        if let Some(current) = self.graph.trail.last_mut() {
+            current.selected = self.graph.selected;
+        }
+        self.mode = Mode::Graph;
+        self.graph.trail.push(Crumb {
+            node: node.clone(),
+            label,
+            selected: 0,
+        });
+        self.graph.focus = GraphFocus::Neighbors;
+        self.graph.selected = 0;
+        self.graph.chunk_selected = 0;
+        self.graph.neighbors = None;
+        self.graph.node = None;
+        self.load_node(node)
+    }
+
+    /// Enter: open the hit or top node in the graph, follow the edge to the neighbour, or
+    /// open the chunk under the cursor.
+    pub fn open(&mut self, _now: Instant) -> Vec<Command> {
+        match self.mode {
+            Mode::Search => {
+                if self.query.trim().is_empty() {
+                    return self.open_top();
+                }
+                let Some(id) = self.selected_hit().map(|h| h.chunk_id) else {
+                    return Vec::new();
+                };
+                self.go_to(NodeRef::Key(format!("chunk:{id}")), format!("chunk #{id}"))
+            }
+            Mode::Graph if self.graph.trail.is_empty() => self.open_top(),
+            Mode::Graph => match self.graph.focus {
+                GraphFocus::Neighbors => {
+                    let rows = self.neighbor_rows();
+                    let Some(row) = rows.get(self.graph.selected.min(rows.len().saturating_sub(1)))
+                    else {
+                        return Vec::new();
+                    };
+                    let (node, label) = (node_key(row.node), node_label(row.node));
+                    self.go_to(node, label)
+                }
+                GraphFocus::Chunks => {
+                    let Some(chunk) = self.graph.node.as_ref().and_then(|n| {
+                        n.chunks.get(
+                            self.graph
+                                .chunk_selected
+                                .min(n.chunks.len().saturating_sub(1)),
+                        )
+                    }) else {
+                        return Vec::new();
+                    };
+                    let id = chunk.chunk_id;
+                    self.go_to(NodeRef::Key(format!("chunk:{id}")), format!("chunk #{id}"))
+                }
+            },
+        }
+    }
+
+    fn open_top(&mut self) -> Vec<Command> {
+        let nodes = self.top_nodes();
+        let Some(node) = nodes.get(self.selected.min(nodes.len().saturating_sub(1))) else {
+            return Vec::new();
+        };
+        let (node, label) = (node_key(node), node_label(node));
+        self.go_to(node, label)
+    }
+
+    /// Back along the breadcrumbs; from the first crumb, back to the search.
+    pub fn back(&mut self) -> Vec<Command> {
+        if self.mode != Mode::Graph {
+            return Vec::new();
+        }
+        if self.graph.focus == GraphFocus::Chunks {
+            self.graph.focus = GraphFocus::Neighbors;
+            return Vec::new();
+        }
+        self.graph.trail.pop();
+        self.graph.neighbors = None;
+        self.graph.node = None;
+        self.graph.chunk_selected = 0;
+        match self.graph.trail.last().cloned() {
+            Some(crumb) => {
+                self.graph.selected = crumb.selected;
+                self.load_node(crumb.node)
+            }
+            None => {
+                self.graph.selected = 0;
+                self.graph.loading = false;
+                self.tags.neighbors = 0;
+                self.tags.node = 0;
+                self.mode = Mode::Search;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Next edge-kind filter; the centre's neighbourhood is asked for again.
+    pub fn cycle_filter(&mut self) -> Vec<Command> {
+        self.graph.filter = next_filter(self.graph.filter);
+        self.graph.selected = 0;
+        match self.graph.trail.last().cloned() {
+            Some(crumb) if self.mode == Mode::Graph => {
+                // The chunks do not depend on the filter: keep those we have (or the
+                // answer still on its way), ask only for the neighbours.
+                let node_tag = self.tags.node;
+                let mut commands = self.load_node(crumb.node);
+                commands.truncate(1);
+                self.tags.node = node_tag;
+                commands
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Into the centre's chunks and back out.
+    pub fn toggle_chunks(&mut self) {
+        if self.mode == Mode::Graph && !self.graph.trail.is_empty() {
+            self.graph.focus = match self.graph.focus {
+                GraphFocus::Neighbors => GraphFocus::Chunks,
+                GraphFocus::Chunks => GraphFocus::Neighbors,
+            };
+        }
+    }
+
+    pub fn toggle_mode(&mut self) {
+        self.editing = false;
+        self.mode = match self.mode {
+            Mode::Search => Mode::Graph,
+            Mode::Graph => Mode::Search,
+        };
+    }
+
+    pub fn index(&mut self, force: bool) -> Vec<Command> {
+        if self.indexing.is_some() {
+            return Vec::new();
+        }
+        self.indexing = Some(IndexProgress {
+            done: 0,
+            total: None,
+            message: if force {
+                "rebuilding…".into()
+            } else {
+                "starting…".into()
+            },
+        });
+        vec![Command::Call {
+            method: "memory.index",
+            params: json!({ "force": force }),
+        }]
+    }
+
+    pub fn progress(&mut self, done: u64, total: Option<u64>, message: &str) {
+        self.indexing = Some(IndexProgress {
+            done,
+            total,
+            message: message.to_string(),
+        });
+    }
+
+    /// The memory pane's actions; other actions are not for this pane.
+    pub fn act(&mut self, action: Action, now: Instant) -> Vec<Command> {
+        match action {
+            Action::MemorySearch => {
+                self.mode = Mode::Search;
+                self.editing = true;
+                Vec::new()
+            }
+            Action::MemoryOpen => self.open(now),
+            Action::MemoryBack => self.back(),
+            Action::MemoryEdgeFilter => self.cycle_filter(),
+            Action::MemoryChunks => {
+                self.toggle_chunks();
+                Vec::new()
+            }
+            Action::MemoryGraph => {
+                self.toggle_mode();
+                Vec::new()
+            }
+            Action::MemoryIndex => self.index(false),
+            Action::SelectNext => self.move_by(1, now),
+            Action::SelectPrev => self.move_by(-1, now),
+            Action::PageDown => self.move_by(PAGE as isize, now),
+            Action::PageUp => self.move_by(-(PAGE as isize), now),
+            Action::SelectFirst => self.move_by(isize::MIN, now),
+            Action::SelectLast => self.move_by(isize::MAX, now),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An untagged memory result (status, top, index). Returns a line for the status bar.
+    pub fn apply(
+        &mut self,
+        method: &str,
+        result: Result<Value, EngineError>,
+    ) -> (Vec<Command>, Option<String>) {
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => {
+                if method == "memory.index" {
+                    self.indexing = None;
+                }
+                self.fail(method, error.message.clone());
+                return (
+                    Vec::new(),
+                    Some(format!("{method} failed: {}", error.message)),
+                );
+            }
+        };
+        self.errors.retain(|(m, _)| m != method);
+        let parsed: Result<Option<String>, serde_json::Error> = match method {
+            "memory.status" => serde_json::from_value(value).map(|s| {
+                self.status = Some(s);
+                None
+            }),
+            "memory.graph.top" => serde_json::from_value(value).map(|t| {
+                self.top = Some(t);
+                None
+            }),
+            "memory.index" => serde_json::from_value::<IndexResult>(value).map(|r| {
+                self.indexing = None;
+                let line = format!(
+                    "memory indexed: {} file(s), +{} -{} chunk(s) in {} ms",
+                    r.indexed_files, r.added_chunks, r.removed_chunks, r.took_ms
+                );
+                self.last_index = Some(r);
+                Some(line)
+            }),
+            _ => Ok(None),
+        };
+        match parsed {
+            Ok(line) if method == "memory.index" => (self.refresh(), line),
+            Ok(line) => (Vec::new(), line),
+            Err(e) => {
+                self.fail(method, format!("unexpected result: {e}"));
+                (Vec::new(), None)
+            }
+        }
+    }
+
+    /// A tagged answer: dropped unless it answers the latest question of its kind.
+    pub fn apply_tagged(
+        &mut self,
+        method: &str,
+        tag: u64,
+        result: Result<Value, EngineError>,
+    ) -> (Vec<Command>, Option<String>) {
+        let latest = match method {
+            "memory.search" => self.tags.search,
+            "memory.get" => self.tags.preview,
+            "memory.graph.neighbors" => self.tags.neighbors,
+            "memory.graph.node" => self.tags.node,
+            _ => 0,
+        };
+        if tag != latest {
+            return (Vec::new(), None);
+        }
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => {
+                match method {
+                    "memory.search" => self.searching = None,
+                    "memory.graph.neighbors" => self.graph.loading = false,
+                    _ => {}
+                }
+                self.fail(method, error.message.clone());
+                return (
+                    Vec::new(),
+                    Some(format!("{method} failed: {}", error.message)),
+                );
+            }
+        };
+        self.errors.retain(|(m, _)| m != method);
+        let mut commands = Vec::new();
+        let parsed = match method {
+            "memory.search" => serde_json::from_value::<SearchResult>(value).map(|r| {
+                self.searching = None;
+                self.results = Some(r);
+                self.selected = 0;
+                self.preview = None;
+                self.preview_due = None;
+                commands = self.fetch_preview();
+            }),
+            "memory.get" => serde_json::from_value::<GetResult>(value).map(|r| {
+                self.preview = r.chunk;
+            }),
+            "memory.graph.neighbors" => {
+                serde_json::from_value::<NeighborsResult>(value).map(|r| {
+                    self.graph.loading = false;
+                    // The crumb asked by key (`chunk:12`) now has its proper name.
+                    if let Some(crumb) = self.graph.trail.last_mut() {
+                        crumb.label = node_label(&r.center);
+                    }
+                    self.graph.neighbors = Some(r);
+                    let last = self.neighbor_rows().len().saturating_sub(1);
+                    self.graph.selected = self.graph.selected.min(last);
+                })
+            }
+            "memory.graph.node" => serde_json::from_value::<NodeResult>(value).map(|r| {
+                self.graph.node = Some(r);
+            }),
+            _ => Ok(()),
+        };
+        if let Err(e) = parsed {
+            self.fail(method, format!("unexpected result: {e}"));
+        }
+        (commands, None)
+    }
+
+    fn fail(&mut self, method: &str, message: String) {
+        self.errors.retain(|(m, _)| m != method);
+        self.errors.push((method.to_string(), message));
+    }
+
+    /// Why `method` last failed, if it did since its last success.
+    pub fn error(&self, method: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// The embedder's vectors do not match, or the last search fell back to keywords.
+    pub fn degraded(&self) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.embedder_mismatch.is_some())
+            || self
+                .results
+                .as_ref()
+                .is_some_and(|r| r.mode == crate::memory::types::SearchMode::Keyword)
+    }
+}
+
+/// Split text at `«` `»` marks: `(piece, marked)` in order, marks removed.
+pub fn marked_spans(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut current = String::new();
+    let mut marked = false;
+    for c in text.chars() {
+        match c {
+            '«' | '»' => {
+                if !current.is_empty() {
+                    out.push((std::mem::take(&mut current), marked));
+                }
+                marked = c == '«';
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push((current, marked));
+    }
+    out
+}
+
+/// The terms a snippet marks, lowercased, to find them again in the whole chunk.
+pub fn marked_terms(snippet: &str) -> Vec<String> {
+    let mut terms: Vec<String> = marked_spans(snippet)
+        .into_iter()
+        .filter(|(_, marked)| *marked)
+        .map(|(t, _)| t.to_lowercase())
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// Split text where any of `terms` occurs (case-insensitively): `(piece, is_term)`.
+pub fn term_spans(text: &str, terms: &[String]) -> Vec<(String, bool)> {
+    if terms.is_empty() {
+        return vec![(text.to_string(), false)];
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
+    let terms: Vec<Vec<char>> = terms.iter().map(|t| t.chars().collect()).collect();
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut plain = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let hit = terms
+            .iter()
+            .filter(|t| !t.is_empty() && lower[i..].starts_with(t))
+            .map(Vec::len)
+            .max();
+        match hit {
+            Some(len) => {
+                if !plain.is_empty() {
+                    out.push((std::mem::take(&mut plain), false));
+                }
+                out.push((chars[i..i + len].iter().collect(), true));
+                i += len;
+            }
+            None => {
+                plain.push(chars[i]);
+                i += 1;
+            }
+        }
+    }
+    if !plain.is_empty() {
+        out.push((plain, false));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_split_and_stripped() {
+        assert_eq!(
+            marked_spans("Ada «Lovelace» wrote «notes»."),
+            vec![
+                ("Ada ".to_string(), false),
+                ("Lovelace".to_string(), true),
+                (" wrote ".to_string(), false),
+                ("notes".to_string(), true),
+                (".".to_string(), false),
+            ]
+        );
+        assert_eq!(marked_spans("no marks"), vec![("no marks".into(), false)]);
+        assert_eq!(marked_terms("«Ada» and «ada» «x»"), vec!["ada", "x"]);
+    }
+
+    #[test]
+    fn terms_are_found_again_in_the_whole_text() {
+        let spans = term_spans("Ada met ADA.", &["ada".into()]);
+        assert_eq!(
+            spans,
+            vec![
+                ("Ada".to_string(), true),
+                (" met ".to_string(), false),
+                ("ADA".to_string(), true),
+                (".".to_string(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn filter_cycles_through_every_kind_and_back_to_all() {
+        let mut filter = None;
+        let mut seen = Vec::new();
+        for _ in 0..=EdgeKind::ALL.len() {
+            filter = next_filter(filter);
+            seen.push(filter);
+        }
+        assert_eq!(seen.last(), Some(&None));
+        assert_eq!(seen.len(), EdgeKind::ALL.len() + 1);
+    }
+}
