@@ -209,7 +209,17 @@ mod tests {
         let h = engine.handle();
         // These need params to mean anything; without, they must say so. (`findings.fixAll`
         // runs before `findings.undo` here, so undo has the fixes it applied to revert.)
-        let need_input = ["findings.fix", "findings.suppress"];
+        let need_input = [
+            "findings.fix",
+            "findings.suppress",
+            "memory.add",
+            "memory.search",
+            "memory.get",
+            "memory.delete",
+            "memory.graph.neighbors",
+            "memory.graph.path",
+            "memory.graph.node",
+        ];
         for m in METHODS {
             let result = h.call(m.name, Value::Null).await;
             if need_input.contains(&m.name) {

@@ -31,6 +31,55 @@ pub struct IndexProgress {
     pub message: String,
 }
 
+/// One full-text writer for a whole run, committed every few thousand chunks or seconds
+/// rather than per file: a commit costs fsyncs, and what is not yet committed is repaired
+/// from LMDB at the next open if the process dies.
+pub struct TextSession<'m> {
+    writer: super::text::TextWriter<'m>,
+    pending: usize,
+    since: Instant,
+}
+
+const TEXT_COMMIT_CHUNKS: usize = 8192;
+const TEXT_COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl<'m> TextSession<'m> {
+    pub fn new(memory: &'m Memory) -> Result<Self> {
+        Ok(Self {
+            writer: memory.text.writer()?,
+            pending: 0,
+            since: Instant::now(),
+        })
+    }
+
+    fn add(&mut self, chunk: &ChunkRecord) -> Result<()> {
+        self.writer.add(chunk.id, &chunk.indexed_text())?;
+        self.pending += 1;
+        Ok(())
+    }
+
+    fn delete(&mut self, id: ChunkId) {
+        self.writer.delete(id);
+        self.pending += 1;
+    }
+
+    fn maybe_commit(&mut self) -> Result<()> {
+        if self.pending >= TEXT_COMMIT_CHUNKS || self.since.elapsed() >= TEXT_COMMIT_INTERVAL {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> Result<()> {
+        if self.pending > 0 {
+            self.writer.commit()?;
+        }
+        self.pending = 0;
+        self.since = Instant::now();
+        Ok(())
+    }
+}
+
 /// A chunk ready to be written: new, or an old one kept because its content is unchanged.
 enum Pending {
     New(ChunkRecord),
@@ -38,8 +87,9 @@ enum Pending {
 }
 
 /// Writes one document's chunks in batches, reusing unchanged ones.
-struct DocWriter<'m> {
+struct DocWriter<'m, 's> {
     memory: &'m Memory,
+    text: &'s mut TextSession<'m>,
     doc: DocumentRecord,
     /// Old chunks of this document by content hash, not yet claimed by the new content.
     reusable: HashMap<[u8; 32], ChunkRecord>,
@@ -52,8 +102,13 @@ struct DocWriter<'m> {
     reused: u32,
 }
 
-impl<'m> DocWriter<'m> {
-    fn new(memory: &'m Memory, doc: DocumentRecord, created_at: i64) -> Result<Self> {
+impl<'m, 's> DocWriter<'m, 's> {
+    fn new(
+        memory: &'m Memory,
+        text: &'s mut TextSession<'m>,
+        doc: DocumentRecord,
+        created_at: i64,
+    ) -> Result<Self> {
         let reusable = memory.read(|txn| {
             let mut map = HashMap::new();
             for id in &doc.chunk_ids {
@@ -65,6 +120,7 @@ impl<'m> DocWriter<'m> {
         })?;
         Ok(Self {
             memory,
+            text,
             doc,
             reusable,
             seen: HashSet::new(),
@@ -199,13 +255,10 @@ impl<'m> DocWriter<'m> {
             }
             Ok(())
         })?;
-        if !written.is_empty() {
-            let mut text = memory.text.writer()?;
-            for chunk in &written {
-                text.add(chunk.id, &chunk.indexed_text())?;
-            }
-            text.commit()?;
+        for chunk in &written {
+            self.text.add(chunk)?;
         }
+        self.text.maybe_commit()?;
         self.added += written.len() as u32;
         self.reused += (pending.len() - written.len()) as u32;
         Ok(())
@@ -215,7 +268,7 @@ impl<'m> DocWriter<'m> {
     fn finish(mut self, content_hash: String) -> Result<(DocumentRecord, u32, u32, u32)> {
         self.flush()?;
         let stale: Vec<ChunkId> = self.reusable.values().map(|c| c.id).collect();
-        remove_chunks(self.memory, &stale)?;
+        remove_chunks(self.memory, self.text, &stale)?;
         self.doc.chunk_ids = self.new_ids.clone();
         self.doc.content_hash = content_hash;
         self.doc.indexed_at = now_ms();
@@ -320,11 +373,13 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
         doc.size = params.text.len() as u64;
         doc.mtime_ms = now;
     })?;
-    let mut writer = DocWriter::new(memory, doc, now)?;
+    let mut text = TextSession::new(memory)?;
+    let mut writer = DocWriter::new(memory, &mut text, doc, now)?;
     for raw in chunk_text(&params.text, memory.options.chunking) {
         writer.push(raw)?;
     }
     let (doc, _, _, _) = writer.finish(content)?;
+    text.commit()?;
     let missing = memory.read(|txn| {
         let ids = memory.vector_ids(txn)?.unwrap_or_default();
         Ok(doc
@@ -356,7 +411,7 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
 }
 
 /// Remove chunks from all three indexes and the graph; document records are the caller's.
-pub fn remove_chunks(memory: &Memory, ids: &[ChunkId]) -> Result<()> {
+pub fn remove_chunks(memory: &Memory, text: &mut TextSession<'_>, ids: &[ChunkId]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -377,12 +432,10 @@ pub fn remove_chunks(memory: &Memory, ids: &[ChunkId]) -> Result<()> {
             Ok(())
         })?;
     }
-    let mut text = memory.text.writer()?;
     for id in ids {
         text.delete(*id);
     }
-    text.commit()?;
-    Ok(())
+    text.maybe_commit()
 }
 
 pub fn remove_document_record(
@@ -424,6 +477,7 @@ pub fn index(
     let (files, mut skipped) = resolve_files(workspace, &memory.options.paths, &params.paths);
     result.scanned_files = files.len() as u32;
     let total = files.len() as u64;
+    let mut text = TextSession::new(memory)?;
     for (n, path) in files.iter().enumerate() {
         let source = source_name(workspace, path);
         progress(IndexProgress {
@@ -431,7 +485,7 @@ pub fn index(
             total,
             message: source.clone(),
         });
-        match index_file(memory, path, &source) {
+        match index_file(memory, &mut text, path, &source) {
             Ok(FileOutcome::Unchanged) => result.unchanged_files += 1,
             Ok(FileOutcome::Indexed {
                 added,
@@ -462,11 +516,13 @@ pub fn index(
         Ok(gone)
     })?;
     for doc in gone {
-        remove_chunks(memory, &doc.chunk_ids)?;
+        remove_chunks(memory, &mut text, &doc.chunk_ids)?;
         memory.write(|txn| Ok(remove_document_record(memory, txn, &doc)?))?;
         result.removed_files += 1;
         result.removed_chunks += doc.chunk_ids.len() as u32;
     }
+    text.commit()?;
+    drop(text);
     progress(IndexProgress {
         done: total,
         total,
@@ -537,7 +593,12 @@ fn io_skip(e: std::io::Error) -> FileError {
     }
 }
 
-fn index_file(memory: &Memory, path: &Path, source: &str) -> Result<FileOutcome, FileError> {
+fn index_file<'m>(
+    memory: &'m Memory,
+    text: &mut TextSession<'m>,
+    path: &Path,
+    source: &str,
+) -> Result<FileOutcome, FileError> {
     let meta = std::fs::metadata(path).map_err(io_skip)?;
     if !meta.is_file() {
         return Err(FileError::Skip("not a regular file".into()));
@@ -572,7 +633,7 @@ fn index_file(memory: &Memory, path: &Path, source: &str) -> Result<FileOutcome,
         doc.mtime_ms = mtime_ms;
         doc.size = meta.len();
     })?;
-    let mut writer = DocWriter::new(memory, doc, mtime_ms)?;
+    let mut writer = DocWriter::new(memory, text, doc, mtime_ms)?;
     let mut chunker = Chunker::new(memory.options.chunking);
     let file = File::open(path).map_err(io_skip)?;
     let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, file));
@@ -770,5 +831,18 @@ mod tests {
         assert_eq!(out[4], (3, 5));
         assert_eq!(out[5], (4, "\u{fffd} invalid".len()));
         assert_eq!(out.len(), 6);
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn a_vanished_file_is_reported_as_removed_while_indexing() {
+        match hash_file(Path::new("/nonexistent/openclaw-rs/vanished.md")) {
+            Err(FileError::Skip(reason)) => assert_eq!(reason, "removed while indexing"),
+            _ => panic!("expected a skip"),
+        }
     }
 }

@@ -36,7 +36,7 @@ pub use self::ingest::IndexProgress;
 pub enum MemoryError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}; run `openclaw-rs memory index --force` to rebuild it from the stored chunks")]
+    #[error(transparent)]
     Text(#[from] TextError),
     #[error(transparent)]
     Embed(#[from] EmbedError),
@@ -311,7 +311,15 @@ impl Memory {
         report.missing_text = missing_text.len() as u32;
         report.orphan_text = orphan_text.len() as u32;
         if !missing_text.is_empty() || !orphan_text.is_empty() {
-            let mut writer = self.text.writer()?;
+            let mut writer = match self.text.writer() {
+                Ok(writer) => writer,
+                Err(e) => {
+                    // Another process is writing (and will finish the job); report only.
+                    tracing::info!("consistency check: not repairing now: {e}");
+                    report.ok = false;
+                    return Ok(report);
+                }
+            };
             for id in &orphan_text {
                 writer.delete(id);
             }
@@ -476,7 +484,10 @@ impl Memory {
             .filter(|id| !doomed.contains(id))
             .collect();
         let delete_document = remaining.is_empty();
-        ingest::remove_chunks(self, &doomed)?;
+        let mut text = ingest::TextSession::new(self)?;
+        ingest::remove_chunks(self, &mut text, &doomed)?;
+        text.commit()?;
+        drop(text);
         self.write(|txn| {
             if delete_document {
                 ingest::remove_document_record(self, txn, &doc)?;
@@ -549,6 +560,49 @@ impl Memory {
             consistency: self.lock_consistency().clone(),
         };
         Ok(status)
+    }
+
+    /// The `k` nearest chunks to `vector`: by the ANN index as search uses it, or by exact
+    /// cosine over every stored vector. For measuring recall and for tests.
+    pub fn nearest(&self, vector: &[f32], k: usize, exact: bool) -> Result<Vec<(ChunkId, f32)>> {
+        let txn = self.store.read_txn()?;
+        let reader = arroy::Reader::<Cosine>::open(&txn, VECTOR_INDEX, self.store.dbs.vectors)?;
+        if !exact {
+            return Ok(search::ann(&reader, &txn, vector, k, None)?);
+        }
+        let mut all: Vec<(ChunkId, f32)> = Vec::new();
+        for item in reader.iter(&txn)? {
+            let (id, stored) = item?;
+            let similarity = stored.iter().zip(vector).map(|(a, b)| a * b).sum();
+            all.push((id, similarity));
+        }
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        Ok(all)
+    }
+
+    /// Every stored vector by chunk id, in id order (for exporting a benchmark corpus).
+    pub fn vectors(&self) -> Result<Vec<(ChunkId, Vec<f32>)>> {
+        let txn = self.store.read_txn()?;
+        let reader = arroy::Reader::<Cosine>::open(&txn, VECTOR_INDEX, self.store.dbs.vectors)?;
+        let mut out = Vec::new();
+        for item in reader.iter(&txn)? {
+            let (id, vector) = item?;
+            out.push((id, vector.to_vec()));
+        }
+        out.sort_by_key(|(id, _)| *id);
+        Ok(out)
+    }
+
+    /// A chunk's indexed text (headings and body), for exporting a benchmark corpus.
+    pub fn chunk_text(&self, id: ChunkId) -> Result<Option<String>> {
+        let txn = self.store.read_txn()?;
+        Ok(self
+            .store
+            .dbs
+            .chunks
+            .get(&txn, &id)?
+            .map(|c| c.indexed_text()))
     }
 
     // ---- graph ------------------------------------------------------------------------------

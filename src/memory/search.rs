@@ -89,18 +89,8 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
                     Ok(mut vectors) if !vectors.is_empty() => {
                         let vector = vectors.swap_remove(0);
                         if vector.iter().any(|x| *x != 0.0) {
-                            let mut builder = reader.nns(pool);
-                            if let Some(oversampling) = NonZeroUsize::new(ANN_OVERSAMPLING) {
-                                builder.oversampling(oversampling);
-                            }
-                            if let Some(allowed) = &allowed {
-                                builder.candidates(allowed);
-                            }
-                            vector_hits = builder
-                                .by_vector(&txn, &vector)?
+                            vector_hits = ann(&reader, &txn, &vector, pool, allowed.as_ref())?
                                 .into_iter()
-                                // arroy's cosine distance is (1 - cos) / 2.
-                                .map(|(id, d)| (id, 1.0 - 2.0 * d))
                                 .filter(|(_, similarity)| *similarity >= defaults.min_similarity)
                                 .collect();
                             query_vector = Some(vector);
@@ -174,6 +164,29 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
         notice: (!notices.is_empty()).then(|| notices.join("; ")),
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// Nearest neighbours by cosine similarity, as search runs them.
+pub fn ann(
+    reader: &arroy::Reader<'_, Cosine>,
+    txn: &heed::RoTxn<'_>,
+    vector: &[f32],
+    count: usize,
+    allowed: Option<&RoaringBitmap>,
+) -> Result<Vec<(ChunkId, f32)>, arroy::Error> {
+    let mut builder = reader.nns(count);
+    if let Some(oversampling) = NonZeroUsize::new(ANN_OVERSAMPLING) {
+        builder.oversampling(oversampling);
+    }
+    if let Some(allowed) = allowed {
+        builder.candidates(allowed);
+    }
+    Ok(builder
+        .by_vector(txn, vector)?
+        .into_iter()
+        // arroy's cosine distance is (1 - cos) / 2.
+        .map(|(id, d)| (id, 1.0 - 2.0 * d))
+        .collect())
 }
 
 fn fuse(

@@ -400,3 +400,56 @@ fn a_corrupted_text_index_is_a_clear_error_and_force_rebuilds_it() {
     assert_eq!(search(&memory, "owl night").hits.len(), 1);
     assert_eq!(search(&memory, "survive").hits.len(), 1);
 }
+
+fn big_workspace(root: &Path, files: usize, sections: usize) {
+    for f in 0..files {
+        let mut text = String::new();
+        for s in 0..sections {
+            text.push_str(&format!(
+                "## Part {s}\nfile {f} part {s} mentions Grace Hopper, #topic{s} and the harbour \
+                 lighthouse number {s} with some more words to make a paragraph.\n\n"
+            ));
+        }
+        write(root, &format!("memory/f{f:03}.md"), &text);
+    }
+}
+
+#[test]
+fn searches_run_while_an_index_is_being_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    big_workspace(root, 12, 20);
+    let memory = Arc::new(Memory::open(options(root)).unwrap());
+    note(&memory, "the lighthouse keeper", &[]);
+    let writer = {
+        let memory = memory.clone();
+        std::thread::spawn(move || memory.index(IndexParams::default(), &|_| {}).unwrap())
+    };
+    let mut searches_during_index = 0;
+    while !writer.is_finished() {
+        let result = search(&memory, "harbour lighthouse");
+        assert!(!result.hits.is_empty());
+        searches_during_index += 1;
+    }
+    let indexed = writer.join().unwrap();
+    assert_eq!(indexed.added_chunks, 12 * 20);
+    // Readers were never held up for the length of the ingestion.
+    assert!(searches_during_index >= 2, "{searches_during_index}");
+}
+
+#[test]
+fn a_file_removed_before_it_is_read_is_skipped_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    let result = memory
+        .index(
+            IndexParams {
+                paths: vec![tmp.path().join("gone.md").display().to_string()],
+                ..Default::default()
+            },
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(result.skipped.len(), 1);
+    assert!(result.skipped[0].reason.contains("no such file"));
+}

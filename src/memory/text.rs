@@ -35,6 +35,8 @@ pub struct TextIndex {
     dir: PathBuf,
     index: Index,
     reader: IndexReader,
+    /// When the reader last looked for commits made by other processes.
+    refreshed: std::sync::Mutex<std::time::Instant>,
     chunk_id: Field,
     body: Field,
     analyzer: TextAnalyzer,
@@ -49,7 +51,10 @@ impl TextIndex {
     pub fn open(dir: &Path) -> Result<Self, TextError> {
         let err = |message: String| TextError {
             dir: dir.display().to_string(),
-            message,
+            message: format!(
+                "{message}; run `openclaw-rs memory index --force` to rebuild it from the \
+                 stored chunks"
+            ),
         };
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         let mut builder = Schema::builder();
@@ -77,6 +82,7 @@ impl TextIndex {
             dir: dir.to_path_buf(),
             index,
             reader,
+            refreshed: std::sync::Mutex::new(std::time::Instant::now()),
             chunk_id,
             body,
             analyzer,
@@ -94,7 +100,15 @@ impl TextIndex {
         let writer = self
             .index
             .writer_with_num_threads(1, WRITER_ARENA_BYTES)
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => TextError {
+                    dir: self.dir.display().to_string(),
+                    message: "another process is writing to it (an `openclaw-rs memory index` \
+                              still running?); try again when it is done"
+                        .into(),
+                },
+                e => self.error(e),
+            })?;
         Ok(TextWriter {
             index: self,
             writer,
@@ -154,6 +168,7 @@ impl TextIndex {
             })
             .collect();
         let query = BooleanQuery::new(clauses);
+        self.refresh();
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit))
@@ -205,6 +220,18 @@ impl TextIndex {
             }
         }
         Ok(ids)
+    }
+
+    /// See commits of another process (a CLI `memory index` beside the TUI), at most once a
+    /// second: a reload reads the index metadata from disk.
+    fn refresh(&self) {
+        let mut last = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            *last = std::time::Instant::now();
+            if let Err(e) = self.reader.reload() {
+                tracing::debug!("full-text reader reload: {e}");
+            }
+        }
     }
 
     fn reload(&self) -> Result<(), TextError> {
