@@ -71,25 +71,12 @@ fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
     }
 }
 
-#[cfg(feature = "edge")]
-fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
-    let dirs = model_dirs(snapshot);
-    let Some(dir) = dirs.iter().find(|d| d.join("model.onnx").exists()) else {
-        let tried: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        return Err(format!(
-            "no MiniLM model found (looked in {}); using hash. Run dist/fetch-models.sh or set \
-             memory.model_dir",
-            tried.join(", ")
-        ));
-    };
-    crate::memory::embed::MiniLmEmbedder::load(dir)
-        .map(|m| (Arc::new(m) as Arc<dyn Embedder>, None))
-        .map_err(|e| format!("{e}; using hash"))
-}
-
-#[cfg(not(feature = "edge"))]
 fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
-    Err("the minilm embedder needs the edge build; using hash".into())
+    Err(if cfg!(feature = "edge") {
+        "the minilm embedder is not wired into this build yet; using hash".into()
+    } else {
+        "the minilm embedder needs the edge build; using hash".into()
+    })
 }
 
 pub fn memory_options(snapshot: &Snapshot) -> MemoryOptions {

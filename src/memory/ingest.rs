@@ -16,7 +16,7 @@ use super::embed::hash::words;
 use super::graph;
 use super::store::{ChunkRecord, DocumentRecord, lmdb_key};
 use super::types::*;
-use super::{Memory, MemoryError, Result, build_vectors, hex, now_ms, sha256};
+use super::{Memory, MemoryError, Result, hex, now_ms, sha256};
 
 /// Chunks per LMDB transaction: large enough to amortise the commit and the tree build.
 const BATCH_CHUNKS: usize = 1024;
@@ -250,9 +250,8 @@ impl<'m, 's> DocWriter<'m, 's> {
                 .dbs
                 .documents
                 .put(txn, &self.doc.id, &self.doc)?;
-            if vectors.is_some() {
-                build_vectors(&writer, txn)?;
-            }
+            // The trees are built once at the end of the run (`Memory::build_vectors`):
+            // arroy's build costs nearly as much for a few new items as for many.
             Ok(())
         })?;
         for chunk in &written {
@@ -380,6 +379,8 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
     }
     let (doc, _, _, _) = writer.finish(content)?;
     text.commit()?;
+    drop(text);
+    memory.build_vectors()?;
     let missing = memory.read(|txn| {
         let ids = memory.vector_ids(txn)?.unwrap_or_default();
         Ok(doc
@@ -418,16 +419,12 @@ pub fn remove_chunks(memory: &Memory, text: &mut TextSession<'_>, ids: &[ChunkId
     for batch in ids.chunks(BATCH_CHUNKS) {
         memory.write(|txn| {
             let writer = memory.vector_writer();
-            let mut any_vector = false;
             for id in batch {
                 memory.store.dbs.chunks.delete(txn, id)?;
                 if memory.vectors_enabled() {
-                    any_vector |= writer.del_item(txn, *id)?;
+                    writer.del_item(txn, *id)?;
                 }
                 graph::remove_chunk(&memory.store, txn, *id)?;
-            }
-            if any_vector {
-                build_vectors(&writer, txn)?;
             }
             Ok(())
         })?;
@@ -523,6 +520,12 @@ pub fn index(
     }
     text.commit()?;
     drop(text);
+    progress(IndexProgress {
+        done: total,
+        total,
+        message: "building the vector index".into(),
+    });
+    memory.build_vectors()?;
     progress(IndexProgress {
         done: total,
         total,

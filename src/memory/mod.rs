@@ -254,6 +254,27 @@ impl Memory {
         self.consistency.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Build the ANN trees if items were added or removed since the last build. Until then
+    /// search runs keyword-only and says so.
+    fn build_vectors(&self) -> Result<()> {
+        if !self.vectors_enabled() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        self.write(|txn| {
+            let writer = self.vector_writer();
+            if writer.need_build(txn)? {
+                build_vectors(&writer, txn)?;
+            }
+            Ok(())
+        })?;
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "vector trees built"
+        );
+        Ok(())
+    }
+
     /// Whether vectors can be written and searched with the embedder in use.
     fn vectors_enabled(&self) -> bool {
         self.mismatch().is_none()
@@ -488,6 +509,7 @@ impl Memory {
         ingest::remove_chunks(self, &mut text, &doomed)?;
         text.commit()?;
         drop(text);
+        self.build_vectors()?;
         self.write(|txn| {
             if delete_document {
                 ingest::remove_document_record(self, txn, &doc)?;
@@ -710,13 +732,22 @@ impl Memory {
     }
 }
 
+/// Trees in the ANN forest. arroy's default grows trees until they hold as many nodes as
+/// there are items (130 trees for 10,000 384-d vectors), which makes a build cost seconds;
+/// this many keeps recall@10 above 0.9 (docs/benchmarks.md).
+const ANN_TREES: usize = 24;
+
 fn build_vectors(
     writer: &arroy::Writer<Cosine>,
     txn: &mut heed::RwTxn<'_>,
 ) -> Result<(), StoreError> {
     // A fixed seed: the same data gives the same trees, so results are reproducible.
     let mut rng = StdRng::seed_from_u64(0x6f70_656e_636c_6177);
-    writer.builder(&mut rng).build(txn)?;
+    let trees = std::env::var("OPENCLAW_RS_ANN_TREES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ANN_TREES);
+    writer.builder(&mut rng).n_trees(trees).build(txn)?;
     Ok(())
 }
 

@@ -174,7 +174,10 @@ fn rss_kib(pid: u32) -> u64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let chunks = if full { 100_000 } else { 2_000 };
+    let chunks = std::env::var("MEMORY_BENCH_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 100_000 } else { 2_000 });
     let tmp = tempfile::tempdir().expect("tempdir");
     let home = tmp.path().join("state");
     let workspace = home.join("workspace");
@@ -414,30 +417,4 @@ fn main() {
     }
 }
 
-#[cfg(feature = "edge")]
-fn minilm_throughput(corpus: &Corpus, rng: &mut StdRng) {
-    let Some(dir) = std::env::var_os("OPENCLAW_RS_MINILM_DIR") else {
-        println!("MiniLM throughput skipped: set OPENCLAW_RS_MINILM_DIR (dist/fetch-models.sh)");
-        return;
-    };
-    let model =
-        openclaw_rs::memory::embed::MiniLmEmbedder::load(Path::new(&dir)).expect("load MiniLM");
-    let texts: Vec<String> = (0..256).map(|_| corpus.paragraph(rng)).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let started = Instant::now();
-    for batch in refs.chunks(32) {
-        model.embed(batch).expect("embed");
-    }
-    let per_sec = texts.len() as f64 / started.elapsed().as_secs_f64();
-    let hash = HashEmbedder::new(384);
-    let started = Instant::now();
-    hash.embed(&refs).expect("embed");
-    let hash_per_sec = texts.len() as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "| MiniLM embedding (batches of 32, ~100-word chunks) | {per_sec:.0} chunks/s | hash: {hash_per_sec:.0} chunks/s | {:.4}× |",
-        per_sec / hash_per_sec
-    );
-}
-
-#[cfg(not(feature = "edge"))]
 fn minilm_throughput(_: &Corpus, _: &mut StdRng) {}

@@ -4,8 +4,6 @@
 //! the hash is FNV-1a (64-bit) with fixed namespaces, never `DefaultHasher`, whose output
 //! may change between Rust releases and would silently invalidate every stored vector.
 
-use std::collections::HashMap;
-
 use super::{EmbedError, Embedder, l2_normalize};
 use crate::memory::types::EmbedderIdentity;
 
@@ -28,36 +26,37 @@ impl HashEmbedder {
     }
 
     pub fn embed_one(&self, text: &str) -> Vec<f32> {
-        let mut counts: HashMap<u64, u32> = HashMap::new();
+        // Feature hashes, sorted, so equal features sit together and are counted in one
+        // pass (faster than a hash map for the few hundred features of a chunk).
+        let mut features: Vec<u64> = Vec::with_capacity(text.len() + 16);
         let mut word = String::new();
+        let mut padded: Vec<char> = Vec::new();
+        let mut buf = [0u8; 12];
         for token in words(text) {
             word.clear();
             word.extend(token.chars().flat_map(char::to_lowercase));
-            *counts
-                .entry(fnv1a(WORD_NAMESPACE, word.as_bytes()))
-                .or_default() += 1;
+            features.push(fnv1a(WORD_NAMESPACE, word.as_bytes()));
             // Trigrams of the word with boundary marks, so "cat" and "concatenate" differ
             // at the edges but still share their middle.
-            let padded: Vec<char> = std::iter::once('^')
-                .chain(word.chars())
-                .chain(std::iter::once('$'))
-                .collect();
-            let mut buf = [0u8; 12];
+            padded.clear();
+            padded.push('^');
+            padded.extend(word.chars());
+            padded.push('$');
             for window in padded.windows(3) {
                 let mut len = 0;
                 for c in window {
                     len += c.encode_utf8(&mut buf[len..]).len();
                 }
-                *counts
-                    .entry(fnv1a(TRIGRAM_NAMESPACE, &buf[..len]))
-                    .or_default() += 1;
+                features.push(fnv1a(TRIGRAM_NAMESPACE, &buf[..len]));
             }
         }
+        features.sort_unstable();
         let mut vector = vec![0.0f32; self.dimensions];
-        for (hash, count) in counts {
+        for run in features.chunk_by(|a, b| a == b) {
+            let hash = run[0];
             let bucket = (hash % self.dimensions as u64) as usize;
             let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
-            vector[bucket] += sign * (1.0 + (count as f32).ln());
+            vector[bucket] += sign * (1.0 + (run.len() as f32).ln());
         }
         l2_normalize(&mut vector);
         vector
