@@ -232,6 +232,8 @@ fn a_50_mb_file_is_indexed_in_bounded_memory() {
     }
     file.flush().unwrap();
     drop(file);
+    // Reaped with wait4 below, which also gives the peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = cmd(home.path())
         .args(["memory", "index", "--json"])
         .stdout(Stdio::piped())

@@ -567,7 +567,7 @@ impl Config {
                 format!("memory.search.mmr is {}; use 0 (off) to 1", search.mmr),
             ));
         }
-        if !(search.half_life_days >= 0.0) {
+        if search.half_life_days.is_nan() || search.half_life_days < 0.0 {
             problems.push(Problem::new(
                 &["memory.search.half_life_days"],
                 format!(

@@ -617,12 +617,12 @@ pub fn neighbors(
             } else {
                 edge.from
             };
-            if !depth_of.contains_key(&other) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = depth_of.entry(other) {
                 if order.len() >= limit {
                     truncated = true;
                     continue;
                 }
-                depth_of.insert(other, d + 1);
+                slot.insert(d + 1);
                 order.push(other);
                 queue.push_back(other);
             }

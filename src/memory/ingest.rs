@@ -545,7 +545,7 @@ pub fn index(
 
 /// Every note, with its original text, for a rebuild.
 pub fn collect_notes(memory_store: &super::store::Store) -> Result<Vec<DocumentRecord>> {
-    Ok(memory_store.read(|txn| -> Result<_> {
+    memory_store.read(|txn| -> Result<_> {
         let mut notes = Vec::new();
         for entry in memory_store.dbs.documents.iter(txn)? {
             let (_, doc) = entry?;
@@ -554,7 +554,7 @@ pub fn collect_notes(memory_store: &super::store::Store) -> Result<Vec<DocumentR
             }
         }
         Ok(notes)
-    })?)
+    })
 }
 
 /// Put a note back after a rebuild, as it was given.

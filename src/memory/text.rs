@@ -197,7 +197,7 @@ impl TextIndex {
         let mut ranges = Vec::new();
         while stream.advance() {
             let token = stream.token();
-            if terms.iter().any(|t| *t == token.text) {
+            if terms.contains(&token.text) {
                 ranges.push(token.offset_from..token.offset_to);
             }
         }

@@ -128,6 +128,8 @@ fn write_workspace(workspace: &Path, chunks: usize, rng: &mut StdRng, corpus: &C
 
 /// Run the binary and return its stdout and peak RSS in KiB.
 fn run_measured(args: &[&str]) -> (String, u64) {
+    // Reaped with wait4 below, which also gives the peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(BIN)
         .args(args)
         .stdout(Stdio::piped())
