@@ -10,4 +10,5 @@ pub mod config;
 pub mod engine;
 pub mod findings;
 pub mod memory;
+pub mod net;
 pub mod tui;
