@@ -207,6 +207,7 @@ impl EmbedderKind {
         match self {
             EmbedderKind::Hash => "hash",
             EmbedderKind::Minilm => "minilm",
+            EmbedderKind::Remote => "remote",
         }
     }
 
@@ -298,6 +299,57 @@ pub enum EmbedderKind {
     Hash,
     /// all-MiniLM-L6-v2 through ONNX (edge builds).
     Minilm,
+    /// An OpenAI-compatible or Ollama embeddings endpoint (`[memory.remote]`).
+    Remote,
+}
+
+/// The wire format of a remote embeddings endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteEmbedderKind {
+    /// `POST {base_url}/embeddings` (OpenAI, vLLM, LM Studio, llama.cpp server, ...).
+    #[default]
+    Openai,
+    /// `POST {base_url}/api/embed` (Ollama's native API).
+    Ollama,
+}
+
+/// `[memory.remote]`: where `embedder = "remote"` sends text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct RemoteEmbedderConfig {
+    pub kind: RemoteEmbedderKind,
+    /// For example `https://api.openai.com/v1` or `http://127.0.0.1:11434`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "secret::serialize_redacted_url"
+    )]
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// `env:NAME` or `file:PATH`; none for endpoints that need no key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<SecretRef>,
+    /// The model's vector size. Left out, one probe request at open finds it; set it to open
+    /// the store while the endpoint is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Texts per request.
+    pub batch: u32,
+    pub timeout_ms: u64,
+}
+
+impl Default for RemoteEmbedderConfig {
+    fn default() -> Self {
+        Self {
+            kind: RemoteEmbedderKind::Openai,
+            base_url: None,
+            model: None,
+            api_key: None,
+            dimensions: None,
+            batch: 64,
+            timeout_ms: 30_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -318,6 +370,7 @@ pub struct MemoryConfig {
     pub ingest_conversations: bool,
     pub search: MemorySearchConfig,
     pub graph: MemoryGraphConfig,
+    pub remote: RemoteEmbedderConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -379,6 +432,7 @@ impl Default for MemoryConfig {
             ingest_conversations: false,
             search: MemorySearchConfig::default(),
             graph: MemoryGraphConfig::default(),
+            remote: RemoteEmbedderConfig::default(),
         }
     }
 }
@@ -593,6 +647,29 @@ impl Config {
                 ],
                 "memory.graph limits must be at least 1".into(),
             ));
+        }
+        if memory.embedder == EmbedderKind::Remote {
+            let remote = &memory.remote;
+            if remote
+                .base_url
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty())
+                || remote.model.as_deref().is_none_or(|m| m.trim().is_empty())
+            {
+                problems.push(Problem::new(
+                    &["memory.remote"],
+                    "memory.embedder is \"remote\" but [memory.remote] lacks base_url or model; \
+                     for example base_url = \"http://127.0.0.1:11434\", kind = \"ollama\", \
+                     model = \"nomic-embed-text\""
+                        .into(),
+                ));
+            }
+            if remote.batch == 0 || remote.timeout_ms == 0 || remote.dimensions == Some(0) {
+                problems.push(Problem::new(
+                    &["memory.remote"],
+                    "memory.remote.batch, timeout_ms and dimensions must be at least 1".into(),
+                ));
+            }
         }
         if self.sandbox.memory_mb == 0 || self.sandbox.memory_mb > 4096 {
             problems.push(Problem::new(

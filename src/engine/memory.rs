@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::methods::{Method, NoParams};
 use super::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
 use crate::config::EmbedderKind;
-use crate::memory::embed::{Embedder, HashEmbedder};
+use crate::memory::embed::{Embedder, HashEmbedder, RemoteEmbedder};
 use crate::memory::types::*;
 use crate::memory::{
     IndexProgress, Memory, MemoryError, MemoryOptions, SearchDefaults, chunk::ChunkOptions,
@@ -68,15 +68,41 @@ fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
     match snapshot.embedder.in_use {
         EmbedderKind::Hash => (hash(), snapshot.embedder.fallback_reason.clone()),
         EmbedderKind::Minilm => minilm(snapshot).unwrap_or_else(|reason| (hash(), Some(reason))),
+        EmbedderKind::Remote => match RemoteEmbedder::connect(&config.memory.remote) {
+            Ok(remote) => (Arc::new(remote), None),
+            Err(e) => (
+                hash(),
+                Some(format!(
+                    "the remote embedder is unavailable ({e}); using hash, so search is \
+                     keyword-only on a store built with it (set memory.remote.dimensions to \
+                     keep its vectors while the endpoint is down)"
+                )),
+            ),
+        },
     }
 }
 
+#[cfg(not(feature = "edge"))]
 fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
-    Err(if cfg!(feature = "edge") {
-        "the minilm embedder is not wired into this build yet; using hash".into()
-    } else {
-        "the minilm embedder needs the edge build; using hash".into()
-    })
+    Err("the minilm embedder needs the edge build; using hash".into())
+}
+
+/// Load MiniLM from the first model dir that has the files; loading optimises the graph
+/// once, so the embedder is built once per store opening.
+#[cfg(feature = "edge")]
+fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
+    let dirs = model_dirs(snapshot);
+    let Some(dir) = dirs.iter().find(|dir| dir.join("model.onnx").is_file()) else {
+        let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(format!(
+            "no MiniLM model found (looked in {}); run dist/fetch-models.sh or set \
+             memory.model_dir; using hash",
+            looked.join(", ")
+        ));
+    };
+    crate::memory::embed::MiniLmEmbedder::load(dir)
+        .map(|embedder| (Arc::new(embedder) as Arc<dyn Embedder>, None))
+        .map_err(|e| format!("{e}; using hash"))
 }
 
 pub fn memory_options(snapshot: &Snapshot) -> MemoryOptions {

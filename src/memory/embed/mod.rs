@@ -2,8 +2,14 @@
 //! so a store never mixes vectors from two of them.
 
 pub mod hash;
+#[cfg(feature = "edge")]
+mod minilm;
+mod remote;
 
 pub use hash::HashEmbedder;
+#[cfg(feature = "edge")]
+pub use minilm::MiniLmEmbedder;
+pub use remote::RemoteEmbedder;
 
 use super::types::EmbedderIdentity;
 
