@@ -419,4 +419,43 @@ fn main() {
     }
 }
 
-fn minilm_throughput(_: &Corpus, _: &mut StdRng) {}
+#[cfg(not(feature = "edge"))]
+fn minilm_throughput(_: &Corpus, _: &mut StdRng) {
+    println!("minilm: not measured (core build; run with --features edge)");
+}
+
+/// Chunks per second through the edge build's MiniLM embedder, on chunk-sized paragraphs of
+/// the same corpus, in batches as ingestion sends them.
+#[cfg(feature = "edge")]
+fn minilm_throughput(corpus: &Corpus, rng: &mut StdRng) {
+    use openclaw_rs::memory::embed::{Embedder, MiniLmEmbedder};
+    let dir = std::env::var_os("OPENCLAW_RS_MINILM_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            directories::BaseDirs::new().map(|b| b.cache_dir().join("openclaw-rs/models/minilm"))
+        })
+        .filter(|dir| dir.join("model.onnx").is_file());
+    let Some(dir) = dir else {
+        println!("minilm: not measured (no model; run dist/fetch-models.sh)");
+        return;
+    };
+    let load_started = Instant::now();
+    let embedder = MiniLmEmbedder::load(&dir).expect("load minilm");
+    let load_ms = load_started.elapsed().as_secs_f64() * 1e3;
+    let full = std::env::args().any(|a| a == "--bench");
+    let texts: Vec<String> = (0..if full { 512 } else { 32 })
+        .map(|_| corpus.paragraph(rng))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let vectors = embedder.embed(&refs).expect("embed");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(vectors.len(), texts.len());
+    let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
+    println!(
+        "minilm: {:.1} chunks/s ({} chunks of {} words on average; model load {load_ms:.0} ms)",
+        texts.len() as f64 / seconds,
+        texts.len(),
+        words / texts.len().max(1)
+    );
+}
