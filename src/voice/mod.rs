@@ -253,13 +253,14 @@ impl Voice {
             .unwrap_or_else(|| config.provider.clone())
     }
 
-    /// The providers a conversion tries, in order, without repeats.
+    /// The providers a conversion tries, in order, without repeats: the one asked for, the
+    /// active one, the configured one (when `tts.setProvider` chose another), the fallbacks.
     pub fn chain(&self, config: &VoiceConfig, first: Option<&str>) -> Vec<String> {
         let active = self.active(config);
         let mut chain: Vec<String> = Vec::new();
         for id in first
             .into_iter()
-            .chain(std::iter::once(active.as_str()))
+            .chain([active.as_str(), config.provider.as_str()])
             .chain(config.fallback.iter().map(String::as_str))
         {
             if !chain.iter().any(|c| c == id) {
@@ -848,6 +849,8 @@ mod tests {
         let again = Voice::new(tmp.path());
         assert!(again.enabled(&config));
         assert_eq!(again.active(&config), "flite");
+        // The configured provider stays in the chain, after the chosen one.
+        assert_eq!(again.chain(&config, None), ["flite", "espeak-ng"]);
         assert!(matches!(
             again.set_provider("say"),
             Err(VoiceError::Invalid(_))
