@@ -713,3 +713,29 @@ fn profiles_differ_on_voice_as_documented() {
     assert!(edge.timeout_ms > core.timeout_ms);
     assert!(edge.cache_max_files > core.cache_max_files);
 }
+
+#[tokio::test]
+async fn doctor_names_a_voice_program_that_is_missing() {
+    let config = "[voice]\nenabled = true\nprovider = \"kittentts\"\nfallback = [\"espeak-ng\"]\n\
+                  [voice.kittentts]\npreset = \"piper\"\nbin = \"/nonexistent/piper\"\n";
+    let s = engine_with(config, &[]);
+    let report = call(&s, "doctor.run", json!({ "only": ["voice"] }))
+        .await
+        .unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["checkId"], "voice.binary_missing");
+    assert_eq!(findings[0]["path"], "voice.kittentts");
+    assert!(
+        findings[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/piper")
+    );
+    // Off: nothing to say, and nothing probed.
+    let s = engine_with(&config.replace("enabled = true", "enabled = false"), &[]);
+    let report = call(&s, "doctor.run", json!({ "only": ["voice"] }))
+        .await
+        .unwrap();
+    assert_eq!(report["findings"], json!([]));
+}
