@@ -48,6 +48,8 @@ fn vm_rss_kib() -> u64 {
 }
 
 /// Peak RSS (KiB) of the binary answering `requests` over `--batch` in `home`.
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn batch_peak_kib(home: &std::path::Path, requests: &str) -> u64 {
     let mut child = Command::new(BIN)
         .arg("--home")
