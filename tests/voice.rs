@@ -24,6 +24,8 @@ fn engine_with(config: &str, env: &[(&str, &str)]) -> Setup {
     std::fs::write(home.path().join("config.toml"), config).unwrap();
     let loaded = load(&LoadOptions {
         state_dir: home.path().to_path_buf(),
+        // The core profile whatever the build, so edge's voice defaults do not leak in.
+        profile: Some("core".into()),
         env: env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -429,6 +431,7 @@ async fn set_provider_enable_and_disable_persist_and_unknown_ids_are_invalid() {
     // Another process (a new engine on the same state dir) sees the choices.
     let loaded = load(&LoadOptions {
         state_dir: s.home.path().to_path_buf(),
+        profile: Some("core".into()),
         ..Default::default()
     });
     let other = Engine::start(loaded, Vec::new());
