@@ -127,6 +127,18 @@ pub enum Command {
         #[command(subcommand)]
         action: MemoryAction,
     },
+    /// Text to speech: status, providers, the active provider, speak text to a file.
+    Tts {
+        #[command(subcommand)]
+        action: TtsAction,
+    },
+    /// Transcribe an audio file (WAV; other formats through sox) with the speech-to-text
+    /// chain. Off until `voice.stt.enabled` (on in the edge profile).
+    Stt {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Revert the newest applied fix, or fix number SEQ (see `call findings.journal`).
     Undo {
         seq: Option<u64>,
@@ -144,6 +156,54 @@ pub enum SecurityAction {
     Audit {
         #[command(flatten)]
         args: FindingsArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TtsAction {
+    /// Whether voice is on, the active provider, its fallbacks and what each one needs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every provider, whether it is configured and available, and its voices.
+    Providers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make PROVIDER the active one: kittentts, espeak-ng, flite, openai or elevenlabs.
+    SetProvider {
+        provider: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn voice on (auto-speaking replies, when `voice.auto` is set).
+    Enable {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn voice off.
+    Disable {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Speak TEXT (or stdin with `-`) into an audio file; prints where it is.
+    Say {
+        text: String,
+        /// Copy the audio here; its extension picks the format unless --format is given.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Try this provider first.
+        #[arg(long)]
+        provider: Option<String>,
+        /// A voice of the first provider (see `tts providers`).
+        #[arg(long)]
+        voice: Option<String>,
+        /// wav (default), or a format sox writes (flac, ogg, ...).
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 

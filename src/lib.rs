@@ -12,3 +12,4 @@ pub mod findings;
 pub mod memory;
 pub mod net;
 pub mod tui;
+pub mod voice;

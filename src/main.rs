@@ -128,6 +128,8 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         }) => commands::findings(&engine, true, &args).await,
         Some(Command::Undo { seq, json }) => commands::undo(&engine, seq, json).await,
         Some(Command::Memory { action }) => commands::memory::run(&engine, action).await,
+        Some(Command::Tts { action }) => commands::voice::tts(&engine, action).await,
+        Some(Command::Stt { file, json }) => commands::voice::stt(&engine, &file, json).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

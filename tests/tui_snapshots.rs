@@ -222,6 +222,64 @@ fn focus(app: &mut App, pane: PaneId) {
     };
     key(app, KeyCode::Char(digit));
     assert_eq!(app.focus, pane);
+    if pane == PaneId::Providers {
+        // Opening the pane asks for voice status; answer as this machine's core setup would.
+        app.handle(Msg::CallDone {
+            method: "tts.status".into(),
+            result: Ok(tts_status()),
+        });
+    }
+}
+
+fn tts_status() -> serde_json::Value {
+    json!({
+        "enabled": false, "auto": false, "provider": "espeak-ng", "fallbackProviders": ["flite"],
+        "providerStates": [
+            {"id": "kittentts", "label": "KittenTTS (local command: custom)", "configured": false, "available": false},
+            {"id": "espeak-ng", "label": "eSpeak NG", "configured": true, "available": true, "binaryPath": "/usr/bin/espeak-ng"},
+            {"id": "flite", "label": "Flite", "configured": true, "available": false},
+            {"id": "openai", "label": "OpenAI-compatible speech", "configured": false, "available": false},
+            {"id": "elevenlabs", "label": "ElevenLabs", "configured": false, "available": false}
+        ]
+    })
+}
+
+/// The voice section after speaking a reply: kittentts was missing, espeak-ng spoke, and no
+/// audio player was found, so the file's path is shown.
+#[test]
+fn providers_voice_section_after_a_fallback() {
+    for (width, height) in [(80, 24), (160, 48)] {
+        let mut app = configured();
+        focus(&mut app, PaneId::Providers);
+        app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::StreamDelta {
+            conversation: "c1".into(),
+            text: "The build passed.".into(),
+        }));
+        key(&mut app, KeyCode::Char('s'));
+        app.handle(Msg::CallDone {
+            method: "tts.convert".into(),
+            result: Ok(json!({
+                "audioPath": format!("{STATE_DIR}/voice/cache/4f2a.wav"),
+                "provider": "espeak-ng", "outputFormat": "wav", "durationMs": 1400,
+                "attempts": [
+                    {"provider": "kittentts", "status": "unavailable",
+                     "reason": "binary 'piper' not found", "latencyMs": 0},
+                    {"provider": "espeak-ng", "status": "ok", "latencyMs": 95}
+                ]
+            })),
+        });
+        app.handle(Msg::Played(
+            openclaw_rs::tui::voice::PlayOutcome::NoPlayer {
+                path: format!("{STATE_DIR}/voice/cache/4f2a.wav"),
+            },
+        ));
+        snapshot(
+            &format!("providers_voice_{width}x{height}"),
+            &app,
+            width,
+            height,
+        );
+    }
 }
 
 #[test]

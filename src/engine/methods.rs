@@ -124,6 +124,14 @@ pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<super::memory::MemoryGraphPath>(),
     MethodEntry::of::<super::memory::MemoryGraphNode>(),
     MethodEntry::of::<super::memory::MemoryGraphTop>(),
+    MethodEntry::of::<super::voice::TtsStatusMethod>(),
+    MethodEntry::of::<super::voice::TtsProvidersMethod>(),
+    MethodEntry::of::<super::voice::TtsEnable>(),
+    MethodEntry::of::<super::voice::TtsDisable>(),
+    MethodEntry::of::<super::voice::TtsSetProvider>(),
+    MethodEntry::of::<super::voice::TtsConvert>(),
+    MethodEntry::of::<super::voice::SttTranscribe>(),
+    MethodEntry::of::<super::voice::SttStatusMethod>(),
     MethodEntry::of::<MethodsList>(),
 ];
 

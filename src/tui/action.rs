@@ -66,6 +66,8 @@ actions! {
     MemoryGraph => "memory-graph", "Switch between search and graph";
     MemoryIndex => "memory-index", "Index new and changed memory files";
     MemoryReindex => "memory-reindex", "Rebuild the memory index (asks first)";
+    TtsSpeakLast => "tts-speak-last", "Speak the last reply aloud (/tts)";
+    TtsAutoToggle => "tts-auto-toggle", "Turn auto-speaking of replies on or off";
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::action::Action;
 use super::keymap::{KeyCombo, Keymap, Section};
 use super::memory::MemoryState;
+use super::voice::{PlayOutcome, VoiceState};
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
 use crate::engine::methods::{FixAllResult, HealthResult, JournalResult, StatusResult};
@@ -73,6 +74,10 @@ pub enum Command {
         params: Value,
         tag: u64,
     },
+    /// Play an audio file; how it went comes back as [`Msg::Played`].
+    Play {
+        path: String,
+    },
     Quit,
 }
 
@@ -97,6 +102,8 @@ pub enum Msg {
     EventsLagged(u64),
     /// A signal (SIGTERM, SIGHUP) asked us to leave.
     Terminate,
+    /// A [`Command::Play`] finished.
+    Played(PlayOutcome),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,7 +116,9 @@ impl Palette {
     /// Actions matching the query: every query character in order (a subsequence), best
     /// (shortest, earliest) first.
     pub fn matches(&self) -> Vec<Action> {
-        let query = self.query.to_lowercase();
+        // `/tts` finds what `tts` does: slash commands are typed here until there is a
+        // command bar.
+        let query = self.query.trim_start_matches('/').to_lowercase();
         let mut scored: Vec<(usize, usize, Action)> = Action::ALL
             .iter()
             .filter_map(|action| {
@@ -223,6 +232,8 @@ pub struct App {
     pub terminal: TerminalInfo,
     /// The memory explorer: search, preview, graph walk.
     pub memory: MemoryState,
+    /// Speaking replies, and the providers pane's voice section.
+    pub voice: VoiceState,
     pub should_quit: bool,
     /// Set by anything that changes what is on screen; the driver draws only when set.
     pub dirty: bool,
@@ -250,6 +261,7 @@ impl App {
                 colors: 256,
             },
             memory: MemoryState::default(),
+            voice: VoiceState::default(),
             should_quit: false,
             dirty: true,
         }
@@ -275,20 +287,22 @@ impl App {
         if self.memory.started {
             commands.extend(self.memory.refresh());
         }
+        commands.extend(self.voice.refresh());
         self.calls_in_flight += commands.len();
         commands
     }
 
     /// When the driver must wake up even if nothing happens (a debounced search).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.memory.next_deadline()
+        let deadlines = [self.memory.next_deadline(), self.voice.next_deadline()];
+        deadlines.into_iter().flatten().min()
     }
 
     /// Count the calls among `commands` as in flight, and hand them on.
     fn track(&mut self, commands: Vec<Command>) -> Vec<Command> {
         self.calls_in_flight += commands
             .iter()
-            .filter(|c| !matches!(c, Command::Quit))
+            .filter(|c| matches!(c, Command::Call { .. } | Command::CallTagged { .. }))
             .count();
         commands
     }
@@ -331,7 +345,19 @@ impl App {
             let first = self.memory.on_focus();
             commands.extend(self.track(first));
         }
+        // The voice section asks for status when first seen; voice stays unprobed till then.
+        if self.focus == PaneId::Providers && !self.voice.started {
+            let first = self.voice.on_focus();
+            commands.extend(self.track(first));
+        }
         commands
+    }
+
+    /// The longest text one conversion takes, from the configuration.
+    fn voice_max_chars(&self) -> usize {
+        super::panes::config_value(self, "/voice/max_text_length")
+            .and_then(|v| v.as_u64())
+            .map_or(4_000, |n| n as usize)
     }
 
     fn update_inner(&mut self, action: Action) -> Vec<Command> {
@@ -400,6 +426,14 @@ impl App {
                     text: self.findings_filter.clone(),
                     purpose: InputPurpose::Filter,
                 });
+            }
+            Action::TtsSpeakLast | Action::TtsAutoToggle => {
+                let max = self.voice_max_chars();
+                let (commands, line) = self.voice.act(action, max);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                return self.track(commands);
             }
             // Taken by `memory_action` above.
             Action::MemorySearch
@@ -554,9 +588,23 @@ impl App {
                 }
                 self.track(commands)
             }
+            Msg::CallDone { method, result } if method.starts_with("tts.") => {
+                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
+                self.dirty = true;
+                let (commands, line) = self.voice.apply(&method, result);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                self.track(commands)
+            }
             Msg::CallDone { method, result } => {
                 self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
                 self.apply_result(&method, result);
+                Vec::new()
+            }
+            Msg::Played(outcome) => {
+                self.last_event = Some(self.voice.played(outcome));
+                self.dirty = true;
                 Vec::new()
             }
             Msg::TaggedDone {
@@ -573,7 +621,12 @@ impl App {
                 self.track(commands)
             }
             Msg::Tick(now) => {
-                let commands = self.memory.tick(now);
+                let max = self.voice_max_chars();
+                let (mut commands, line) = self.voice.tick(now, max);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                commands.extend(self.memory.tick(now));
                 if commands.is_empty() {
                     return commands;
                 }
@@ -592,6 +645,10 @@ impl App {
                         vec![self.scan_command()]
                     }
                     EngineEvent::ConfigReloaded { .. } => self.refresh_commands(),
+                    EngineEvent::StreamDelta { conversation, text } => {
+                        self.voice.on_delta(&conversation, &text, Instant::now());
+                        Vec::new()
+                    }
                     EngineEvent::Progress {
                         task,
                         done,
@@ -869,7 +926,7 @@ mod tests {
             .iter()
             .map(|c| match c {
                 Command::Call { method, .. } | Command::CallTagged { method, .. } => *method,
-                Command::Quit => "quit",
+                Command::Quit | Command::Play { .. } => "quit",
             })
             .collect();
         assert_eq!(methods, vec!["config.reload"]);
@@ -881,7 +938,7 @@ mod tests {
             .iter()
             .filter_map(|c| match c {
                 Command::Call { method, .. } | Command::CallTagged { method, .. } => Some(*method),
-                Command::Quit => None,
+                Command::Quit | Command::Play { .. } => None,
             })
             .collect();
         assert_eq!(
@@ -1041,7 +1098,7 @@ mod tests {
                 Command::Call { method, params } | Command::CallTagged { method, params, .. } => {
                     Some((*method, params.clone()))
                 }
-                Command::Quit => None,
+                Command::Quit | Command::Play { .. } => None,
             })
             .collect()
     }
@@ -1106,10 +1163,17 @@ mod tests {
         let first = ch(&mut app, '2');
         let methods: Vec<_> = calls(&first).into_iter().map(|(m, _)| m).collect();
         assert_eq!(methods, vec!["memory.status", "memory.graph.top"]);
+        // Passing through providers asks for voice status; memory is not asked again.
+        let again = [ch(&mut app, '3'), ch(&mut app, '2')].concat();
         assert!(
-            ch(&mut app, '3').is_empty() && ch(&mut app, '2').is_empty(),
+            calls(&again).iter().all(|(m, _)| !m.starts_with("memory.")),
             "only once"
         );
+        // Answer the voice status, so only memory's calls stay in flight.
+        app.handle(Msg::CallDone {
+            method: "tts.status".into(),
+            result: Err(EngineError::internal("not under test")),
+        });
         ch(&mut app, '/');
         assert!(app.memory.editing);
         app

@@ -219,6 +219,13 @@ fn execute(commands: Vec<Command>, engine: &EngineHandle, tx: &mpsc::UnboundedSe
                     });
                 });
             }
+            Command::Play { path } => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let outcome = super::voice::play(path).await;
+                    let _ = tx.send(Msg::Played(outcome));
+                });
+            }
             // The loop sees `should_quit` and leaves after this drain.
             Command::Quit => {}
         }

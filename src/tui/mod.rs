@@ -11,6 +11,7 @@ pub mod memory;
 pub mod panes;
 pub mod theme;
 pub mod ui;
+pub mod voice;
 pub mod widgets;
 
 use std::time::Instant;

@@ -228,37 +228,35 @@ fn connect(address: &str) -> Result<(), String> {
     Err(last)
 }
 
-fn on_path(binary: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            std::fs::metadata(dir.join(binary)).is_ok_and(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-            })
-        })
-    })
-}
-
 pub fn voice_binaries(ctx: &Context<'_>) -> Vec<Finding> {
     let voice = &ctx.snapshot.config().voice;
     if !voice.enabled {
         return Vec::new();
     }
-    std::iter::once(&voice.provider)
-        .chain(&voice.fallback)
-        .filter(|p| matches!(p.as_str(), "espeak-ng" | "flite" | "piper"))
-        .filter(|p| !on_path(p))
-        .map(|p| {
+    let env = &ctx.snapshot.loaded.options.env;
+    let mut chain = vec![&voice.provider];
+    chain.extend(voice.fallback.iter().filter(|p| **p != voice.provider));
+    chain
+        .into_iter()
+        .filter_map(|id| crate::voice::tts::provider(id, voice, env))
+        // Local programs only: a cloud provider's missing key is the provider checks' job.
+        .filter(|p| matches!(p.id(), "kittentts" | "espeak-ng" | "flite"))
+        .filter_map(|p| {
+            let state = p.probe();
+            (state.configured && !state.available).then(|| (p.id(), state.reason))
+        })
+        .map(|(id, reason)| {
             Finding::new(
                 "voice.binary_missing",
                 Severity::Warn,
-                format!("Voice provider {p} is not installed"),
+                format!("Voice provider {id} is not installed"),
             )
             .detail(format!(
-                "Voice is on, but `{p}` is not on PATH, so speech falls back or stays silent. \
-                     Install it (e.g. apt-get install {p}) or set voice.enabled = false."
+                "Voice is on, but {id} cannot run: {}. Speech falls back to the next provider \
+                 or fails. Install it, or set voice.enabled = false.",
+                reason.unwrap_or_else(|| "its program is missing".into())
             ))
-            .path(format!("voice.{p}"))
+            .path(format!("voice.{id}"))
         })
         .collect()
 }

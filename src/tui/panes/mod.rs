@@ -4,6 +4,7 @@ pub mod conversations;
 pub mod findings;
 pub mod memory;
 pub mod providers;
+pub mod voice;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -85,12 +85,14 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let inner = block.inner(area);
     block.render(area, buf);
     let rows = rows(app);
-    let [list_area, detail_area, policy_area] = Layout::vertical([
+    let [list_area, detail_area, policy_area, voice_area] = Layout::vertical([
         Constraint::Min(3),
         Constraint::Length(3),
         Constraint::Length(3),
+        Constraint::Length(super::voice::HEIGHT),
     ])
     .areas(inner);
+    super::voice::render(app, theme, voice_area, buf);
 
     let dim = theme.style("ui.text.dim");
     let text = theme.style("ui.text");
