@@ -11,4 +11,5 @@ pub mod engine;
 pub mod findings;
 pub mod memory;
 pub mod net;
+pub mod sandbox;
 pub mod tui;

@@ -1,0 +1,1 @@
+//! Tool manifests (`tool.toml`) and the built-in tools.
