@@ -124,6 +124,11 @@ pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<super::memory::MemoryGraphPath>(),
     MethodEntry::of::<super::memory::MemoryGraphNode>(),
     MethodEntry::of::<super::memory::MemoryGraphTop>(),
+    MethodEntry::of::<super::sandbox::ToolsList>(),
+    MethodEntry::of::<super::sandbox::ToolsDescribe>(),
+    MethodEntry::of::<super::sandbox::ToolsInvoke>(),
+    MethodEntry::of::<super::sandbox::SandboxRun>(),
+    MethodEntry::of::<super::sandbox::SandboxStatus>(),
     MethodEntry::of::<MethodsList>(),
 ];
 

@@ -8,6 +8,7 @@ mod error;
 mod event;
 pub mod memory;
 pub mod methods;
+pub mod sandbox;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -83,6 +84,8 @@ struct Inner {
     events: broadcast::Sender<EngineEvent>,
     /// Opened on first use; see [`EngineHandle::memory`].
     memory: tokio::sync::Mutex<Option<Arc<crate::memory::Memory>>>,
+    /// Backends start on first use; see [`EngineHandle::sandbox`].
+    sandbox: std::sync::OnceLock<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl Engine {
@@ -97,6 +100,7 @@ impl Engine {
                     started: Instant::now(),
                     events,
                     memory: tokio::sync::Mutex::new(None),
+                    sandbox: std::sync::OnceLock::new(),
                 }),
             },
         }
@@ -219,6 +223,9 @@ mod tests {
             "memory.graph.neighbors",
             "memory.graph.path",
             "memory.graph.node",
+            "tools.describe",
+            "tools.invoke",
+            "sandbox.run",
         ];
         for m in METHODS {
             let result = h.call(m.name, Value::Null).await;

@@ -97,7 +97,7 @@ impl Capability {
 /// What a run may do beyond computing. `http` holds host rules (`api.example.com`,
 /// `*.example.com`, `127.0.0.1:8080`); empty means no network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Grants {
     pub memory: bool,
     pub kv: bool,
