@@ -130,6 +130,8 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         }) => commands::findings(&engine, true, &args).await,
         Some(Command::Undo { seq, json }) => commands::undo(&engine, seq, json).await,
         Some(Command::Memory { action }) => commands::memory::run(&engine, action).await,
+        Some(Command::Sandbox { action }) => commands::sandbox::sandbox(&engine, action).await,
+        Some(Command::Tools { action }) => commands::sandbox::tools(&engine, action).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }
