@@ -285,3 +285,14 @@ fn fuel_means_comparable_work_on_every_backend() {
         );
     }
 }
+
+#[test]
+fn docs_tools_md_shows_the_tested_example_verbatim() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tools.md"))
+        .unwrap();
+    let example = std::fs::read_to_string(fixtures().join("doc_example.wat")).unwrap();
+    assert!(
+        doc.contains(example.trim_end()),
+        "docs/tools.md must embed tests/fixtures/wasm/doc_example.wat as it is"
+    );
+}
