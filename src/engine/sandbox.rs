@@ -244,7 +244,20 @@ async fn run_call(engine: &EngineHandle, call: Call) -> Result<ToolCallResult, E
             return Err(e);
         }
     };
-    let (output, out_report) = safety.check_json(&outcome.output, Direction::ToolOutput);
+    let (output, mut out_report) = safety.check_json(&outcome.output, Direction::ToolOutput);
+    // Log lines are output too: a tool may log what it read.
+    let logs: Vec<ToolLog> = outcome
+        .logs
+        .into_iter()
+        .map(|log| {
+            let checked = safety.check_text(&log.message, Direction::ToolOutput);
+            out_report.merge(checked.report);
+            ToolLog {
+                level: log.level,
+                message: checked.text,
+            }
+        })
+        .collect();
     engine.report_safety(Direction::ToolOutput, &call.name, &out_report);
     report.merge(out_report);
     report.rules.sort();
@@ -280,7 +293,7 @@ async fn run_call(engine: &EngineHandle, call: Call) -> Result<ToolCallResult, E
         module_sha256: outcome.module_sha256,
         granted: call.grants.names(),
         limits: call.limits,
-        logs: outcome.logs,
+        logs,
         safety: report,
     })
 }

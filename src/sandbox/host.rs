@@ -251,7 +251,13 @@ pub fn log(state: &mut HostState, memory: &[u8], level: i32, ptr: i32, len: i32)
         2 => "info",
         _ => "debug",
     };
-    tracing::debug!(target: "openclaw_rs::sandbox::tool", level, "{message}");
+    // The tool may log what it read; the log file never gets a secret.
+    tracing::debug!(
+        target: "openclaw_rs::sandbox::tool",
+        level,
+        "{}",
+        crate::findings::secrets::redact_assignments(&message)
+    );
     state.logs.push(ToolLog {
         level: level.into(),
         message,

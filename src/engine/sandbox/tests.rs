@@ -294,3 +294,39 @@ async fn memory_search_reaches_the_engine_store() {
     assert!(!hits.is_empty(), "{out}");
     assert!(out["output"].to_string().contains("Ferris"), "{out}");
 }
+
+#[tokio::test]
+async fn secrets_a_tool_logs_are_redacted_too() {
+    let key = "AKIAABCDEFGHIJKLMNOP";
+    let (tmp, engine) = engine_with("");
+    let dir = tmp.path().join("tools/leaky");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("tool.wat"),
+        format!(
+            r#"(module
+  (import "openclaw" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "key {key}")
+  (data (i32.const 64) "{{}}")
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "run") (param i32 i32) (result i64)
+    (call $log (i32.const 2) (i32.const 16) (i32.const 24))
+    (i64.or (i64.shl (i64.const 64) (i64.const 32)) (i64.const 2))))"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tool.toml"),
+        "name = \"leaky\"\ndescription = \"d\"\nmodule = \"tool.wat\"\n",
+    )
+    .unwrap();
+    let out = engine
+        .handle()
+        .call("tools.invoke", json!({ "name": "leaky" }))
+        .await
+        .unwrap();
+    assert_eq!(out["logs"][0]["message"], "key [REDACTED:aws_access_key]");
+    assert_eq!(out["safety"]["decision"], "review");
+    assert!(!out.to_string().contains(key));
+}
