@@ -296,3 +296,73 @@ fn docs_tools_md_shows_the_tested_example_verbatim() {
         "docs/tools.md must embed tests/fixtures/wasm/doc_example.wat as it is"
     );
 }
+
+#[test]
+fn concurrent_runaways_each_stop_at_their_own_deadline() {
+    let sandbox = Arc::new(Sandbox::new());
+    let looping = std::fs::read(fixtures().join("loop.wat")).unwrap();
+    let echo = std::fs::read(fixtures().join("echo.wat")).unwrap();
+    for backend in sandbox::available_backends() {
+        let mut threads = Vec::new();
+        for (i, timeout_ms) in [150u64, 300, 450].into_iter().enumerate() {
+            let (sandbox, looping) = (sandbox.clone(), looping.clone());
+            threads.push(std::thread::spawn(move || {
+                let limits = Limits {
+                    fuel: 0,
+                    memory_bytes: 1 << 20,
+                    table_elements: 10,
+                    instances: 1,
+                    timeout_ms,
+                    max_output_bytes: 1024,
+                };
+                let prepared = sandbox.prepare(backend, &looping, None).unwrap();
+                let started = Instant::now();
+                let err = sandbox
+                    .run(
+                        &prepared,
+                        &Value::Null,
+                        &limits,
+                        &Grants::default(),
+                        &HostEnv::default(),
+                    )
+                    .unwrap_err();
+                (i, err, started.elapsed())
+            }));
+        }
+        // A well-behaved call in the middle of them is not disturbed.
+        let prepared = sandbox.prepare(backend, &echo, None).unwrap();
+        let limits = Limits {
+            fuel: 1_000_000,
+            memory_bytes: 1 << 20,
+            table_elements: 10,
+            instances: 1,
+            timeout_ms: 5_000,
+            max_output_bytes: 1024,
+        };
+        let ok = sandbox
+            .run(
+                &prepared,
+                &serde_json::json!({"a": 1}),
+                &limits,
+                &Grants::default(),
+                &HostEnv::default(),
+            )
+            .unwrap();
+        assert_eq!(ok.output["a"], 1);
+        for t in threads {
+            let (i, err, elapsed) = t.join().unwrap();
+            let timeout = Duration::from_millis([150, 300, 450][i]);
+            assert!(matches!(err, SandboxError::Timeout { .. }), "{err}");
+            assert!(
+                elapsed >= timeout,
+                "{} stopped early: {elapsed:?}",
+                backend.as_str()
+            );
+            assert!(
+                elapsed < timeout + Duration::from_millis(500),
+                "{} stopped late: {elapsed:?}",
+                backend.as_str()
+            );
+        }
+    }
+}

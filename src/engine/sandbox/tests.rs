@@ -330,3 +330,45 @@ async fn secrets_a_tool_logs_are_redacted_too() {
     assert_eq!(out["safety"]["decision"], "review");
     assert!(!out.to_string().contains(key));
 }
+
+#[cfg(not(feature = "edge"))]
+#[tokio::test]
+async fn wasmtime_on_a_core_build_falls_back_to_wasmi_and_says_so() {
+    let (_tmp, engine) = engine_with("");
+    let out = engine
+        .handle()
+        .call(
+            "sandbox.run",
+            json!({ "path": fixture("echo.wat"), "backend": "wasmtime", "input": { "a": 1 } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["backend"], "wasmi");
+    assert!(
+        out["fallbackReason"]
+            .as_str()
+            .unwrap()
+            .contains("core build")
+    );
+}
+
+#[cfg(feature = "edge")]
+#[tokio::test]
+async fn both_backends_answer_on_an_edge_build() {
+    let (_tmp, engine) = engine_with("");
+    for backend in ["wasmi", "wasmtime"] {
+        let out = engine
+            .handle()
+            .call(
+                "tools.invoke",
+                json!({ "name": "checksum", "input": { "text": "abc" }, "backend": backend }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["backend"], backend);
+        assert_eq!(
+            out["output"]["sha256"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
