@@ -139,6 +139,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a WebAssembly module in the sandbox, or show the sandbox's status.
+    Sandbox {
+        #[command(subcommand)]
+        action: SandboxAction,
+    },
+    /// Sandboxed tools: built-in and installed under <state>/tools/.
+    Tools {
+        #[command(subcommand)]
+        action: ToolsAction,
+    },
     /// Revert the newest applied fix, or fix number SEQ (see `call findings.journal`).
     Undo {
         seq: Option<u64>,
@@ -147,6 +157,78 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// Run FILE (.wasm, or WebAssembly text .wat) on --input. Prints the output JSON; exits 1
+    /// when the module fails (out of fuel, timeout, denied capability, trap...).
+    #[command(after_help = "Examples:\n  \
+        openclaw-rs sandbox run tool.wat --input '{\"text\":\"hi\"}'\n  \
+        openclaw-rs sandbox run tool.wasm --fuel 1000000 --timeout-ms 200 --allow kv --json\n  \
+        openclaw-rs sandbox run fetch.wat --allow http:api.example.com --input '{\"url\":\"https://api.example.com/\"}'")]
+    Run {
+        file: PathBuf,
+        /// The input document (JSON); `{}` when left out.
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// auto, wasmi or wasmtime (edge builds) [default: sandbox.backend].
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        /// Fuel units, about one WebAssembly operator each; 0 = unlimited [default: sandbox.fuel].
+        #[arg(long, value_name = "UNITS")]
+        fuel: Option<u64>,
+        /// Linear memory cap [default: sandbox.memory_mb].
+        #[arg(long, value_name = "MIB")]
+        memory_mb: Option<u32>,
+        /// Wall-clock limit [default: sandbox.timeout_ms].
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u64>,
+        /// Output cap [default: sandbox.max_output_kb].
+        #[arg(long, value_name = "KIB")]
+        max_output_kb: Option<u32>,
+        /// Grant a capability (repeatable): memory, kv, fs, http:HOST[:PORT]. The config must
+        /// allow it too (sandbox.capabilities, sandbox.http_allow).
+        #[arg(long = "allow", value_name = "CAP")]
+        allow: Vec<String>,
+        /// Refuse to run unless FILE has this sha256.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Print the whole result (output, backend, fuel, logs, safety) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Backends in this build, the one in use, default limits, allowed capabilities, cache.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsAction {
+    /// Every tool with its requested and granted capabilities.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A tool's parameters, limits, capabilities and pin.
+    Describe {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a tool on --input (checked against its parameter schema).
+    Invoke {
+        name: String,
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// auto, wasmi or wasmtime [default: sandbox.backend].
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

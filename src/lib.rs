@@ -11,5 +11,6 @@ pub mod engine;
 pub mod findings;
 pub mod memory;
 pub mod net;
+pub mod sandbox;
 pub mod tui;
 pub mod voice;

@@ -130,6 +130,8 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         Some(Command::Memory { action }) => commands::memory::run(&engine, action).await,
         Some(Command::Tts { action }) => commands::voice::tts(&engine, action).await,
         Some(Command::Stt { file, json }) => commands::voice::stt(&engine, &file, json).await,
+        Some(Command::Sandbox { action }) => commands::sandbox::sandbox(&engine, action).await,
+        Some(Command::Tools { action }) => commands::sandbox::tools(&engine, action).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

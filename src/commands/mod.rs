@@ -508,3 +508,4 @@ pub async fn undo(engine: &Engine, seq: Option<u64>, as_json: bool) -> Result<i3
 
 pub mod memory;
 pub mod voice;
+pub mod sandbox;

@@ -240,6 +240,9 @@ pub struct SandboxConfig {
     pub max_output_kb: u32,
     /// Hosts tools with the `http` capability may reach; empty means none.
     pub http_allow: Vec<String>,
+    /// Capabilities tools may be granted (`memory`, `kv`, `fs`, `http`): a tool gets what
+    /// its manifest requests and this list allows.
+    pub capabilities: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -251,6 +254,7 @@ impl Default for SandboxConfig {
             timeout_ms: 5_000,
             max_output_kb: 256,
             http_allow: Vec::new(),
+            capabilities: vec!["memory".into(), "kv".into(), "fs".into(), "http".into()],
         }
     }
 }

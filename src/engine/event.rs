@@ -39,6 +39,32 @@ pub enum EngineEvent {
     FindingsChanged { critical: u32, warn: u32, info: u32 },
     /// Something the user should see in the status bar.
     Notice { level: Level, message: String },
+    /// A sandboxed tool call finished (`tools.invoke`, `sandbox.run`).
+    #[serde(rename_all = "camelCase")]
+    ToolCall {
+        tool: String,
+        backend: String,
+        /// `ok`, or the error kind (`outOfFuel`, `capabilityDenied`, ...).
+        status: String,
+        duration_us: u64,
+        fuel_used: u64,
+        /// The SafetyLayer's decision over input and output: allow, review or block.
+        safety: String,
+        /// Safety rule ids that matched; never the matched text.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        safety_rules: Vec<String>,
+    },
+    /// The SafetyLayer flagged or refused content (a tool's, or a model reply).
+    #[serde(rename_all = "camelCase")]
+    SafetyDecision {
+        /// `toolInput`, `toolOutput` or `modelReply`.
+        direction: String,
+        /// The tool or provider the content belongs to.
+        subject: String,
+        decision: String,
+        rules: Vec<String>,
+        reasons: Vec<String>,
+    },
 }
 
 impl EngineEvent {
@@ -83,6 +109,18 @@ impl EngineEvent {
                 info,
             } => format!("findings: {critical} critical, {warn} warn, {info} info"),
             EngineEvent::Notice { message, .. } => message.clone(),
+            EngineEvent::ToolCall {
+                tool,
+                status,
+                duration_us,
+                ..
+            } => format!("tool {tool}: {status} in {} ms", duration_us / 1000),
+            EngineEvent::SafetyDecision {
+                subject,
+                decision,
+                rules,
+                ..
+            } => format!("safety {decision} for {subject}: {}", rules.join(", ")),
         }
     }
 }

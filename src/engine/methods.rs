@@ -132,6 +132,11 @@ pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<super::voice::TtsConvert>(),
     MethodEntry::of::<super::voice::SttTranscribe>(),
     MethodEntry::of::<super::voice::SttStatusMethod>(),
+    MethodEntry::of::<super::sandbox::ToolsList>(),
+    MethodEntry::of::<super::sandbox::ToolsDescribe>(),
+    MethodEntry::of::<super::sandbox::ToolsInvoke>(),
+    MethodEntry::of::<super::sandbox::SandboxRun>(),
+    MethodEntry::of::<super::sandbox::SandboxStatus>(),
     MethodEntry::of::<MethodsList>(),
 ];
 

@@ -9,6 +9,7 @@ mod event;
 pub mod memory;
 pub mod methods;
 pub mod voice;
+pub mod sandbox;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -86,6 +87,8 @@ struct Inner {
     memory: tokio::sync::Mutex<Option<Arc<crate::memory::Memory>>>,
     /// Built by the first voice method; see [`EngineHandle::voice`].
     voice: std::sync::OnceLock<Arc<crate::voice::Voice>>,
+    /// Backends start on first use; see [`EngineHandle::sandbox`].
+    sandbox: std::sync::OnceLock<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl Engine {
@@ -101,6 +104,7 @@ impl Engine {
                     events,
                     memory: tokio::sync::Mutex::new(None),
                     voice: std::sync::OnceLock::new(),
+                    sandbox: std::sync::OnceLock::new(),
                 }),
             },
         }
@@ -226,6 +230,9 @@ mod tests {
             "tts.setProvider",
             "tts.convert",
             "stt.transcribe",
+            "tools.describe",
+            "tools.invoke",
+            "sandbox.run",
         ];
         for m in METHODS {
             let result = h.call(m.name, Value::Null).await;

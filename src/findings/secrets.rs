@@ -84,6 +84,82 @@ pub fn scan(text: &str) -> Vec<Hit> {
     hits
 }
 
+/// A secret-named key assigned a long, random-looking value in any common syntax
+/// (`TOKEN=…`, `"api_key": "…"`, `password: …`); the value is group 1.
+static GENERIC_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|credential)[A-Za-z0-9_.-]*["']?\s*[:=]\s*["']?([A-Za-z0-9+/=_.~-]{16,})"#,
+    )
+    .expect("static pattern")
+});
+
+/// Bits of entropy per character; random keys score high, words and paths low.
+fn entropy(text: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in text.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = text.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Where a secret is in a text: the rule and the byte range of the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub rule: &'static str,
+    pub range: std::ops::Range<usize>,
+}
+
+/// Every secret in `text` by byte range, the shaped rules first, then generic high-entropy
+/// assignments (`generic_secret_assignment`) that no shaped rule already covers. Ranges do
+/// not overlap.
+pub fn find(text: &str) -> Vec<Match> {
+    let mut found: Vec<Match> = Vec::new();
+    let overlaps = |found: &[Match], r: &std::ops::Range<usize>| {
+        found
+            .iter()
+            .any(|m| m.range.start < r.end && r.start < m.range.end)
+    };
+    for (rule, re) in COMPILED.iter() {
+        for m in re.find_iter(text) {
+            let mut range = m.range();
+            if *rule == "pem_private_key" {
+                // The whole key block, not only its header.
+                let end_marker = text[range.end..].find("-----END ").and_then(|i| {
+                    let tail = range.end + i;
+                    text[tail + 9..].find("-----").map(|j| tail + 9 + j + 5)
+                });
+                range.end = end_marker.unwrap_or(text.len());
+            }
+            if !overlaps(&found, &range) {
+                found.push(Match { rule, range });
+            }
+        }
+    }
+    for caps in GENERIC_ASSIGNMENT.captures_iter(text) {
+        let Some(value) = caps.get(1) else { continue };
+        let v = value.as_str();
+        if v.starts_with("env:") || v.starts_with("file:") || entropy(v) < 3.5 {
+            continue;
+        }
+        if !overlaps(&found, &value.range()) {
+            found.push(Match {
+                rule: "generic_secret_assignment",
+                range: value.range(),
+            });
+        }
+    }
+    found.sort_by_key(|m| m.range.start);
+    found
+}
+
 /// The text with literal values of secret-named keys replaced; references (`env:`, `file:`)
 /// stay visible because they are not secrets.
 pub fn redact_assignments(text: &str) -> String {
@@ -142,6 +218,31 @@ mod tests {
         assert!(!shown.contains("AKIA"), "{shown}");
         assert!(shown.contains("env:OPENAI_API_KEY"));
         assert!(shown.contains("model = \"gpt\""));
+    }
+
+    #[test]
+    fn find_gives_ranges_of_the_secret_only() {
+        let text = "export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok\n\
+                    db_password: Xk9qT2vLp8sWm4zRb7n\n\
+                    api_key = \"env:OPENAI_API_KEY\"\n\
+                    session_token = aaaaaaaaaaaaaaaaaaaa\n\
+                    -----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----\nafter";
+        let found = find(text);
+        let rules: Vec<&str> = found.iter().map(|m| m.rule).collect();
+        assert_eq!(
+            rules,
+            [
+                "github_token",
+                "generic_secret_assignment",
+                "pem_private_key"
+            ]
+        );
+        assert_eq!(
+            &text[found[0].range.clone()],
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+        );
+        assert!(text[found[1].range.clone()].starts_with("Xk9"));
+        assert!(text[found[2].range.clone()].ends_with("-----END RSA PRIVATE KEY-----"));
     }
 
     #[test]

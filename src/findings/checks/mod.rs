@@ -5,6 +5,7 @@
 mod audit;
 mod doctor;
 mod perms;
+mod tools;
 
 use std::path::{Path, PathBuf};
 
@@ -141,6 +142,20 @@ pub static AUDIT: &[Check] = &[
         ids: &["secrets.leaked"],
         deep_only: true,
         run: audit::leaked_secrets,
+    },
+    Check {
+        ids: &["tools.manifest_invalid", "tools.unpinned_module"],
+        deep_only: false,
+        run: tools::manifests,
+    },
+    Check {
+        ids: &[
+            "tools.pin_mismatch",
+            "tools.capabilities_exceed_manifest",
+            "tools.module_unreadable",
+        ],
+        deep_only: true,
+        run: tools::modules,
     },
     Check {
         ids: &["summary.attack_surface"],

@@ -1,0 +1,43 @@
+;; text_stats: {"text": "..."} -> {"bytes", "chars", "words", "lines"} of the decoded text.
+;; chars counts Unicode scalar values; words are runs of non-whitespace; lines counts a last
+;; line without a newline too.
+(module
+;;@prelude
+  (data (i32.const 3100) "text")
+  (data (i32.const 3200) "{\"bytes\":")
+  (data (i32.const 3216) ",\"chars\":")
+  (data (i32.const 3232) ",\"words\":")
+  (data (i32.const 3248) ",\"lines\":")
+  (func (export "run") (param $ptr i32) (param $len i32) (result i64)
+    (local $i i32) (local $c i32) (local $chars i32) (local $words i32) (local $lines i32)
+    (local $in_word i32) (local $space i32)
+    (call $read_text (local.get $ptr) (i32.const 3100) (i32.const 4))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (global.get $text_len)))
+        (local.set $c (i32.load8_u (i32.add (global.get $text) (local.get $i))))
+        (if (i32.ne (i32.and (local.get $c) (i32.const 0xc0)) (i32.const 0x80))
+          (then (local.set $chars (i32.add (local.get $chars) (i32.const 1)))))
+        (if (i32.eq (local.get $c) (i32.const 10))
+          (then (local.set $lines (i32.add (local.get $lines) (i32.const 1)))))
+        (local.set $space (i32.or (i32.eq (local.get $c) (i32.const 32))
+                                  (i32.and (i32.ge_u (local.get $c) (i32.const 9)) (i32.le_u (local.get $c) (i32.const 13)))))
+        (if (i32.and (i32.eqz (local.get $space)) (i32.eqz (local.get $in_word)))
+          (then (local.set $words (i32.add (local.get $words) (i32.const 1)))))
+        (local.set $in_word (i32.eqz (local.get $space)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (if (i32.and (i32.gt_u (global.get $text_len) (i32.const 0))
+                 (i32.ne (i32.load8_u (i32.sub (i32.add (global.get $text) (global.get $text_len)) (i32.const 1))) (i32.const 10)))
+      (then (local.set $lines (i32.add (local.get $lines) (i32.const 1)))))
+    (call $out_begin (i32.const 128))
+    (call $bytes (i32.const 3200) (i32.const 9))
+    (call $u32 (global.get $text_len))
+    (call $bytes (i32.const 3216) (i32.const 9))
+    (call $u32 (local.get $chars))
+    (call $bytes (i32.const 3232) (i32.const 9))
+    (call $u32 (local.get $words))
+    (call $bytes (i32.const 3248) (i32.const 9))
+    (call $u32 (local.get $lines))
+    (call $byte (i32.const 125))
+    (call $result)))

@@ -1,0 +1,135 @@
+//! What can go wrong when a tool runs, as one typed error shared by every backend, and how it
+//! reaches the wire (an engine error code with the details a script can act on).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::engine::{EngineError, ErrorCode};
+
+/// Why a tool call failed. Both backends report the same variant for the same cause; the
+/// conformance suite (`tests/sandbox_conformance.rs`) holds them to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SandboxError {
+    /// The fuel budget ran out before `run` returned.
+    #[error("the tool used its whole fuel budget ({fuel} units); raise sandbox.fuel or --fuel")]
+    OutOfFuel { fuel: u64 },
+    /// The wall-clock deadline passed.
+    #[error("the tool did not finish within {timeout_ms} ms (sandbox.timeout_ms or --timeout-ms)")]
+    #[serde(rename_all = "camelCase")]
+    Timeout { timeout_ms: u64 },
+    /// Linear memory, a table or the instance count would exceed its limit.
+    #[error("the tool asked for more {resource} than its limit of {limit}")]
+    MemoryLimit { resource: String, limit: u64 },
+    /// Recursion deeper than the sandbox's stack allows.
+    #[error("the tool overflowed its stack (recursion too deep)")]
+    StackOverflow,
+    /// A host function whose capability was not granted.
+    #[error(
+        "the tool called a host function that needs the '{capability}' capability, which it \
+         was not granted; request it in tool.toml and allow it in the config (or --allow)"
+    )]
+    CapabilityDenied { capability: String },
+    /// A granted capability used against its policy: a path outside the workspace, a host
+    /// not on the allowlist, a private address.
+    #[error("{capability}: {reason}")]
+    PolicyDenied { capability: String, reason: String },
+    /// Not a module the sandbox can run: malformed, a feature it does not enable, an
+    /// import it does not provide, or the ABI exports missing.
+    #[error("invalid module: {reason}")]
+    InvalidModule { reason: String },
+    /// The module's sha256 is not the manifest's pin.
+    #[error(
+        "the module's sha256 is {actual}, but its manifest pins {expected}; the file changed \
+         since it was pinned (re-pin it only if you trust the new file)"
+    )]
+    HashMismatch { expected: String, actual: String },
+    /// Any other WebAssembly trap (`unreachable`, out-of-bounds access, division by zero...).
+    #[error("the tool trapped: {code}")]
+    Trap { code: String },
+    /// `run` returned something that is not a JSON document within the output cap.
+    #[error("bad output: {reason}")]
+    BadOutput { reason: String },
+    /// The input or the sandbox itself (not the tool) failed.
+    #[error("{message}")]
+    Host { message: String },
+}
+
+impl SandboxError {
+    /// The variant's name as it appears in `details.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxError::OutOfFuel { .. } => "outOfFuel",
+            SandboxError::Timeout { .. } => "timeout",
+            SandboxError::MemoryLimit { .. } => "memoryLimit",
+            SandboxError::StackOverflow => "stackOverflow",
+            SandboxError::CapabilityDenied { .. } => "capabilityDenied",
+            SandboxError::PolicyDenied { .. } => "policyDenied",
+            SandboxError::InvalidModule { .. } => "invalidModule",
+            SandboxError::HashMismatch { .. } => "hashMismatch",
+            SandboxError::Trap { .. } => "trap",
+            SandboxError::BadOutput { .. } => "badOutput",
+            SandboxError::Host { .. } => "host",
+        }
+    }
+
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        SandboxError::InvalidModule {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn host(message: impl Into<String>) -> Self {
+        SandboxError::Host {
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SandboxError::Timeout { .. } => ErrorCode::Timeout,
+            SandboxError::CapabilityDenied { .. }
+            | SandboxError::PolicyDenied { .. }
+            | SandboxError::HashMismatch { .. } => ErrorCode::Denied,
+            SandboxError::InvalidModule { .. } => ErrorCode::InvalidRequest,
+            SandboxError::Host { .. } => ErrorCode::Internal,
+            // The tool ran and failed: the request was fine, the tool was not.
+            SandboxError::OutOfFuel { .. }
+            | SandboxError::MemoryLimit { .. }
+            | SandboxError::StackOverflow
+            | SandboxError::Trap { .. }
+            | SandboxError::BadOutput { .. } => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<SandboxError> for EngineError {
+    fn from(error: SandboxError) -> Self {
+        let mut details = serde_json::to_value(&error).unwrap_or_else(|_| json!({}));
+        if let Some(map) = details.as_object_mut() {
+            map.insert("kind".into(), json!(error.kind()));
+        }
+        EngineError::new(error.code(), error.to_string()).with_details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_reach_the_wire_with_kind_and_fields() {
+        let e: EngineError = SandboxError::CapabilityDenied {
+            capability: "http".into(),
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::Denied);
+        let details = e.details.unwrap();
+        assert_eq!(details["kind"], "capabilityDenied");
+        assert_eq!(details["capability"], "http");
+        let e: EngineError = SandboxError::Timeout { timeout_ms: 5 }.into();
+        assert_eq!(e.code, ErrorCode::Timeout);
+        assert_eq!(e.details.unwrap()["timeoutMs"], 5);
+    }
+}

@@ -1,0 +1,435 @@
+//! The host side of the ABI, written once for both backends: the per-run state a store
+//! carries, the resource limiter, and the `openclaw.*` functions over a plain `&mut [u8]`
+//! view of the guest's memory.
+//!
+//! Calling convention (see `docs/tools.md`): a host function that produces data stages it
+//! and returns its length (≥ 0); the guest copies it out with `result_read(ptr, len)`.
+//! Negative returns are ordinary failures the tool may handle: -1 not found, -2 failed
+//! (I/O, network), -3 too large. Missing capabilities and policy violations are not
+//! returned: they stop the tool with a typed error.
+
+use std::io::Read;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Capability, Grants, HostEnv, Limits, SandboxError};
+
+/// Ordinary failure codes returned to the guest.
+pub const NOT_FOUND: i32 = -1;
+pub const FAILED: i32 = -2;
+pub const TOO_LARGE: i32 = -3;
+
+/// Log lines a run may keep, and their length; more is dropped (and says so).
+const MAX_LOGS: usize = 64;
+const MAX_LOG_BYTES: usize = 2048;
+/// Largest request a tool may pass to a host function (a path, a key, a URL with body).
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest file `fs_read` returns.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The engine services a tool can reach through host functions; the engine implements it,
+/// tests can fake it.
+pub trait HostServices: Send + Sync {
+    /// `memory.search` with JSON params; returns the JSON result. Must give up by `deadline`.
+    fn memory_search(&self, params: &[u8], deadline: Instant) -> Result<Vec<u8>, String>;
+}
+
+/// A line a tool logged with `openclaw.log`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolLog {
+    pub level: String,
+    pub message: String,
+}
+
+/// Which limit stopped a grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitHit {
+    pub resource: &'static str,
+    pub limit: u64,
+}
+
+/// Memory, table and instance limits, shared by both backends' limiter traits. Growing past a
+/// limit traps (rather than failing the grow quietly), so a runaway ends with `MemoryLimit`.
+#[derive(Debug)]
+pub struct Limiter {
+    pub memory_bytes: u64,
+    pub table_elements: u64,
+    pub instances: usize,
+    pub hit: Option<LimitHit>,
+}
+
+impl Limiter {
+    pub fn memory_growing(&mut self, desired: usize) -> bool {
+        if desired as u64 > self.memory_bytes {
+            self.hit = Some(LimitHit {
+                resource: "memory bytes",
+                limit: self.memory_bytes,
+            });
+            return false;
+        }
+        true
+    }
+
+    pub fn table_growing(&mut self, desired: usize) -> bool {
+        if desired as u64 > self.table_elements {
+            self.hit = Some(LimitHit {
+                resource: "table elements",
+                limit: self.table_elements,
+            });
+            return false;
+        }
+        true
+    }
+}
+
+/// Everything a run's store carries.
+pub struct HostState {
+    pub grants: Grants,
+    pub env: HostEnv,
+    pub deadline: Instant,
+    pub timeout_ms: u64,
+    pub limiter: Limiter,
+    staged: Vec<u8>,
+    pub logs: Vec<ToolLog>,
+    dropped_logs: usize,
+    /// Why a host function stopped the tool; it outranks the trap that follows.
+    pub failure: Option<SandboxError>,
+    /// Set by a backend's deadline check before it interrupts the guest.
+    pub timed_out: bool,
+    rng: Option<StdRng>,
+}
+
+impl HostState {
+    pub fn new(grants: Grants, env: HostEnv, limits: &Limits, deadline: Instant) -> Self {
+        Self {
+            grants,
+            env,
+            deadline,
+            timeout_ms: limits.timeout_ms,
+            limiter: Limiter {
+                memory_bytes: limits.memory_bytes,
+                table_elements: limits.table_elements,
+                instances: limits.instances as usize,
+                hit: None,
+            },
+            staged: Vec::new(),
+            logs: Vec::new(),
+            dropped_logs: 0,
+            failure: None,
+            timed_out: false,
+            rng: None,
+        }
+    }
+
+    /// The logs, with a last line when some were dropped.
+    pub fn take_logs(&mut self) -> Vec<ToolLog> {
+        let mut logs = std::mem::take(&mut self.logs);
+        if self.dropped_logs > 0 {
+            logs.push(ToolLog {
+                level: "warn".into(),
+                message: format!("{} more log line(s) dropped", self.dropped_logs),
+            });
+        }
+        logs
+    }
+
+    /// The error a failed call ends with, most specific cause first: a host function's
+    /// verdict, a limit, the deadline; else what the engine reported.
+    pub fn classify(&mut self, engine_error: SandboxError) -> SandboxError {
+        if let Some(failure) = self.failure.take() {
+            return failure;
+        }
+        if let Some(hit) = self.limiter.hit.take() {
+            return SandboxError::MemoryLimit {
+                resource: hit.resource.into(),
+                limit: hit.limit,
+            };
+        }
+        if self.timed_out {
+            return SandboxError::Timeout {
+                timeout_ms: self.timeout_ms,
+            };
+        }
+        engine_error
+    }
+
+    /// Record why the tool must stop and hand back the error for the trap.
+    fn stop(&mut self, error: SandboxError) -> HostTrap {
+        self.failure = Some(error);
+        HostTrap
+    }
+
+    fn require(&mut self, capability: Capability) -> Result<(), HostTrap> {
+        if self.grants.has(capability) {
+            Ok(())
+        } else {
+            Err(self.stop(SandboxError::CapabilityDenied {
+                capability: capability.as_str().into(),
+            }))
+        }
+    }
+
+    fn stage(&mut self, bytes: Vec<u8>) -> i32 {
+        match i32::try_from(bytes.len()) {
+            Ok(len) => {
+                self.staged = bytes;
+                len
+            }
+            Err(_) => TOO_LARGE,
+        }
+    }
+}
+
+/// A host function stopped the tool; the reason is in [`HostState::failure`].
+#[derive(Debug)]
+pub struct HostTrap;
+
+impl std::fmt::Display for HostTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped by the host")
+    }
+}
+
+impl std::error::Error for HostTrap {}
+
+pub type HostResult<T> = Result<T, HostTrap>;
+
+fn range(
+    state: &mut HostState,
+    memory_len: usize,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> HostResult<std::ops::Range<usize>> {
+    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
+    if len > max {
+        return Err(state.stop(SandboxError::BadOutput {
+            reason: format!("a host function was passed {len} bytes; the limit is {max}"),
+        }));
+    }
+    match start.checked_add(len) {
+        Some(end) if end <= memory_len => Ok(start..end),
+        _ => Err(state.stop(SandboxError::Trap {
+            code: "memory_out_of_bounds".into(),
+        })),
+    }
+}
+
+fn read<'m>(state: &mut HostState, memory: &'m [u8], ptr: i32, len: i32) -> HostResult<&'m [u8]> {
+    let r = range(state, memory.len(), ptr, len, MAX_REQUEST_BYTES)?;
+    Ok(&memory[r])
+}
+
+fn utf8<'a>(state: &mut HostState, bytes: &'a [u8], what: &str) -> HostResult<&'a str> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        state.stop(SandboxError::BadOutput {
+            reason: format!("{what} passed to a host function is not UTF-8"),
+        })
+    })
+}
+
+pub fn log(state: &mut HostState, memory: &[u8], level: i32, ptr: i32, len: i32) -> HostResult<()> {
+    let bytes = read(state, memory, ptr, len)?;
+    if state.logs.len() >= MAX_LOGS {
+        state.dropped_logs += 1;
+        return Ok(());
+    }
+    let mut message = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_BYTES)])
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\t')
+        .collect::<String>();
+    if bytes.len() > MAX_LOG_BYTES {
+        message.push('…');
+    }
+    let level = match level {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        _ => "debug",
+    };
+    // The tool may log what it read; the log file never gets a secret.
+    tracing::debug!(
+        target: "openclaw_rs::sandbox::tool",
+        level,
+        "{}",
+        crate::findings::secrets::redact_assignments(&message)
+    );
+    state.logs.push(ToolLog {
+        level: level.into(),
+        message,
+    });
+    Ok(())
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub fn random(state: &mut HostState) -> i64 {
+    let rng = state.rng.get_or_insert_with(|| {
+        // Seeded from the OS once per run; a tool never sees another run's stream.
+        let mut seed = [0u8; 32];
+        let seeded = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed));
+        if seeded.is_err() {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            seed[..16].copy_from_slice(&nanos.to_le_bytes());
+        }
+        StdRng::from_seed(seed)
+    });
+    rand::Rng::next_u64(rng) as i64
+}
+
+/// Copy the staged result into guest memory; returns the bytes copied.
+pub fn result_read(
+    state: &mut HostState,
+    memory: &mut [u8],
+    ptr: i32,
+    len: i32,
+) -> HostResult<i32> {
+    let r = range(state, memory.len(), ptr, len, usize::MAX)?;
+    let n = r.len().min(state.staged.len());
+    memory[r.start..r.start + n].copy_from_slice(&state.staged[..n]);
+    state.staged.drain(..n);
+    Ok(n as i32)
+}
+
+pub fn memory_search(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> HostResult<i32> {
+    state.require(Capability::Memory)?;
+    let request = read(state, memory, ptr, len)?.to_vec();
+    let Some(services) = state.env.services.clone() else {
+        return Ok(FAILED);
+    };
+    match services.memory_search(&request, state.deadline) {
+        Ok(result) => Ok(state.stage(result)),
+        Err(message) => {
+            push_host_log(state, format!("memory_search failed: {message}"));
+            Ok(FAILED)
+        }
+    }
+}
+
+pub fn kv_get(state: &mut HostState, memory: &[u8], kptr: i32, klen: i32) -> HostResult<i32> {
+    state.require(Capability::Kv)?;
+    let key = read(state, memory, kptr, klen)?;
+    let key = utf8(state, key, "the key")?.to_string();
+    let Some(file) = state.env.kv_file.clone() else {
+        return Ok(FAILED);
+    };
+    match super::kv::get(&file, &key) {
+        Ok(Some(value)) => Ok(state.stage(value.into_bytes())),
+        Ok(None) => Ok(NOT_FOUND),
+        Err(e) => {
+            push_host_log(state, format!("kv_get failed: {e}"));
+            Ok(FAILED)
+        }
+    }
+}
+
+pub fn kv_set(
+    state: &mut HostState,
+    memory: &[u8],
+    kptr: i32,
+    klen: i32,
+    vptr: i32,
+    vlen: i32,
+) -> HostResult<i32> {
+    state.require(Capability::Kv)?;
+    let key = read(state, memory, kptr, klen)?;
+    let key = utf8(state, key, "the key")?.to_string();
+    let value = read(state, memory, vptr, vlen)?;
+    let value = utf8(state, value, "the value")?.to_string();
+    let Some(file) = state.env.kv_file.clone() else {
+        return Ok(FAILED);
+    };
+    match super::kv::set(&file, &key, &value) {
+        Ok(()) => Ok(0),
+        Err(super::kv::KvError::TooLarge(what)) => {
+            push_host_log(state, format!("kv_set refused: {what}"));
+            Ok(TOO_LARGE)
+        }
+        Err(e) => {
+            push_host_log(state, format!("kv_set failed: {e}"));
+            Ok(FAILED)
+        }
+    }
+}
+
+pub fn fs_read(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> HostResult<i32> {
+    state.require(Capability::Fs)?;
+    let path = read(state, memory, ptr, len)?;
+    let path = utf8(state, path, "the path")?.to_string();
+    match super::fs::read_in_workspace(&state.env.workspace, &path, MAX_FILE_BYTES) {
+        Ok(bytes) => Ok(state.stage(bytes)),
+        Err(super::fs::FsError::Denied(reason)) => Err(state.stop(SandboxError::PolicyDenied {
+            capability: "fs".into(),
+            reason,
+        })),
+        Err(super::fs::FsError::NotFound) => Ok(NOT_FOUND),
+        Err(super::fs::FsError::TooLarge) => Ok(TOO_LARGE),
+        Err(super::fs::FsError::Io(e)) => {
+            push_host_log(state, format!("fs_read {path}: {e}"));
+            Ok(FAILED)
+        }
+    }
+}
+
+pub fn http_fetch(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> HostResult<i32> {
+    state.require(Capability::Http)?;
+    let request = read(state, memory, ptr, len)?.to_vec();
+    let request: super::http::FetchRequest = match serde_json::from_slice(&request) {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(state.stop(SandboxError::BadOutput {
+                reason: format!(
+                    "http_fetch request is not {{\"url\", \"method\"?, \"body\"?}}: {e}"
+                ),
+            }));
+        }
+    };
+    let policy = super::http::HttpPolicy::from_grants(&state.grants.http);
+    match super::http::fetch(&policy, &request, state.deadline) {
+        Ok(response) => match serde_json::to_vec(&response) {
+            Ok(bytes) => Ok(state.stage(bytes)),
+            Err(_) => Ok(FAILED),
+        },
+        Err(super::http::FetchError::Denied(reason)) => {
+            Err(state.stop(SandboxError::PolicyDenied {
+                capability: "http".into(),
+                reason,
+            }))
+        }
+        Err(super::http::FetchError::TooLarge(limit)) => {
+            push_host_log(
+                state,
+                format!("http_fetch: the response exceeds {limit} bytes"),
+            );
+            Ok(TOO_LARGE)
+        }
+        Err(super::http::FetchError::Failed(message)) => {
+            push_host_log(state, format!("http_fetch: {message}"));
+            Ok(FAILED)
+        }
+    }
+}
+
+/// The host's own note in the tool's log, so a -2 has a reason the user can read.
+fn push_host_log(state: &mut HostState, message: String) {
+    if state.logs.len() < MAX_LOGS {
+        state.logs.push(ToolLog {
+            level: "host".into(),
+            message,
+        });
+    } else {
+        state.dropped_logs += 1;
+    }
+}

@@ -1,0 +1,103 @@
+//! `kv_get` / `kv_set`: one small JSON file per tool under `<state>/tools/kv/`, written
+//! whole to a temporary file and renamed, so a crash leaves the old or the new map, never
+//! half of one. Sizes are capped: a tool cannot fill the disk through its namespace.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+pub const MAX_KEY_BYTES: usize = 256;
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+pub const MAX_TOTAL_BYTES: usize = 1024 * 1024;
+
+/// Writers in this process take turns; each write replaces the file atomically.
+static LOCK: Mutex<()> = Mutex::new(());
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+}
+
+fn load(file: &Path) -> Result<BTreeMap<String, String>, KvError> {
+    match std::fs::read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KvError::Corrupt(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn get(file: &Path, key: &str) -> Result<Option<String>, KvError> {
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(load(file)?.remove(key))
+}
+
+pub fn set(file: &Path, key: &str, value: &str) -> Result<(), KvError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "keys are 1 to {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "values are at most {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = load(file)?;
+    map.insert(key.to_string(), value.to_string());
+    let bytes = serde_json::to_vec(&map).map_err(|e| KvError::Corrupt(e.to_string()))?;
+    if bytes.len() > MAX_TOTAL_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "a tool's namespace holds at most {MAX_TOTAL_BYTES} bytes"
+        )));
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    out.write_all(&bytes)?;
+    out.sync_all()?;
+    std::fs::rename(&tmp, file)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_persist_per_file_with_caps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("kv/a.json");
+        let b = tmp.path().join("kv/b.json");
+        assert_eq!(get(&a, "k").unwrap(), None);
+        set(&a, "k", "v1").unwrap();
+        set(&a, "k", "v2").unwrap();
+        assert_eq!(get(&a, "k").unwrap().as_deref(), Some("v2"));
+        assert_eq!(get(&b, "k").unwrap(), None, "namespaces are separate");
+        assert!(matches!(
+            set(&a, &"x".repeat(MAX_KEY_BYTES + 1), "v"),
+            Err(KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            set(&a, "big", &"x".repeat(MAX_VALUE_BYTES + 1)),
+            Err(KvError::TooLarge(_))
+        ));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,600 @@
+//! The WebAssembly tool sandbox.
+//!
+//! A tool is a module with a small ABI (see `docs/tools.md`): it exports `memory`, an
+//! allocator `alloc(len) -> ptr` and `run(ptr, len) -> (out_ptr << 32 | out_len)`; JSON goes
+//! in and comes out through linear memory. Host functions live in the import module
+//! `openclaw`; those beyond `log`, `now_ms` and `random` need a capability that the tool
+//! requested and the policy allows (see [`Grants`]).
+//!
+//! Two backends implement [`SandboxBackend`]: wasmi (an interpreter, every build) and
+//! wasmtime (Cranelift JIT, `--features edge`). The same module gives the same outcome on
+//! both; `tests/sandbox_conformance.rs` holds them to it. Every run is bounded by fuel,
+//! memory, table size, instance count, stack depth, a wall-clock deadline and an output cap.
+
+pub mod error;
+mod fs;
+mod host;
+mod http;
+mod kv;
+pub mod manifest;
+pub mod safety;
+mod wasmi_backend;
+#[cfg(feature = "edge")]
+mod wasmtime_backend;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use crate::config::SandboxBackend as BackendKind;
+pub use error::SandboxError;
+pub use host::{HostServices, ToolLog};
+pub use http::{HostRule, HttpPolicy};
+
+/// Host functions a module may import from `openclaw`, with the capability each needs.
+pub const HOST_FUNCTIONS: &[(&str, Option<Capability>)] = &[
+    ("log", None),
+    ("now_ms", None),
+    ("random", None),
+    ("result_read", None),
+    ("memory_search", Some(Capability::Memory)),
+    ("kv_get", Some(Capability::Kv)),
+    ("kv_set", Some(Capability::Kv)),
+    ("fs_read", Some(Capability::Fs)),
+    ("http_fetch", Some(Capability::Http)),
+];
+
+/// Modules this large are refused before any parsing.
+pub const MAX_MODULE_BYTES: usize = 16 * 1024 * 1024;
+/// Compiled modules kept per backend; the oldest use goes first.
+const CACHE_ENTRIES: usize = 64;
+
+/// A capability beyond the always-available `log`, `now_ms` and `random`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// `memory_search`: read the memory store.
+    Memory,
+    /// `kv_get` / `kv_set`: the tool's own key-value namespace.
+    Kv,
+    /// `fs_read`: read files under the workspace.
+    Fs,
+    /// `http_fetch`: hosts on an allowlist.
+    Http,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 4] = [
+        Capability::Memory,
+        Capability::Kv,
+        Capability::Fs,
+        Capability::Http,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Memory => "memory",
+            Capability::Kv => "kv",
+            Capability::Fs => "fs",
+            Capability::Http => "http",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// What a run may do beyond computing. `http` holds host rules (`api.example.com`,
+/// `*.example.com`, `127.0.0.1:8080`); empty means no network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grants {
+    pub memory: bool,
+    pub kv: bool,
+    pub fs: bool,
+    pub http: Vec<String>,
+}
+
+impl Grants {
+    /// Parse `--allow` style entries: `memory`, `kv`, `fs`, `http:HOST[:PORT]`.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut grants = Grants::default();
+        for entry in entries {
+            let entry = entry.trim();
+            if let Some(host) = entry.strip_prefix("http:") {
+                HostRule::parse(host)?;
+                grants.http.push(host.to_string());
+                continue;
+            }
+            match Capability::parse(entry) {
+                Some(Capability::Memory) => grants.memory = true,
+                Some(Capability::Kv) => grants.kv = true,
+                Some(Capability::Fs) => grants.fs = true,
+                Some(Capability::Http) => {
+                    return Err("'http' needs a host: use http:HOST or http:HOST:PORT".into());
+                }
+                None => {
+                    return Err(format!(
+                        "unknown capability '{entry}'; use memory, kv, fs or http:HOST"
+                    ));
+                }
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Every capability, with `http` to the given hosts: the policy side of an
+    /// intersection when the configuration restricts nothing but the network.
+    pub fn all_with_hosts(hosts: &[String]) -> Self {
+        Grants {
+            memory: true,
+            kv: true,
+            fs: true,
+            http: hosts.to_vec(),
+        }
+    }
+
+    /// What both sides allow: granted = requested ∩ allowed. A requested host rule survives
+    /// only when an allowed rule covers it.
+    pub fn intersect(&self, allowed: &Grants) -> Grants {
+        let allowed_rules: Vec<HostRule> = allowed
+            .http
+            .iter()
+            .filter_map(|h| HostRule::parse(h).ok())
+            .collect();
+        Grants {
+            memory: self.memory && allowed.memory,
+            kv: self.kv && allowed.kv,
+            fs: self.fs && allowed.fs,
+            http: self
+                .http
+                .iter()
+                .filter(|h| {
+                    HostRule::parse(h)
+                        .is_ok_and(|wanted| allowed_rules.iter().any(|a| a.covers(&wanted)))
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub fn has(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::Memory => self.memory,
+            Capability::Kv => self.kv,
+            Capability::Fs => self.fs,
+            Capability::Http => !self.http.is_empty(),
+        }
+    }
+
+    /// The granted capabilities by name, `http:HOST` per host.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [Capability::Memory, Capability::Kv, Capability::Fs]
+            .into_iter()
+            .filter(|c| self.has(*c))
+            .map(|c| c.as_str().to_string())
+            .collect();
+        names.extend(self.http.iter().map(|h| format!("http:{h}")));
+        names
+    }
+}
+
+/// The bounds of one run. `fuel` is in calibrated units (about one WebAssembly operator
+/// each, the same on both backends; see `docs/tools.md`); 0 means unlimited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub table_elements: u64,
+    pub instances: u32,
+    pub timeout_ms: u64,
+    pub max_output_bytes: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_TABLE_ELEMENTS: u64 = 10_000;
+
+    pub fn from_config(config: &crate::config::SandboxConfig) -> Self {
+        Limits {
+            fuel: config.fuel,
+            memory_bytes: u64::from(config.memory_mb) * 1024 * 1024,
+            table_elements: Self::DEFAULT_TABLE_ELEMENTS,
+            instances: 1,
+            timeout_ms: config.timeout_ms.max(1),
+            max_output_bytes: u64::from(config.max_output_kb) * 1024,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Where a run's host functions reach: the workspace for `fs_read`, the key-value file for
+/// `kv_*`, the engine for `memory_search`.
+#[derive(Clone, Default)]
+pub struct HostEnv {
+    pub workspace: PathBuf,
+    /// The tool's own key-value file; `kv_*` fail when there is none.
+    pub kv_file: Option<PathBuf>,
+    pub services: Option<Arc<dyn HostServices>>,
+}
+
+/// A compiled module, type-erased so one cache serves every backend.
+#[derive(Clone)]
+pub struct CompiledModule {
+    inner: Arc<dyn Any + Send + Sync>,
+}
+
+impl CompiledModule {
+    pub fn new<T: Any + Send + Sync>(module: T) -> Self {
+        Self {
+            inner: Arc::new(module),
+        }
+    }
+
+    pub fn downcast<T: Any>(&self) -> Option<&T> {
+        self.inner.downcast_ref::<T>()
+    }
+}
+
+/// What a backend returns from a finished run, before the output is checked.
+pub struct RawRun {
+    pub output: Vec<u8>,
+    /// Calibrated units (see [`Limits`]).
+    pub fuel_used: u64,
+    pub logs: Vec<ToolLog>,
+}
+
+/// One WebAssembly engine behind the sandbox.
+pub trait SandboxBackend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+    /// Compile a module that has passed [`validate`].
+    fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, SandboxError>;
+    /// Instantiate, copy `input` in, call `run`, copy the output out; within `limits`.
+    fn run(
+        &self,
+        module: &CompiledModule,
+        input: &[u8],
+        limits: &Limits,
+        state: host::HostState,
+    ) -> Result<RawRun, SandboxError>;
+}
+
+/// A module ready to run on one backend.
+#[derive(Clone)]
+pub struct Prepared {
+    pub backend: BackendKind,
+    /// sha256 of the module's bytes as given (the `.wat` text for a `.wat` file).
+    pub source_sha256: String,
+    /// sha256 of the binary that runs; the cache key.
+    pub wasm_sha256: String,
+    pub cache_hit: bool,
+    module: CompiledModule,
+}
+
+/// What a successful run returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunOutcome {
+    pub output: serde_json::Value,
+    pub backend: BackendKind,
+    pub fuel_used: u64,
+    pub duration_us: u64,
+    pub cache_hit: bool,
+    pub module_sha256: String,
+    pub logs: Vec<ToolLog>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheStats {
+    pub entries: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub compiles: u64,
+    pub runs: u64,
+    pub failures: u64,
+}
+
+struct CacheEntry {
+    module: CompiledModule,
+    last_used: u64,
+}
+
+/// The sandbox service: backends, the compiled-module cache and counters.
+pub struct Sandbox {
+    wasmi: OnceLock<wasmi_backend::WasmiBackend>,
+    #[cfg(feature = "edge")]
+    wasmtime: OnceLock<Result<wasmtime_backend::WasmtimeBackend, String>>,
+    cache: Mutex<HashMap<(&'static str, String), CacheEntry>>,
+    clock: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    runs: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The backends this build has.
+pub fn available_backends() -> Vec<BackendKind> {
+    let mut out = vec![BackendKind::Wasmi];
+    if cfg!(feature = "edge") {
+        out.push(BackendKind::Wasmtime);
+    }
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes that are WebAssembly text rather than binary: assemble them.
+pub fn assemble(bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes.to_vec());
+    }
+    wat::parse_bytes(bytes)
+        .map(|b| b.into_owned())
+        .map_err(|e| SandboxError::invalid(format!("not a WebAssembly module: {e}")))
+}
+
+fn wasm_features() -> wasmparser::WasmFeatures {
+    use wasmparser::WasmFeatures as F;
+    F::WASM1 | F::BULK_MEMORY | F::SIGN_EXTENSION | F::SATURATING_FLOAT_TO_INT | F::MULTI_VALUE
+}
+
+/// One validation for both backends, so a bad module gets the same answer on each: the
+/// binary is well-formed within the enabled features, it has no start function (tool code
+/// runs only through `run`), and it imports only host functions the sandbox provides.
+pub fn validate(wasm: &[u8]) -> Result<(), SandboxError> {
+    use wasmparser::{Parser, Payload, TypeRef, Validator};
+    if wasm.len() > MAX_MODULE_BYTES {
+        return Err(SandboxError::invalid(format!(
+            "the module is {} bytes; the limit is {MAX_MODULE_BYTES}",
+            wasm.len()
+        )));
+    }
+    Validator::new_with_features(wasm_features())
+        .validate_all(wasm)
+        .map_err(|e| SandboxError::invalid(e.to_string()))?;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| SandboxError::invalid(e.to_string()))? {
+            Payload::StartSection { .. } => {
+                return Err(SandboxError::invalid(
+                    "the module has a start function; tools run only through their `run` export",
+                ));
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader {
+                    let import = import.map_err(|e| SandboxError::invalid(e.to_string()))?;
+                    let known = import.module == "openclaw"
+                        && matches!(import.ty, TypeRef::Func(_))
+                        && HOST_FUNCTIONS.iter().any(|(n, _)| *n == import.name);
+                    if !known {
+                        return Err(SandboxError::invalid(format!(
+                            "the module imports {}.{}, which the sandbox does not provide \
+                             (see docs/tools.md for the openclaw host functions)",
+                            import.module, import.name
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The capabilities a module's imports would use, for audits and `tools.describe`.
+pub fn imported_capabilities(wasm: &[u8]) -> Result<Vec<Capability>, SandboxError> {
+    use wasmparser::{Parser, Payload};
+    let mut out = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::ImportSection(reader) =
+            payload.map_err(|e| SandboxError::invalid(e.to_string()))?
+        {
+            for import in reader {
+                let import = import.map_err(|e| SandboxError::invalid(e.to_string()))?;
+                if let Some((_, Some(cap))) = HOST_FUNCTIONS.iter().find(|(n, _)| *n == import.name)
+                    && import.module == "openclaw"
+                    && !out.contains(cap)
+                {
+                    out.push(*cap);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            wasmi: OnceLock::new(),
+            #[cfg(feature = "edge")]
+            wasmtime: OnceLock::new(),
+            cache: Mutex::new(HashMap::new()),
+            clock: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// A backend of this build; engines are created on first use.
+    pub fn backend(&self, kind: BackendKind) -> Result<&dyn SandboxBackend, SandboxError> {
+        match kind {
+            BackendKind::Wasmi => Ok(self.wasmi.get_or_init(wasmi_backend::WasmiBackend::new)),
+            #[cfg(feature = "edge")]
+            BackendKind::Wasmtime => self
+                .wasmtime
+                .get_or_init(wasmtime_backend::WasmtimeBackend::new)
+                .as_ref()
+                .map(|b| b as &dyn SandboxBackend)
+                .map_err(|e| SandboxError::host(format!("wasmtime could not start: {e}"))),
+            #[cfg(not(feature = "edge"))]
+            BackendKind::Wasmtime => Err(SandboxError::host(
+                "wasmtime is not in this build (core); use wasmi or the edge build",
+            )),
+        }
+    }
+
+    /// Check the pin, assemble text, validate and compile, or take the module from the
+    /// cache. `bytes` may be a binary module or WebAssembly text.
+    pub fn prepare(
+        &self,
+        kind: BackendKind,
+        bytes: &[u8],
+        pin: Option<&str>,
+    ) -> Result<Prepared, SandboxError> {
+        let source_sha256 = sha256_hex(bytes);
+        if let Some(pin) = pin
+            && !pin.trim().eq_ignore_ascii_case(&source_sha256)
+        {
+            return Err(SandboxError::HashMismatch {
+                expected: pin.trim().to_ascii_lowercase(),
+                actual: source_sha256,
+            });
+        }
+        let wasm = assemble(bytes)?;
+        let wasm_sha256 = if wasm == bytes {
+            source_sha256.clone()
+        } else {
+            sha256_hex(&wasm)
+        };
+        let key = (kind.as_str(), wasm_sha256.clone());
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        if let Some(entry) = self.lock_cache().get_mut(&key) {
+            entry.last_used = tick;
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Prepared {
+                backend: kind,
+                source_sha256,
+                wasm_sha256,
+                cache_hit: true,
+                module: entry.module.clone(),
+            });
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        validate(&wasm)?;
+        let module = self.backend(kind)?.compile(&wasm)?;
+        let mut cache = self.lock_cache();
+        if cache.len() >= CACHE_ENTRIES
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+        {
+            cache.remove(&oldest);
+        }
+        cache.insert(
+            key,
+            CacheEntry {
+                module: module.clone(),
+                last_used: tick,
+            },
+        );
+        Ok(Prepared {
+            backend: kind,
+            source_sha256,
+            wasm_sha256,
+            cache_hit: false,
+            module,
+        })
+    }
+
+    /// Run a prepared module on `input`. Blocking: call it off the async threads.
+    pub fn run(
+        &self,
+        prepared: &Prepared,
+        input: &serde_json::Value,
+        limits: &Limits,
+        grants: &Grants,
+        env: &HostEnv,
+    ) -> Result<RunOutcome, SandboxError> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let result = self.run_inner(prepared, input, limits, grants, env);
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn run_inner(
+        &self,
+        prepared: &Prepared,
+        input: &serde_json::Value,
+        limits: &Limits,
+        grants: &Grants,
+        env: &HostEnv,
+    ) -> Result<RunOutcome, SandboxError> {
+        let started = Instant::now();
+        let input = serde_json::to_vec(input)
+            .map_err(|e| SandboxError::host(format!("input is not serializable: {e}")))?;
+        let deadline = started + limits.timeout();
+        let state = host::HostState::new(grants.clone(), env.clone(), limits, deadline);
+        let backend = self.backend(prepared.backend)?;
+        let raw = backend.run(&prepared.module, &input, limits, state)?;
+        if raw.output.len() as u64 > limits.max_output_bytes {
+            return Err(SandboxError::BadOutput {
+                reason: format!(
+                    "the output is {} bytes; the cap is {} (sandbox.max_output_kb)",
+                    raw.output.len(),
+                    limits.max_output_bytes
+                ),
+            });
+        }
+        let output: serde_json::Value =
+            serde_json::from_slice(&raw.output).map_err(|e| SandboxError::BadOutput {
+                reason: format!("the output is not JSON: {e}"),
+            })?;
+        Ok(RunOutcome {
+            output,
+            backend: prepared.backend,
+            fuel_used: raw.fuel_used,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            cache_hit: prepared.cache_hit,
+            module_sha256: prepared.source_sha256.clone(),
+            logs: raw.logs,
+        })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.lock_cache().len() as u64,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            compiles: self.misses.load(Ordering::Relaxed),
+            runs: self.runs.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), CacheEntry>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests;

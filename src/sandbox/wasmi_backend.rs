@@ -1,0 +1,402 @@
+//! The wasmi backend: an interpreter, in every build.
+//!
+//! wasmi has no asynchronous interrupt, so the deadline is kept with fuel slices: the call
+//! gets [`SLICE_UNITS`] of fuel at a time; when a slice runs out, execution pauses
+//! (resumable call), the deadline and the remaining budget are checked, and it resumes with
+//! the next slice. A runaway is stopped at most one slice after its deadline.
+
+use std::time::Instant;
+
+use wasmi::{
+    Caller, Config, Engine, Extern, Func, Linker, Memory, Module, ResourceLimiter, ResumableCall,
+    Store, TrapCode, Val,
+};
+
+use wasmi_core::LimiterError;
+
+use super::host::{self, HostResult, HostState, Limiter};
+use super::{BackendKind, CompiledModule, Limits, RawRun, SandboxBackend, SandboxError};
+
+/// wasmi fuel per calibrated unit. wasmi charges about one fuel per WebAssembly operator,
+/// as wasmtime does; the conformance suite's SHA-256 fixture uses the same budget on both
+/// within a few percent (see `docs/tools.md`).
+pub const FUEL_PER_UNIT: u64 = 1;
+/// Units per slice between deadline checks: about 1 to 3 ms of interpretation.
+pub const SLICE_UNITS: u64 = 1_000_000;
+/// Call depth before `StackOverflow`.
+pub const MAX_RECURSION_DEPTH: usize = 1_000;
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
+        if Limiter::memory_growing(self, desired) {
+            Ok(true)
+        } else {
+            Err(LimiterError::ResourceLimiterDeniedAllocation)
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool, LimiterError> {
+        if Limiter::table_growing(self, desired) {
+            Ok(true)
+        } else {
+            Err(LimiterError::ResourceLimiterDeniedAllocation)
+        }
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+pub struct WasmiBackend {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl WasmiBackend {
+    pub fn new() -> Self {
+        let mut config = Config::default();
+        config
+            .consume_fuel(true)
+            .set_max_recursion_depth(MAX_RECURSION_DEPTH)
+            .wasm_reference_types(false)
+            .wasm_tail_call(false)
+            .wasm_extended_const(false)
+            .wasm_multi_memory(false);
+        let engine = Engine::new(&config);
+        let mut linker = Linker::new(&engine);
+        define_host_functions(&mut linker);
+        Self { engine, linker }
+    }
+}
+
+/// The guest's memory and the store's state, for a host function.
+fn with_memory<R>(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut [u8], &mut HostState) -> HostResult<R>,
+) -> Result<R, wasmi::Error> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        caller.data_mut().failure = Some(SandboxError::invalid(
+            "a host function was called but the module exports no `memory`",
+        ));
+        return Err(wasmi::Error::new("no memory export"));
+    };
+    let (data, state) = memory.data_and_store_mut(caller);
+    f(data, state).map_err(|trap| wasmi::Error::new(trap.to_string()))
+}
+
+fn define_host_functions(linker: &mut Linker<HostState>) {
+    let results = [
+        linker
+            .func_wrap(
+                "openclaw",
+                "log",
+                |mut c: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::log(s, m, level, ptr, len))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap("openclaw", "now_ms", |_: Caller<'_, HostState>| {
+                host::now_ms()
+            })
+            .map(|_| ()),
+        linker
+            .func_wrap("openclaw", "random", |mut c: Caller<'_, HostState>| {
+                host::random(c.data_mut())
+            })
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "result_read",
+                |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::result_read(s, m, ptr, len))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "memory_search",
+                |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::memory_search(s, m, ptr, len))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "kv_get",
+                |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::kv_get(s, m, ptr, len))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "kv_set",
+                |mut c: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32| {
+                    with_memory(&mut c, |m, s| host::kv_set(s, m, kp, kl, vp, vl))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "fs_read",
+                |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::fs_read(s, m, ptr, len))
+                },
+            )
+            .map(|_| ()),
+        linker
+            .func_wrap(
+                "openclaw",
+                "http_fetch",
+                |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                    with_memory(&mut c, |m, s| host::http_fetch(s, m, ptr, len))
+                },
+            )
+            .map(|_| ()),
+    ];
+    for result in results {
+        // Names are unique and constant; a failure here is a bug in this list.
+        if let Err(e) = result {
+            tracing::error!("wasmi host function not defined: {e}");
+        }
+    }
+}
+
+fn trap_name(code: TrapCode) -> &'static str {
+    match code {
+        TrapCode::UnreachableCodeReached => "unreachable",
+        TrapCode::MemoryOutOfBounds => "memory_out_of_bounds",
+        TrapCode::TableOutOfBounds => "table_out_of_bounds",
+        TrapCode::IndirectCallToNull => "indirect_call_to_null",
+        TrapCode::IntegerDivisionByZero => "integer_division_by_zero",
+        TrapCode::IntegerOverflow => "integer_overflow",
+        TrapCode::BadConversionToInteger => "bad_conversion_to_integer",
+        TrapCode::BadSignature => "bad_signature",
+        TrapCode::StackOverflow => "stack_overflow",
+        TrapCode::OutOfFuel => "out_of_fuel",
+        TrapCode::GrowthOperationLimited => "growth_limited",
+        TrapCode::OutOfSystemMemory => "out_of_system_memory",
+    }
+}
+
+/// Fuel handed out in slices from a budget.
+struct Meter {
+    /// Fuel not yet handed out; `u64::MAX` when the budget is unlimited.
+    remaining: u64,
+    unlimited: bool,
+    budget_units: u64,
+    /// Everything handed out so far; minus what is left in the store, what was used.
+    given: u64,
+}
+
+impl Meter {
+    fn take(&mut self, want: u64) -> u64 {
+        let give = if self.unlimited {
+            want
+        } else {
+            want.min(self.remaining)
+        };
+        if !self.unlimited {
+            self.remaining -= give;
+        }
+        self.given = self.given.saturating_add(give);
+        give
+    }
+}
+
+struct Run<'a> {
+    store: Store<HostState>,
+    meter: Meter,
+    limits: &'a Limits,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, error: wasmi::Error) -> SandboxError {
+        let engine_error = match error.as_trap_code() {
+            Some(TrapCode::OutOfFuel) => SandboxError::OutOfFuel {
+                fuel: self.meter.budget_units,
+            },
+            Some(TrapCode::StackOverflow) => SandboxError::StackOverflow,
+            Some(code) => SandboxError::Trap {
+                code: trap_name(code).into(),
+            },
+            None => match error.kind() {
+                wasmi::errors::ErrorKind::Linker(_)
+                | wasmi::errors::ErrorKind::Instantiation(_) => {
+                    SandboxError::invalid(error.to_string())
+                }
+                _ => SandboxError::Trap {
+                    code: error.to_string(),
+                },
+            },
+        };
+        self.store.data_mut().classify(engine_error)
+    }
+
+    fn timed_out(&mut self) -> SandboxError {
+        self.store.data_mut().timed_out = true;
+        self.store.data_mut().classify(SandboxError::Timeout {
+            timeout_ms: self.limits.timeout_ms,
+        })
+    }
+
+    /// Call `func` to completion in fuel slices, checking the deadline between them.
+    fn call(&mut self, func: Func, args: &[Val], out: &mut [Val]) -> Result<(), SandboxError> {
+        let slice = SLICE_UNITS * FUEL_PER_UNIT;
+        let deadline = self.store.data().deadline;
+        let mut call = func.call_resumable(&mut self.store, args, out);
+        loop {
+            match call {
+                Ok(ResumableCall::Finished) => return Ok(()),
+                Ok(ResumableCall::HostTrap(trap)) => {
+                    let error = trap.into_host_error();
+                    return Err(self.fail(error));
+                }
+                Ok(ResumableCall::OutOfFuel(paused)) => {
+                    if Instant::now() >= deadline {
+                        return Err(self.timed_out());
+                    }
+                    let left = self.store.get_fuel().unwrap_or(0);
+                    let needed = paused.required_fuel().saturating_sub(left);
+                    let give = self.meter.take(slice.max(needed));
+                    if give < needed || give == 0 {
+                        return Err(SandboxError::OutOfFuel {
+                            fuel: self.meter.budget_units,
+                        });
+                    }
+                    if self.store.set_fuel(left.saturating_add(give)).is_err() {
+                        return Err(SandboxError::host("wasmi refused to refuel"));
+                    }
+                    call = paused.resume(&mut self.store, out);
+                }
+                Err(error) => return Err(self.fail(error)),
+            }
+        }
+    }
+}
+
+impl SandboxBackend for WasmiBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wasmi
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, SandboxError> {
+        Module::new(&self.engine, wasm)
+            .map(CompiledModule::new)
+            .map_err(|e| SandboxError::invalid(e.to_string()))
+    }
+
+    fn run(
+        &self,
+        module: &CompiledModule,
+        input: &[u8],
+        limits: &Limits,
+        state: HostState,
+    ) -> Result<RawRun, SandboxError> {
+        let module = module
+            .downcast::<Module>()
+            .ok_or_else(|| SandboxError::host("a module compiled for another backend"))?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let unlimited = limits.fuel == 0;
+        let mut run = Run {
+            store,
+            meter: Meter {
+                remaining: limits.fuel.saturating_mul(FUEL_PER_UNIT),
+                unlimited,
+                budget_units: limits.fuel,
+                given: 0,
+            },
+            limits,
+        };
+        let first = run.meter.take(SLICE_UNITS * FUEL_PER_UNIT);
+        run.store
+            .set_fuel(first)
+            .map_err(|e| SandboxError::host(e.to_string()))?;
+        let instance = match self.linker.instantiate_and_start(&mut run.store, module) {
+            Ok(instance) => instance,
+            Err(error) => return Err(run.fail(error)),
+        };
+        let memory: Memory = instance
+            .get_memory(&run.store, "memory")
+            .ok_or_else(|| SandboxError::invalid("the module exports no `memory`"))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&run.store, "alloc")
+            .map_err(|_| SandboxError::invalid("the module exports no `alloc(i32) -> i32`"))?;
+        let entry = instance
+            .get_typed_func::<(i32, i32), i64>(&run.store, "run")
+            .map_err(|_| SandboxError::invalid("the module exports no `run(i32, i32) -> i64`"))?;
+        let len = i32::try_from(input.len())
+            .map_err(|_| SandboxError::host("the input is larger than 2 GiB"))?;
+
+        let mut out = [Val::I32(0)];
+        run.call(*alloc.func(), &[Val::I32(len)], &mut out)?;
+        let ptr = match out[0] {
+            Val::I32(p) => p,
+            _ => return Err(SandboxError::invalid("`alloc` returned no i32")),
+        };
+        memory
+            .write(&mut run.store, ptr as u32 as usize, input)
+            .map_err(|_| SandboxError::BadOutput {
+                reason: format!("`alloc({len})` returned {ptr}, outside the module's memory"),
+            })?;
+        let mut out = [Val::I64(0)];
+        run.call(*entry.func(), &[Val::I32(ptr), Val::I32(len)], &mut out)?;
+        let packed = match out[0] {
+            Val::I64(v) => v as u64,
+            _ => return Err(SandboxError::invalid("`run` returned no i64")),
+        };
+        let (out_ptr, out_len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+        if out_len as u64 > limits.max_output_bytes {
+            return Err(SandboxError::BadOutput {
+                reason: format!(
+                    "the output is {out_len} bytes; the cap is {} (sandbox.max_output_kb)",
+                    limits.max_output_bytes
+                ),
+            });
+        }
+        let data = memory.data(&run.store);
+        let output = out_ptr
+            .checked_add(out_len)
+            .and_then(|end| data.get(out_ptr..end))
+            .ok_or_else(|| SandboxError::BadOutput {
+                reason: format!("`run` returned {out_len} bytes at {out_ptr}, outside memory"),
+            })?
+            .to_vec();
+        let fuel_used = run
+            .meter
+            .given
+            .saturating_sub(run.store.get_fuel().unwrap_or(0))
+            / FUEL_PER_UNIT;
+        Ok(RawRun {
+            output,
+            fuel_used,
+            logs: run.store.data_mut().take_logs(),
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! The sandbox, per backend, side by side: per-call overhead of a small tool with a warm
+//! module cache (prepare + instantiate + run + JSON in and out), cold compile time, the
+//! compute-heavy fixture (SHA-256 over 1 MiB), and how late a runaway is stopped after its
+//! deadline; with wasmtime (`--features edge`), the wasmi/wasmtime ratios. Also the resident
+//! memory the sandbox adds to an idle process (wasmi engine started, one tool run).
+//!
+//! Run: `cargo bench --bench sandbox` (core) and `cargo bench --bench sandbox --features edge`.
+//! Under `cargo test` it runs a small smoke pass.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use openclaw_rs::sandbox::{self, BackendKind, Grants, HostEnv, Limits, Sandbox, SandboxError};
+use serde_json::json;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let text = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/wasm")
+            .join(name),
+    )
+    .expect("fixture");
+    sandbox::assemble(&text).expect("assemble")
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn limits(fuel: u64, timeout_ms: u64) -> Limits {
+    Limits {
+        fuel,
+        memory_bytes: 32 * 1024 * 1024,
+        table_elements: Limits::DEFAULT_TABLE_ELEMENTS,
+        instances: 1,
+        timeout_ms,
+        max_output_bytes: 256 * 1024,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Figures {
+    backend: BackendKind,
+    cold_compile_echo: Duration,
+    cold_compile_sha: Duration,
+    warm_p50: Duration,
+    warm_mean: Duration,
+    compute: Duration,
+    fuel_sha: u64,
+    stop_late_p50: Duration,
+    stop_late_max: Duration,
+}
+
+fn measure(backend: BackendKind, full: bool) -> Figures {
+    let echo = fixture("echo.wat");
+    let sha = fixture("sha256.wat");
+    let looping = fixture("loop.wat");
+    let env = HostEnv::default();
+    let grants = Grants::default();
+    let compiles = if full { 20 } else { 2 };
+
+    // Cold: a fresh sandbox (empty cache, engine already started) per compile.
+    let time_compile = |bytes: &[u8]| {
+        let mut total = Duration::ZERO;
+        for _ in 0..compiles {
+            let sandbox = Sandbox::new();
+            sandbox.backend(backend).expect("backend");
+            let started = Instant::now();
+            let prepared = sandbox.prepare(backend, bytes, None).expect("compile");
+            total += started.elapsed();
+            assert!(!prepared.cache_hit);
+        }
+        total / compiles
+    };
+    let cold_compile_echo = time_compile(&echo);
+    let cold_compile_sha = time_compile(&sha);
+
+    let sandbox = Sandbox::new();
+    let input = json!({ "query": "hello", "limit": 3, "tags": ["a", "b"] });
+    let small = limits(1_000_000, 5_000);
+    let calls = if full { 20_000 } else { 50 };
+    for _ in 0..calls / 10 + 1 {
+        let prepared = sandbox.prepare(backend, &echo, None).expect("prepare");
+        sandbox
+            .run(&prepared, &input, &small, &grants, &env)
+            .expect("warm-up");
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        let prepared = sandbox.prepare(backend, &echo, None).expect("prepare");
+        let out = sandbox
+            .run(&prepared, &input, &small, &grants, &env)
+            .expect("run");
+        samples.push(started.elapsed());
+        assert!(prepared.cache_hit && out.output == input);
+    }
+    let warm_mean = samples.iter().sum::<Duration>() / calls as u32;
+    samples.sort();
+    let warm_p50 = percentile(&samples, 0.5);
+
+    let runs = if full { 5 } else { 1 };
+    let prepared = sandbox.prepare(backend, &sha, None).expect("prepare sha");
+    let mut compute = Duration::MAX;
+    let mut fuel_sha = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let out = sandbox
+            .run(
+                &prepared,
+                &json!({}),
+                &limits(500_000_000, 120_000),
+                &grants,
+                &env,
+            )
+            .expect("sha256");
+        compute = compute.min(started.elapsed());
+        fuel_sha = out.fuel_used;
+    }
+
+    let deadline_ms = 100;
+    let prepared = sandbox
+        .prepare(backend, &looping, None)
+        .expect("prepare loop");
+    let mut late = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let err = sandbox
+            .run(
+                &prepared,
+                &json!({}),
+                &limits(0, deadline_ms),
+                &grants,
+                &env,
+            )
+            .expect_err("the loop never ends");
+        assert!(matches!(err, SandboxError::Timeout { .. }), "{err}");
+        late.push(
+            started
+                .elapsed()
+                .saturating_sub(Duration::from_millis(deadline_ms)),
+        );
+    }
+    late.sort();
+    Figures {
+        backend,
+        cold_compile_echo,
+        cold_compile_sha,
+        warm_p50,
+        warm_mean,
+        compute,
+        fuel_sha,
+        stop_late_p50: percentile(&late, 0.5),
+        stop_late_max: *late.last().expect("samples"),
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    // Assembled first, so the text parser's memory is not counted as the sandbox's.
+    let echo = fixture("echo.wat");
+    let before = rss_kib();
+    {
+        // Idle cost: the wasmi engine started and one small tool run, then nothing running.
+        let sandbox = Sandbox::new();
+        let prepared = sandbox
+            .prepare(BackendKind::Wasmi, &echo, None)
+            .expect("prepare");
+        sandbox
+            .run(
+                &prepared,
+                &json!({ "a": 1 }),
+                &limits(1_000_000, 1_000),
+                &Grants::default(),
+                &HostEnv::default(),
+            )
+            .expect("run");
+        let idle = rss_kib();
+        println!(
+            "idle RSS added by the sandbox (wasmi engine + one cached tool): {} KiB ({} -> {} KiB)",
+            idle.saturating_sub(before),
+            before,
+            idle
+        );
+    }
+    let figures: Vec<Figures> = sandbox::available_backends()
+        .into_iter()
+        .map(|b| measure(b, full))
+        .collect();
+    println!(
+        "\n{:<9} {:>14} {:>14} {:>12} {:>12} {:>14} {:>12} {:>14} {:>14}",
+        "backend",
+        "compile echo",
+        "compile sha",
+        "warm p50",
+        "warm mean",
+        "sha256 1 MiB",
+        "fuel sha",
+        "stop late p50",
+        "stop late max"
+    );
+    for f in &figures {
+        println!(
+            "{:<9} {:>11.0} µs {:>11.0} µs {:>9.1} µs {:>9.1} µs {:>11.1} ms {:>12} {:>11.2} ms {:>11.2} ms",
+            f.backend.as_str(),
+            us(f.cold_compile_echo),
+            us(f.cold_compile_sha),
+            us(f.warm_p50),
+            us(f.warm_mean),
+            ms(f.compute),
+            f.fuel_sha,
+            ms(f.stop_late_p50),
+            ms(f.stop_late_max),
+        );
+    }
+    if let [wasmi, wasmtime] = figures.as_slice() {
+        println!(
+            "\nratios wasmi/wasmtime: warm call {:.2}x, sha256 {:.1}x, cold compile (sha) {:.2}x; \
+             fuel wasmtime/wasmi {:.3}",
+            us(wasmi.warm_p50) / us(wasmtime.warm_p50),
+            ms(wasmi.compute) / ms(wasmtime.compute),
+            us(wasmi.cold_compile_sha) / us(wasmtime.cold_compile_sha),
+            wasmtime.fuel_sha as f64 / wasmi.fuel_sha as f64,
+        );
+    }
+}

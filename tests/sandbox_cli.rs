@@ -1,0 +1,146 @@
+//! The sandbox and tools commands through the binary: exit statuses, JSON on stdout, the
+//! error kinds a script can branch on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OPENCLAW_RS_") {
+            c.env_remove(key);
+        }
+    }
+    c.env_remove("RUST_LOG")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("run")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wasm")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn sandbox_run_prints_output_and_fails_with_a_typed_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "sandbox",
+            "run",
+            &fixture("json_transform.wat"),
+            "--input",
+            r#"{"x":[1]}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out),
+        serde_json::json!({ "wrapped": { "x": [1] }, "tool": "transform" })
+    );
+
+    let out = run(
+        home.path(),
+        &[
+            "sandbox",
+            "run",
+            &fixture("loop.wat"),
+            "--fuel",
+            "100000",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let frame = json(&out);
+    assert_eq!(frame["ok"], false);
+    assert_eq!(frame["error"]["details"]["kind"], "outOfFuel");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fuel"));
+
+    let out = run(
+        home.path(),
+        &["sandbox", "run", &fixture("host_kv.wat"), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["code"], "DENIED");
+
+    let out = run(
+        home.path(),
+        &["sandbox", "run", &fixture("echo.wat"), "--input", "{nope"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        home.path(),
+        &["sandbox", "run", &fixture("echo.wat"), "--backend", "v8"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn tools_list_describe_and_invoke() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["tools", "list", "--json"]);
+    assert!(out.status.success());
+    let names: Vec<String> = json(&out)["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["json_query", "text_stats", "checksum"]);
+
+    let out = run(home.path(), &["tools", "describe", "checksum"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"text\""));
+
+    let out = run(
+        home.path(),
+        &[
+            "tools",
+            "invoke",
+            "checksum",
+            "--input",
+            r#"{"text":"abc"}"#,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(&out)["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let out = run(home.path(), &["tools", "invoke", "missing", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["code"], "NOT_FOUND");
+
+    let out = run(home.path(), &["sandbox", "status", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(json(&out)["backends"][0], "wasmi");
+}

@@ -1,0 +1,368 @@
+//! The sandbox conformance suite: every case in `tests/fixtures/wasm/cases.toml` runs on every
+//! backend this build has (wasmi; wasmi and wasmtime with `--features edge`), and each must
+//! give the expected outcome — so both must give the same one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openclaw_rs::sandbox::{
+    self, BackendKind, Grants, HostEnv, HostServices, Limits, RunOutcome, Sandbox, SandboxError,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Cases {
+    case: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    module: Option<String>,
+    bytes_hex: Option<String>,
+    #[serde(default)]
+    input: Option<toml::Value>,
+    #[serde(default)]
+    allow: Vec<String>,
+    fuel: Option<u64>,
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u64>,
+    max_output_bytes: Option<u64>,
+    pin: Option<String>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    output: Option<toml::Value>,
+    fields: Option<toml::Table>,
+    error: Option<String>,
+    capability: Option<String>,
+    contains: Option<String>,
+    log: Option<String>,
+}
+
+/// Stands in for the engine's memory store.
+struct FakeMemory;
+
+impl HostServices for FakeMemory {
+    fn memory_search(&self, params: &[u8], _deadline: Instant) -> Result<Vec<u8>, String> {
+        let params: Value = serde_json::from_slice(params).map_err(|e| e.to_string())?;
+        Ok(
+            serde_json::to_vec(&serde_json::json!({ "hits": [], "query": params["query"] }))
+                .unwrap(),
+        )
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wasm")
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A server on 127.0.0.1 for the http cases; returns its port.
+fn start_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn workspace(root: &Path) -> PathBuf {
+    let ws = root.join("workspace");
+    std::fs::create_dir_all(ws.join("notes")).unwrap();
+    std::fs::write(ws.join("notes/note.json"), r#"{"note":"hello"}"#).unwrap();
+    std::fs::write(root.join("outside.json"), r#"{"secret":"outside"}"#).unwrap();
+    std::os::unix::fs::symlink(root.join("outside.json"), ws.join("escape")).unwrap();
+    ws
+}
+
+fn run_case(
+    sandbox: &Sandbox,
+    backend: BackendKind,
+    case: &Case,
+    env: &HostEnv,
+    port: u16,
+) -> (Result<RunOutcome, SandboxError>, Duration) {
+    let bytes = match (&case.module, &case.bytes_hex) {
+        (Some(file), None) => std::fs::read(fixtures().join(file)).unwrap(),
+        (None, Some(h)) => hex(h),
+        _ => panic!("{}: give module or bytes_hex", case.name),
+    };
+    let input = case
+        .input
+        .clone()
+        .unwrap_or(toml::Value::Table(Default::default()));
+    let input = serde_json::to_string(&input)
+        .unwrap()
+        .replace("{port}", &port.to_string());
+    let input: Value = serde_json::from_str(&input).unwrap();
+    let allow: Vec<String> = case
+        .allow
+        .iter()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
+    let grants = Grants::parse(&allow).unwrap();
+    let mut limits = Limits {
+        fuel: 50_000_000,
+        memory_bytes: 16 * 1024 * 1024,
+        table_elements: Limits::DEFAULT_TABLE_ELEMENTS,
+        instances: 1,
+        timeout_ms: 10_000,
+        max_output_bytes: 256 * 1024,
+    };
+    if let Some(fuel) = case.fuel {
+        limits.fuel = fuel;
+    }
+    if let Some(ms) = case.timeout_ms {
+        limits.timeout_ms = ms;
+    }
+    if let Some(mb) = case.memory_mb {
+        limits.memory_bytes = mb * 1024 * 1024;
+    }
+    if let Some(max) = case.max_output_bytes {
+        limits.max_output_bytes = max;
+    }
+    let started = Instant::now();
+    let result = sandbox
+        .prepare(backend, &bytes, case.pin.as_deref())
+        .and_then(|prepared| sandbox.run(&prepared, &input, &limits, &grants, env));
+    (result, started.elapsed())
+}
+
+fn check(case: &Case, backend: BackendKind, result: &Result<RunOutcome, SandboxError>) {
+    let who = format!("{} on {}", case.name, backend.as_str());
+    let expect = &case.expect;
+    match (result, &expect.error) {
+        (Ok(outcome), None) => {
+            if let Some(output) = &expect.output {
+                let want: Value = serde_json::to_value(output).unwrap();
+                assert_eq!(outcome.output, want, "{who}");
+            }
+            if let Some(fields) = &expect.fields {
+                for (key, value) in fields {
+                    let want: Value = serde_json::to_value(value).unwrap();
+                    assert_eq!(outcome.output[key], want, "{who}: field {key}");
+                }
+            }
+            if let Some(line) = &expect.log {
+                assert!(
+                    outcome.logs.iter().any(|l| &l.message == line),
+                    "{who}: logs {:?}",
+                    outcome.logs
+                );
+            }
+        }
+        (Err(error), Some(kind)) => {
+            assert_eq!(error.kind(), kind, "{who}: {error}");
+            if let Some(capability) = &expect.capability {
+                assert_eq!(
+                    error,
+                    &SandboxError::CapabilityDenied {
+                        capability: capability.clone()
+                    },
+                    "{who}"
+                );
+            }
+            if let Some(text) = &expect.contains {
+                assert!(error.to_string().contains(text.as_str()), "{who}: {error}");
+            }
+        }
+        (Ok(outcome), Some(kind)) => panic!("{who}: expected {kind}, got {:?}", outcome.output),
+        (Err(error), None) => panic!("{who}: expected success, got {error:?}"),
+    }
+}
+
+#[test]
+fn every_case_gives_its_expected_outcome_on_every_backend() {
+    let cases: Cases =
+        toml::from_str(&std::fs::read_to_string(fixtures().join("cases.toml")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = start_server();
+    let workspace = workspace(tmp.path());
+    let sandbox = Sandbox::new();
+    let backends = sandbox::available_backends();
+    assert_eq!(backends.len(), if cfg!(feature = "edge") { 2 } else { 1 });
+    for case in &cases.case {
+        for &backend in &backends {
+            let env = HostEnv {
+                workspace: workspace.clone(),
+                kv_file: Some(tmp.path().join("kv").join(format!(
+                    "{}-{}.json",
+                    backend.as_str(),
+                    case.name.len()
+                ))),
+                services: Some(Arc::new(FakeMemory)),
+            };
+            eprintln!("case: {} on {}", case.name, backend.as_str());
+            let (result, elapsed) = run_case(&sandbox, backend, case, &env, port);
+            check(case, backend, &result);
+            if let Err(SandboxError::Timeout { timeout_ms }) = &result {
+                // Generous for a debug build on a busy machine; the benchmark measures the
+                // real stop latency in a release build.
+                let late = elapsed.saturating_sub(Duration::from_millis(*timeout_ms));
+                assert!(
+                    late < Duration::from_millis(500),
+                    "{} on {}: stopped {late:?} after the deadline",
+                    case.name,
+                    backend.as_str()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_warm_cache_serves_the_second_prepare() {
+    let sandbox = Sandbox::new();
+    let bytes = std::fs::read(fixtures().join("echo.wat")).unwrap();
+    for backend in sandbox::available_backends() {
+        let first = sandbox.prepare(backend, &bytes, None).unwrap();
+        let second = sandbox.prepare(backend, &bytes, None).unwrap();
+        assert!(!first.cache_hit && second.cache_hit, "{}", backend.as_str());
+        assert_eq!(first.wasm_sha256, second.wasm_sha256);
+    }
+    let stats = sandbox.stats();
+    assert_eq!(stats.entries as usize, sandbox::available_backends().len());
+    assert_eq!(stats.hits, stats.misses);
+}
+
+#[test]
+fn fuel_means_comparable_work_on_every_backend() {
+    let sandbox = Sandbox::new();
+    let bytes = std::fs::read(fixtures().join("sha256.wat")).unwrap();
+    let limits = Limits {
+        fuel: 500_000_000,
+        memory_bytes: 16 * 1024 * 1024,
+        table_elements: 100,
+        instances: 1,
+        timeout_ms: 60_000,
+        max_output_bytes: 1024,
+    };
+    let used: Vec<u64> = sandbox::available_backends()
+        .into_iter()
+        .map(|backend| {
+            let prepared = sandbox.prepare(backend, &bytes, None).unwrap();
+            sandbox
+                .run(
+                    &prepared,
+                    &Value::Null,
+                    &limits,
+                    &Grants::default(),
+                    &HostEnv::default(),
+                )
+                .unwrap()
+                .fuel_used
+        })
+        .collect();
+    // About one unit per operator: SHA-256 of 1 MiB is tens of millions of operators.
+    assert!(used[0] > 10_000_000 && used[0] < 200_000_000, "{used:?}");
+    for other in &used[1..] {
+        let ratio = *other as f64 / used[0] as f64;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "fuel differs by backend: {used:?}"
+        );
+    }
+}
+
+#[test]
+fn docs_tools_md_shows_the_tested_example_verbatim() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tools.md"))
+        .unwrap();
+    let example = std::fs::read_to_string(fixtures().join("doc_example.wat")).unwrap();
+    assert!(
+        doc.contains(example.trim_end()),
+        "docs/tools.md must embed tests/fixtures/wasm/doc_example.wat as it is"
+    );
+}
+
+#[test]
+fn concurrent_runaways_each_stop_at_their_own_deadline() {
+    let sandbox = Arc::new(Sandbox::new());
+    let looping = std::fs::read(fixtures().join("loop.wat")).unwrap();
+    let echo = std::fs::read(fixtures().join("echo.wat")).unwrap();
+    for backend in sandbox::available_backends() {
+        let mut threads = Vec::new();
+        for (i, timeout_ms) in [150u64, 300, 450].into_iter().enumerate() {
+            let (sandbox, looping) = (sandbox.clone(), looping.clone());
+            threads.push(std::thread::spawn(move || {
+                let limits = Limits {
+                    fuel: 0,
+                    memory_bytes: 1 << 20,
+                    table_elements: 10,
+                    instances: 1,
+                    timeout_ms,
+                    max_output_bytes: 1024,
+                };
+                let prepared = sandbox.prepare(backend, &looping, None).unwrap();
+                let started = Instant::now();
+                let err = sandbox
+                    .run(
+                        &prepared,
+                        &Value::Null,
+                        &limits,
+                        &Grants::default(),
+                        &HostEnv::default(),
+                    )
+                    .unwrap_err();
+                (i, err, started.elapsed())
+            }));
+        }
+        // A well-behaved call in the middle of them is not disturbed.
+        let prepared = sandbox.prepare(backend, &echo, None).unwrap();
+        let limits = Limits {
+            fuel: 1_000_000,
+            memory_bytes: 1 << 20,
+            table_elements: 10,
+            instances: 1,
+            timeout_ms: 5_000,
+            max_output_bytes: 1024,
+        };
+        let ok = sandbox
+            .run(
+                &prepared,
+                &serde_json::json!({"a": 1}),
+                &limits,
+                &Grants::default(),
+                &HostEnv::default(),
+            )
+            .unwrap();
+        assert_eq!(ok.output["a"], 1);
+        for t in threads {
+            let (i, err, elapsed) = t.join().unwrap();
+            let timeout = Duration::from_millis([150, 300, 450][i]);
+            assert!(matches!(err, SandboxError::Timeout { .. }), "{err}");
+            assert!(
+                elapsed >= timeout,
+                "{} stopped early: {elapsed:?}",
+                backend.as_str()
+            );
+            assert!(
+                elapsed < timeout + Duration::from_millis(500),
+                "{} stopped late: {elapsed:?}",
+                backend.as_str()
+            );
+        }
+    }
+}
