@@ -11,4 +11,6 @@ pub mod engine;
 pub mod findings;
 pub mod memory;
 pub mod net;
+pub mod orchestrator;
+pub mod providers;
 pub mod tui;
