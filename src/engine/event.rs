@@ -39,6 +39,38 @@ pub enum EngineEvent {
     FindingsChanged { critical: u32, warn: u32, info: u32 },
     /// Something the user should see in the status bar.
     Notice { level: Level, message: String },
+    /// A piece of a model's visible reasoning, shown dimmed.
+    #[serde(rename_all = "camelCase")]
+    ReasoningDelta { conversation: String, text: String },
+    /// The streamed reply so far is void: an attempt failed and the next starts over.
+    #[serde(rename_all = "camelCase")]
+    StreamRestart {
+        conversation: String,
+        provider: String,
+    },
+    /// A tool call of a turn: `running`, then `ok` or `error` with its output.
+    #[serde(rename_all = "camelCase")]
+    ToolCall {
+        conversation: String,
+        id: String,
+        name: String,
+        arguments: String,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    },
+    /// A provider entered or left a cooldown, or its circuit changed
+    /// (`cooldown`, `cooldown_cleared`, `circuit_open`, `circuit_half_open`, `circuit_closed`).
+    #[serde(rename_all = "camelCase")]
+    ProviderState {
+        provider: String,
+        state: String,
+        /// Cooldown end, ms since the Unix epoch.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl EngineEvent {
@@ -48,7 +80,11 @@ impl EngineEvent {
     pub fn is_quiet(&self) -> bool {
         matches!(
             self,
-            EngineEvent::FindingsChanged { .. } | EngineEvent::ConfigReloaded { errors: 0, .. }
+            EngineEvent::FindingsChanged { .. }
+                | EngineEvent::ConfigReloaded { errors: 0, .. }
+                // Streamed text shows in the transcript; a status line per piece is noise.
+                | EngineEvent::StreamDelta { .. }
+                | EngineEvent::ReasoningDelta { .. }
         )
     }
 
@@ -83,6 +119,22 @@ impl EngineEvent {
                 info,
             } => format!("findings: {critical} critical, {warn} warn, {info} info"),
             EngineEvent::Notice { message, .. } => message.clone(),
+            EngineEvent::ReasoningDelta { conversation, .. } => {
+                format!("reasoning in {conversation}")
+            }
+            EngineEvent::StreamRestart { provider, .. } => {
+                format!("reply restarted on {provider}")
+            }
+            EngineEvent::ToolCall { name, status, .. } => format!("tool {name}: {status}"),
+            EngineEvent::ProviderState {
+                provider,
+                state,
+                reason,
+                ..
+            } => match reason {
+                Some(reason) => format!("{provider}: {state} ({reason})"),
+                None => format!("{provider}: {state}"),
+            },
         }
     }
 }

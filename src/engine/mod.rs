@@ -4,6 +4,7 @@
 //! engine knows nothing of terminals (a test enforces that it never imports ratatui or
 //! crossterm).
 
+pub mod chat;
 mod error;
 mod event;
 pub mod memory;
@@ -83,6 +84,8 @@ struct Inner {
     events: broadcast::Sender<EngineEvent>,
     /// Opened on first use; see [`EngineHandle::memory`].
     memory: tokio::sync::Mutex<Option<Arc<crate::memory::Memory>>>,
+    /// Providers, their health, sessions and running turns; see [`EngineHandle::agent`].
+    agent: Arc<crate::orchestrator::runtime::Runtime>,
 }
 
 impl Engine {
@@ -97,6 +100,7 @@ impl Engine {
                     started: Instant::now(),
                     events,
                     memory: tokio::sync::Mutex::new(None),
+                    agent: Arc::new(crate::orchestrator::runtime::Runtime::new()),
                 }),
             },
         }
@@ -219,6 +223,10 @@ mod tests {
             "memory.graph.neighbors",
             "memory.graph.path",
             "memory.graph.node",
+            "chat.send",
+            "sessions.history",
+            "sessions.delete",
+            "sessions.export",
         ];
         for m in METHODS {
             let result = h.call(m.name, Value::Null).await;

@@ -3,7 +3,10 @@
 
 pub mod heal;
 pub mod health;
+pub mod runtime;
+pub mod sessions;
 pub mod telemetry;
+pub mod tools;
 #[cfg(test)]
 mod tests;
 
