@@ -321,7 +321,12 @@ pub fn list_providers(engine: &EngineHandle) -> ProvidersListResult {
             let mut models: Vec<String> = Vec::new();
             if let Some(pc) = pc {
                 models.extend(pc.model.iter().cloned());
-                models.extend(pc.models.iter().filter(|m| Some(*m) != pc.model.as_ref()).cloned());
+                models.extend(
+                    pc.models
+                        .iter()
+                        .filter(|m| Some(*m) != pc.model.as_ref())
+                        .cloned(),
+                );
             }
             let (state, reason) = match &entry.target {
                 Err(why) => ("unconfigured".to_string(), Some(why.clone())),
@@ -335,15 +340,19 @@ pub fn list_providers(engine: &EngineHandle) -> ProvidersListResult {
             };
             let base_url = match kind {
                 Some(crate::config::ProviderKind::Offline) => None,
-                Some(crate::config::ProviderKind::Ollama) => Some(
-                    pc.and_then(|p| p.base_url.as_deref())
-                        .map_or_else(|| crate::providers::OLLAMA_DEFAULT_URL.to_string(), redact_url),
-                ),
+                Some(crate::config::ProviderKind::Ollama) => {
+                    Some(pc.and_then(|p| p.base_url.as_deref()).map_or_else(
+                        || crate::providers::OLLAMA_DEFAULT_URL.to_string(),
+                        redact_url,
+                    ))
+                }
                 _ => pc.and_then(|p| p.base_url.as_deref()).map(redact_url),
             };
             ProviderInfo {
                 id: entry.id.clone(),
-                kind: kind.map(|k| format!("{k:?}").to_lowercase()).unwrap_or_default(),
+                kind: kind
+                    .map(|k| format!("{k:?}").to_lowercase())
+                    .unwrap_or_default(),
                 model: provider_model(entry),
                 models,
                 base_url,

@@ -73,7 +73,9 @@ pub enum Progress<'a> {
     Text(&'a str),
     Reasoning(&'a str),
     /// Text streamed by a failed attempt is void: a retry starts the reply over.
-    Restart { provider: &'a str },
+    Restart {
+        provider: &'a str,
+    },
 }
 
 pub type Sink<'a> = &'a (dyn Fn(Progress<'_>) + Send + Sync);
@@ -241,7 +243,9 @@ impl Healer<'_> {
                 }
                 tries += 1;
                 if streamed {
-                    (self.sink)(Progress::Restart { provider: &entry.id });
+                    (self.sink)(Progress::Restart {
+                        provider: &entry.id,
+                    });
                     streamed = false;
                 }
                 let mut request = request.clone();
@@ -271,7 +275,13 @@ impl Healer<'_> {
                         };
                         self.record(
                             telemetry,
-                            attempt(entry, &model, status, Some(error.class.as_str()), latency_ms),
+                            attempt(
+                                entry,
+                                &model,
+                                status,
+                                Some(error.class.as_str()),
+                                latency_ms,
+                            ),
                         );
                         let next = if error.class == FailureClass::Cancelled {
                             Next::Stop
@@ -362,7 +372,11 @@ impl Healer<'_> {
         let end = (start + entry.timeouts.total).min(self.deadline);
         let first = (start + entry.timeouts.first_byte).min(end);
         let fired = |limit: Instant, kind: TimeoutKind| {
-            let kind = if limit >= end { TimeoutKind::Total } else { kind };
+            let kind = if limit >= end {
+                TimeoutKind::Total
+            } else {
+                kind
+            };
             ProviderError::new(
                 FailureClass::Timeout(kind),
                 format!("no answer within {} ms", millis(limit - start)),
@@ -384,7 +398,10 @@ impl Healer<'_> {
         let mut got_first = false;
         loop {
             let (limit, kind) = if got_first {
-                ((Instant::now() + entry.timeouts.idle).min(end), TimeoutKind::Idle)
+                (
+                    (Instant::now() + entry.timeouts.idle).min(end),
+                    TimeoutKind::Idle,
+                )
             } else {
                 (first, TimeoutKind::FirstByte)
             };

@@ -40,9 +40,13 @@ impl CircuitState {
 #[derive(Debug, Clone, Copy)]
 enum Circuit {
     Closed,
-    Open { until: Instant },
+    Open {
+        until: Instant,
+    },
     /// One trial request is allowed; `trial` is true while it runs.
-    HalfOpen { trial: bool },
+    HalfOpen {
+        trial: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -299,13 +303,19 @@ impl HealthBook {
                 .filter(|s| cutoff.is_none_or(|c| s.at >= c))
                 .copied()
                 .collect();
-            let mut ok: Vec<u64> = recent.iter().filter(|s| s.ok).map(|s| s.latency_ms).collect();
+            let mut ok: Vec<u64> = recent
+                .iter()
+                .filter(|s| s.ok)
+                .map(|s| s.latency_ms)
+                .collect();
             let recent_latencies = ok.iter().rev().take(SPARK_POINTS).rev().copied().collect();
             ok.sort_unstable();
             let failures = recent.iter().filter(|s| !s.ok).count();
             HealthView {
                 cooldown_left: e.cooldown_until.filter(|u| *u > now).map(|u| u - now),
-                cooldown_reason: e.cooldown_reason.filter(|_| e.cooldown_until.is_some_and(|u| u > now)),
+                cooldown_reason: e
+                    .cooldown_reason
+                    .filter(|_| e.cooldown_until.is_some_and(|u| u > now)),
                 circuit: match e.circuit {
                     Circuit::Closed => CircuitState::Closed,
                     Circuit::Open { until } if now < until => CircuitState::Open,

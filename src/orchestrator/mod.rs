@@ -6,9 +6,9 @@ pub mod health;
 pub mod runtime;
 pub mod sessions;
 pub mod telemetry;
-pub mod tools;
 #[cfg(test)]
 mod tests;
+pub mod tools;
 
 pub use heal::{Cancel, ChainEntry, HealError, Healer, Next, Progress, Reply, backoff, decide};
 pub use health::{Admission, Change, CircuitState, HealthBook, HealthView};

@@ -197,7 +197,11 @@ impl Runtime {
                 ids.push(id.clone());
             }
         }
-        let mut ordered: Vec<String> = order.iter().filter(|id| ids.contains(id)).cloned().collect();
+        let mut ordered: Vec<String> = order
+            .iter()
+            .filter(|id| ids.contains(id))
+            .cloned()
+            .collect();
         ordered.extend(ids.into_iter().filter(|id| !order.contains(id)));
         ordered
     }
@@ -230,7 +234,10 @@ impl Runtime {
                 entries,
             });
         }
-        let entries = built.as_ref().map(|b| b.entries.clone()).unwrap_or_default();
+        let entries = built
+            .as_ref()
+            .map(|b| b.entries.clone())
+            .unwrap_or_default();
         drop(built);
         let config = snapshot.config();
         let ids = Self::chain_ids(&snapshot, &order);
@@ -266,9 +273,7 @@ impl Runtime {
         let mut guard = self.sessions.lock().await;
         if guard.is_none() {
             let dir = engine.snapshot().loaded.paths.state_dir.join("sessions");
-            *guard = Some(
-                SessionStore::open(&dir).map_err(session_error)?,
-            );
+            *guard = Some(SessionStore::open(&dir).map_err(session_error)?);
         }
         Ok(guard)
     }
@@ -328,10 +333,7 @@ impl Runtime {
                 line_start: h["lineStart"].as_u64().unwrap_or(0),
                 line_end: h["lineEnd"].as_u64().unwrap_or(0),
                 chunk_id: h["chunkId"].clone(),
-                snippet: h["snippet"]
-                    .as_str()
-                    .unwrap_or("")
-                    .replace(['«', '»'], ""),
+                snippet: h["snippet"].as_str().unwrap_or("").replace(['«', '»'], ""),
             })
             .collect()
     }
@@ -344,7 +346,9 @@ impl Runtime {
     ) -> Result<SendResult, EngineError> {
         let message = params.message.trim().to_string();
         if message.is_empty() {
-            return Err(EngineError::invalid_request("chat.send needs a non-empty message"));
+            return Err(EngineError::invalid_request(
+                "chat.send needs a non-empty message",
+            ));
         }
         let started = Instant::now();
         let snapshot = engine.snapshot();
@@ -378,7 +382,10 @@ impl Runtime {
         let history = self
             .with_sessions(engine, |store| Ok(store.get(&session)?.messages()))
             .await?;
-        let mut messages = vec![ChatMessage::new(Role::System, config.chat.system_prompt.clone())];
+        let mut messages = vec![ChatMessage::new(
+            Role::System,
+            config.chat.system_prompt.clone(),
+        )];
         if !citations.is_empty() {
             let mut context = String::from("Context from memory (cite as [n]):");
             for c in &citations {
@@ -556,7 +563,13 @@ impl Runtime {
             .await
     }
 
-    async fn finish(&self, engine: &EngineHandle, session: &str, record: TurnRecord, result: &impl Serialize) {
+    async fn finish(
+        &self,
+        engine: &EngineHandle,
+        session: &str,
+        record: TurnRecord,
+        result: &impl Serialize,
+    ) {
         let config = engine.snapshot();
         let telemetry = &config.config().telemetry;
         let cap = match telemetry.level {
@@ -564,7 +577,9 @@ impl Runtime {
             _ => telemetry.history as usize,
         };
         let mut saved = serde_json::to_value(&record).unwrap_or(Value::Null);
-        if let (Some(obj), Ok(Value::Object(extra))) = (saved.as_object_mut(), serde_json::to_value(result)) {
+        if let (Some(obj), Ok(Value::Object(extra))) =
+            (saved.as_object_mut(), serde_json::to_value(result))
+        {
             for key in ["usage", "citations", "reasoning"] {
                 if let Some(v) = extra.get(key) {
                     obj.insert(key.to_string(), v.clone());
@@ -687,7 +702,10 @@ mod tests {
         assert!(compact(&mut m));
         let texts: Vec<_> = m.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts, vec!["sys", "4", "now"]);
-        let mut m = vec![ChatMessage::new(Role::System, "s"), ChatMessage::new(Role::User, "q")];
+        let mut m = vec![
+            ChatMessage::new(Role::System, "s"),
+            ChatMessage::new(Role::User, "q"),
+        ];
         assert!(!compact(&mut m));
     }
 }

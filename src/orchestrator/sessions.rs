@@ -345,6 +345,9 @@ mod tests {
         store.delete(&a.id).unwrap();
         assert!(store.list().is_empty());
         assert!(SessionStore::open(tmp.path()).unwrap().list().is_empty());
-        assert!(matches!(store.export(&a.id), Err(SessionError::NotFound(_))));
+        assert!(matches!(
+            store.export(&a.id),
+            Err(SessionError::NotFound(_))
+        ));
     }
 }

@@ -49,7 +49,10 @@ impl SelfHealing {
 
     /// Attempts that reached a provider (skips excluded).
     pub fn tries(&self) -> usize {
-        self.attempts.iter().filter(|a| a.status != "skipped").count()
+        self.attempts
+            .iter()
+            .filter(|a| a.status != "skipped")
+            .count()
     }
 
     /// "recovered via groq after 2 attempts", for badges and status lines.
@@ -154,7 +157,8 @@ mod tests {
     #[test]
     fn badge_names_the_provider_that_recovered() {
         let mut t = SelfHealing::new(true, "core", 3);
-        t.attempts.push(attempt("openai", "error", Some("rate_limit")));
+        t.attempts
+            .push(attempt("openai", "error", Some("rate_limit")));
         t.attempts.push(attempt("groq", "ok", None));
         t.recovered = true;
         assert_eq!(t.badge().unwrap(), "recovered via groq after 2 attempts");

@@ -91,7 +91,9 @@ impl Provider for Scripted {
                 .pop_front()
                 .unwrap_or(Step::Reply("default"));
             match step {
-                Step::Reply(t) => Ok(Box::new(Events(text_events(t), false)) as Box<dyn ChatStream>),
+                Step::Reply(t) => {
+                    Ok(Box::new(Events(text_events(t), false)) as Box<dyn ChatStream>)
+                }
                 Step::Fail(class, retry_after) => Err(ProviderError {
                     class,
                     message: "scripted".into(),
@@ -193,25 +195,43 @@ async fn run(chain: &[ChainEntry]) -> Run {
 fn statuses(t: &SelfHealing) -> Vec<String> {
     t.attempts
         .iter()
-        .map(|a| format!("{}:{}", a.provider, a.reason.as_deref().unwrap_or(&a.status)))
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a.provider,
+                a.reason.as_deref().unwrap_or(&a.status)
+            )
+        })
         .collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_503_is_retried_with_backoff_and_recovers() {
-    let a = Scripted::new("a", vec![Step::Fail(FailureClass::Overloaded, None), Step::Reply("hi")]);
+    let a = Scripted::new(
+        "a",
+        vec![
+            Step::Fail(FailureClass::Overloaded, None),
+            Step::Reply("hi"),
+        ],
+    );
     let r = run(&[entry(&a)]).await;
     assert_eq!(r.result.unwrap().text, "hi");
     assert_eq!(statuses(&r.telemetry), vec!["a:overloaded", "a:ok"]);
     assert!(r.telemetry.recovered);
-    assert!(r.telemetry.backoff_ms <= 100, "first retry waits at most backoff_ms");
+    assert!(
+        r.telemetry.backoff_ms <= 100,
+        "first retry waits at most backoff_ms"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_is_honoured_when_short_and_capped_when_long() {
     let a = Scripted::new(
         "a",
-        vec![Step::Fail(FailureClass::RateLimit, Some(Duration::from_secs(2))), Step::Reply("hi")],
+        vec![
+            Step::Fail(FailureClass::RateLimit, Some(Duration::from_secs(2))),
+            Step::Reply("hi"),
+        ],
     );
     let r = run(&[entry(&a)]).await;
     assert!(r.result.is_ok());
@@ -221,11 +241,20 @@ async fn retry_after_is_honoured_when_short_and_capped_when_long() {
     // Longer than retry_after_max_ms: no waiting, the next provider at once, and a cooldown.
     let a = Scripted::new(
         "a",
-        vec![Step::Fail(FailureClass::RateLimit, Some(Duration::from_secs(600)))],
+        vec![Step::Fail(
+            FailureClass::RateLimit,
+            Some(Duration::from_secs(600)),
+        )],
     );
     let b = Scripted::new("b", vec![Step::Reply("from b")]);
     let health = HealthBook::default();
-    let r = run_with(&policy(), &health, &[entry(&a), entry(&b)], &Cancel::default()).await;
+    let r = run_with(
+        &policy(),
+        &health,
+        &[entry(&a), entry(&b)],
+        &Cancel::default(),
+    )
+    .await;
     assert_eq!(r.result.unwrap().text, "from b");
     assert!(r.elapsed < Duration::from_millis(10), "{:?}", r.elapsed);
     assert_eq!(statuses(&r.telemetry), vec!["a:rate_limit", "b:ok"]);
@@ -237,7 +266,13 @@ async fn retry_after_is_honoured_when_short_and_capped_when_long() {
 
 #[tokio::test(start_paused = true)]
 async fn fallback_fires_at_once_while_the_primary_is_in_cooldown() {
-    let a = Scripted::new("a", vec![Step::Fail(FailureClass::RateLimit, Some(Duration::from_secs(900)))]);
+    let a = Scripted::new(
+        "a",
+        vec![Step::Fail(
+            FailureClass::RateLimit,
+            Some(Duration::from_secs(900)),
+        )],
+    );
     let b = Scripted::new("b", vec![Step::Reply("one"), Step::Reply("two")]);
     let health = HealthBook::default();
     let chain = [entry(&a), entry(&b)];
@@ -247,7 +282,11 @@ async fn fallback_fires_at_once_while_the_primary_is_in_cooldown() {
     assert_eq!(r.result.unwrap().text, "two");
     assert_eq!(a.calls(), 1, "a provider in cooldown is not called");
     assert_eq!(statuses(&r.telemetry), vec!["a:cooldown", "b:ok"]);
-    assert_eq!(r.elapsed, Duration::ZERO, "no waiting for a provider in cooldown");
+    assert_eq!(
+        r.elapsed,
+        Duration::ZERO,
+        "no waiting for a provider in cooldown"
+    );
     assert!(r.telemetry.recovered);
 }
 
@@ -280,7 +319,13 @@ async fn auth_falls_back_without_retry_and_cools_down() {
     let a = Scripted::new("a", vec![Step::Fail(FailureClass::Auth, None)]);
     let b = Scripted::new("b", vec![Step::Reply("b")]);
     let health = HealthBook::default();
-    let r = run_with(&policy(), &health, &[entry(&a), entry(&b)], &Cancel::default()).await;
+    let r = run_with(
+        &policy(),
+        &health,
+        &[entry(&a), entry(&b)],
+        &Cancel::default(),
+    )
+    .await;
     assert!(r.result.is_ok());
     assert_eq!(a.calls(), 1);
     assert!(health.view("a", Instant::now()).cooldown_left.is_some());
@@ -288,7 +333,13 @@ async fn auth_falls_back_without_retry_and_cools_down() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_first_byte_times_out_and_falls_back() {
-    let a = Scripted::new("a", vec![Step::Slow(Duration::from_secs(60), "late"), Step::Slow(Duration::from_secs(60), "late")]);
+    let a = Scripted::new(
+        "a",
+        vec![
+            Step::Slow(Duration::from_secs(60), "late"),
+            Step::Slow(Duration::from_secs(60), "late"),
+        ],
+    );
     let b = Scripted::new("b", vec![Step::Reply("b")]);
     let r = run(&[entry(&a), entry(&b)]).await;
     assert_eq!(r.result.unwrap().text, "b");
@@ -301,13 +352,20 @@ async fn slow_first_byte_times_out_and_falls_back() {
 
 #[tokio::test(start_paused = true)]
 async fn an_endless_stream_hits_the_idle_timeout_and_a_cut_stream_restarts_the_reply() {
-    let a = Scripted::new("a", vec![Step::Hang, Step::Cut("partial "), Step::Reply("whole")]);
+    let a = Scripted::new(
+        "a",
+        vec![Step::Hang, Step::Cut("partial "), Step::Reply("whole")],
+    );
     let p = SelfHealConfig {
         fallback_after_retries: 3,
         ..policy()
     };
     let r = run_with(&p, &HealthBook::default(), &[entry(&a)], &Cancel::default()).await;
-    assert_eq!(r.result.unwrap().text, "whole", "no text from the cut attempt");
+    assert_eq!(
+        r.result.unwrap().text,
+        "whole",
+        "no text from the cut attempt"
+    );
     assert_eq!(
         statuses(&r.telemetry),
         vec!["a:timeout.first_byte", "a:stream_interrupted", "a:ok"]
@@ -341,7 +399,13 @@ async fn max_attempts_bounds_the_turn() {
         max_attempts: 3,
         ..policy()
     };
-    let r = run_with(&p, &HealthBook::default(), &[entry(&a), entry(&b), entry(&c)], &Cancel::default()).await;
+    let r = run_with(
+        &p,
+        &HealthBook::default(),
+        &[entry(&a), entry(&b), entry(&c)],
+        &Cancel::default(),
+    )
+    .await;
     assert_eq!(r.result.unwrap_err().class, Some(FailureClass::Server));
     assert_eq!(r.telemetry.tries(), 3);
     assert_eq!(c.calls(), 0);
@@ -380,7 +444,10 @@ async fn open_circuit_is_skipped_then_half_open_trial_closes_it() {
     tokio::time::advance(Duration::from_millis(5_001)).await;
     let r = run_with(&p, &health, &chain, &Cancel::default()).await;
     assert_eq!(statuses(&r.telemetry), vec!["x:ok"], "the half-open trial");
-    assert_eq!(health.view("x", Instant::now()).circuit, CircuitState::Closed);
+    assert_eq!(
+        health.view("x", Instant::now()).circuit,
+        CircuitState::Closed
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -402,7 +469,10 @@ async fn cancellation_stops_a_hanging_attempt_and_a_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn unconfigured_providers_are_skipped_and_self_heal_off_tries_once() {
-    let b = Scripted::new("b", vec![Step::Fail(FailureClass::Server, None), Step::Reply("b")]);
+    let b = Scripted::new(
+        "b",
+        vec![Step::Fail(FailureClass::Server, None), Step::Reply("b")],
+    );
     let unconfigured = ChainEntry {
         id: "openai".into(),
         target: Err("no key".into()),
@@ -410,14 +480,26 @@ async fn unconfigured_providers_are_skipped_and_self_heal_off_tries_once() {
         timeouts: entry(&b).timeouts,
     };
     let r = run(&[unconfigured.clone(), entry(&b)]).await;
-    assert_eq!(statuses(&r.telemetry), vec!["openai:unconfigured", "b:server", "b:ok"]);
+    assert_eq!(
+        statuses(&r.telemetry),
+        vec!["openai:unconfigured", "b:server", "b:ok"]
+    );
     let off = SelfHealConfig {
         enabled: false,
         ..policy()
     };
-    let c = Scripted::new("c", vec![Step::Fail(FailureClass::Server, None), Step::Reply("c")]);
+    let c = Scripted::new(
+        "c",
+        vec![Step::Fail(FailureClass::Server, None), Step::Reply("c")],
+    );
     let d = Scripted::new("d", vec![Step::Reply("d")]);
-    let r = run_with(&off, &HealthBook::default(), &[entry(&c), entry(&d)], &Cancel::default()).await;
+    let r = run_with(
+        &off,
+        &HealthBook::default(),
+        &[entry(&c), entry(&d)],
+        &Cancel::default(),
+    )
+    .await;
     assert_eq!(r.result.unwrap_err().class, Some(FailureClass::Server));
     assert_eq!((c.calls(), d.calls()), (1, 0));
 }
@@ -433,6 +515,9 @@ fn backoff_is_full_jitter_under_an_exponential_ceiling() {
             .collect();
         assert!(samples.iter().all(|s| *s <= ceiling));
         let spread = samples.iter().max().unwrap() - samples.iter().min().unwrap();
-        assert!(spread > ceiling / 2, "jitter spans the range: {spread} of {ceiling}");
+        assert!(
+            spread > ceiling / 2,
+            "jitter spans the range: {spread} of {ceiling}"
+        );
     }
 }

@@ -95,7 +95,10 @@ pub fn repair(call: &ToolCall, specs: &[ToolSpec]) -> Repaired {
     let mut notes = Vec::new();
     let mut call = call.clone();
     let trimmed = call.name.trim();
-    let bare = trimmed.strip_prefix("functions.").unwrap_or(trimmed).to_string();
+    let bare = trimmed
+        .strip_prefix("functions.")
+        .unwrap_or(trimmed)
+        .to_string();
     if !specs.is_empty() && !specs.iter().any(|s| s.name == bare) {
         let matches: Vec<&ToolSpec> = specs
             .iter()
@@ -164,9 +167,10 @@ fn parse_args(raw: &str) -> Result<(Value, Option<String>), String> {
             Value::Object(_) => Ok((v, None)),
             // Arguments double-encoded as a JSON string holding the object.
             Value::String(inner) => match serde_json::from_str::<Value>(&inner) {
-                Ok(obj @ Value::Object(_)) => {
-                    Ok((obj, Some("arguments sent as a JSON string were unwrapped".into())))
-                }
+                Ok(obj @ Value::Object(_)) => Ok((
+                    obj,
+                    Some("arguments sent as a JSON string were unwrapped".into()),
+                )),
                 _ => Err("the arguments must be a JSON object, not a string".into()),
             },
             other => Err(format!(
@@ -188,12 +192,18 @@ fn parse_args(raw: &str) -> Result<(Value, Option<String>), String> {
     if let Some(inner) = unfenced
         && let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(inner)
     {
-        return Ok((v, Some("a markdown fence around the arguments was removed".into())));
+        return Ok((
+            v,
+            Some("a markdown fence around the arguments was removed".into()),
+        ));
     }
     if let Some(closed) = close_brackets(text)
         && let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&closed)
     {
-        return Ok((v, Some("unclosed brackets in the arguments were closed".into())));
+        return Ok((
+            v,
+            Some("unclosed brackets in the arguments were closed".into()),
+        ));
     }
     let error = serde_json::from_str::<Value>(text)
         .err()
@@ -273,7 +283,10 @@ pub async fn run(
     let (Some(args), None) = (repaired.args, repaired.error.clone()) else {
         return finish(
             false,
-            repaired.error.clone().unwrap_or_else(|| "invalid call".into()),
+            repaired
+                .error
+                .clone()
+                .unwrap_or_else(|| "invalid call".into()),
         );
     };
     emit("running", None);

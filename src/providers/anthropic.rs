@@ -24,7 +24,10 @@ impl Anthropic {
         Self { http, max_tokens }
     }
 
-    fn headers(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ProviderError> {
+    fn headers(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
         let builder = builder.header("anthropic-version", API_VERSION);
         Ok(match self.http.resolve_key()? {
             Some(key) => builder.header("x-api-key", key),
@@ -58,7 +61,9 @@ impl Anthropic {
                             .ok()
                             .filter(Value::is_object)
                             .unwrap_or_else(|| json!({}));
-                        blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                        blocks.push(
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                        );
                     }
                     ("assistant", blocks)
                 }
@@ -199,7 +204,8 @@ impl AnthropicStream {
         let kind = v["type"].as_str().or(event).unwrap_or("");
         match kind {
             "message_start" => {
-                self.usage.input_tokens = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                self.usage.input_tokens =
+                    v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
             }
             "content_block_start" => {
                 let block = &v["content_block"];

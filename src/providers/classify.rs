@@ -28,7 +28,13 @@ pub fn classify_http(status: u16, body: &str) -> ProviderError {
         "reduce the length",
     ]);
     let no_model = lower.contains("model")
-        && mentions(&["not found", "not_found", "does not exist", "unknown model", "no such model"]);
+        && mentions(&[
+            "not found",
+            "not_found",
+            "does not exist",
+            "unknown model",
+            "no such model",
+        ]);
     let class = match status {
         401 => FailureClass::Auth,
         402 => FailureClass::Billing,
@@ -171,7 +177,10 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(parse_retry_after(&h), None);
         h.insert("retry-after", "-5".parse().unwrap());
         assert_eq!(parse_retry_after(&h), None);

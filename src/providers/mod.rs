@@ -218,9 +218,13 @@ impl FailureClass {
     /// What a user can do about it, for error messages.
     pub fn advice(self) -> &'static str {
         match self {
-            FailureClass::Auth => "check the provider's api_key reference and that the key is valid",
+            FailureClass::Auth => {
+                "check the provider's api_key reference and that the key is valid"
+            }
             FailureClass::Billing => "check the account's billing or quota with the provider",
-            FailureClass::RateLimit => "wait a little, or add another provider to self_heal.fallback",
+            FailureClass::RateLimit => {
+                "wait a little, or add another provider to self_heal.fallback"
+            }
             FailureClass::Overloaded | FailureClass::Server => {
                 "the provider is having trouble; try again later or add a fallback provider"
             }
@@ -343,9 +347,7 @@ impl HttpTarget {
         let client = crate::net::client_builder()
             .connect_timeout(connect_timeout)
             .build()
-            .map_err(|e| {
-                ProviderError::new(FailureClass::Network, format!("HTTP client: {e}"))
-            })?;
+            .map_err(|e| ProviderError::new(FailureClass::Network, format!("HTTP client: {e}")))?;
         Ok(Self {
             id: id.to_string(),
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -365,10 +367,7 @@ impl HttpTarget {
         match &self.key {
             None => Ok(None),
             Some(key) => key.resolve().map(Some).map_err(|e| {
-                ProviderError::new(
-                    FailureClass::Auth,
-                    format!("provider {}: {e}", self.id),
-                )
+                ProviderError::new(FailureClass::Auth, format!("provider {}: {e}", self.id))
             }),
         }
     }
@@ -504,9 +503,10 @@ pub fn build(
                     "providers.{id} has no api_key for api.openai.com: set api_key = \"env:OPENAI_API_KEY\" or a base_url"
                 ));
             }
-            Arc::new(openai::OpenAi::new(
-                http("https://api.openai.com/v1", "gpt-4o-mini")?,
-            ))
+            Arc::new(openai::OpenAi::new(http(
+                "https://api.openai.com/v1",
+                "gpt-4o-mini",
+            )?))
         }
         ProviderKind::Anthropic => {
             if key.is_none() {

@@ -87,7 +87,10 @@ impl Offline {
         let hits = match found {
             Ok(v) => v["hits"].as_array().cloned().unwrap_or_default(),
             Err(e) => {
-                return format!("{OFFLINE_LABEL}: memory search failed: {}. {advice}", e.message);
+                return format!(
+                    "{OFFLINE_LABEL}: memory search failed: {}. {advice}",
+                    e.message
+                );
             }
         };
         if hits.is_empty() {
@@ -151,7 +154,9 @@ impl Provider for Offline {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Box<dyn ChatStream>, ProviderError>> {
-        Box::pin(async move { Ok(Box::new(Replay(self.answer(request).await)) as Box<dyn ChatStream>) })
+        Box::pin(
+            async move { Ok(Box::new(Replay(self.answer(request).await)) as Box<dyn ChatStream>) },
+        )
     }
 
     fn models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
@@ -182,7 +187,10 @@ mod tests {
         let offline = Offline::new("offline", None);
         let events = run(
             &offline,
-            vec![ChatMessage::new(Role::User, "/tool echo {\"text\": \"hi\"}")],
+            vec![ChatMessage::new(
+                Role::User,
+                "/tool echo {\"text\": \"hi\"}",
+            )],
         )
         .await;
         assert_eq!(
@@ -194,11 +202,18 @@ mod tests {
                 arguments: "{\"text\": \"hi\"}".into()
             }
         );
-        let events = run(&offline, vec![ChatMessage::new(Role::User, "/tool echo {nope")]).await;
+        let events = run(
+            &offline,
+            vec![ChatMessage::new(Role::User, "/tool echo {nope")],
+        )
+        .await;
         let StreamEvent::Text(text) = &events[0] else {
             panic!("{events:?}")
         };
-        assert!(text.starts_with(OFFLINE_LABEL) && text.contains("not JSON"), "{text}");
+        assert!(
+            text.starts_with(OFFLINE_LABEL) && text.contains("not JSON"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -35,7 +35,10 @@ impl Ollama {
         })
     }
 
-    fn authorized(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ProviderError> {
+    fn authorized(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
         // Ollama needs no key; one configured is for a proxy in front of it.
         Ok(match self.http.resolve_key()? {
             Some(key) => builder.bearer_auth(key),
@@ -57,7 +60,8 @@ fn message(m: &ChatMessage) -> Value {
             .tool_calls
             .iter()
             .map(|c| {
-                let args = serde_json::from_str::<Value>(&c.arguments).unwrap_or_else(|_| json!({}));
+                let args =
+                    serde_json::from_str::<Value>(&c.arguments).unwrap_or_else(|_| json!({}));
                 json!({"function": {"name": c.name, "arguments": args}})
             })
             .collect();
@@ -69,7 +73,11 @@ fn message(m: &ChatMessage) -> Value {
 }
 
 /// Events of one NDJSON object (a whole reply when streaming is off).
-fn decode(v: &Value, next_tool: &mut usize, out: &mut VecDeque<StreamEvent>) -> Result<bool, ProviderError> {
+fn decode(
+    v: &Value,
+    next_tool: &mut usize,
+    out: &mut VecDeque<StreamEvent>,
+) -> Result<bool, ProviderError> {
     if let Some(error) = v.get("error") {
         let text = super::text_of(error);
         return Err(super::classify::classify_http(
@@ -139,8 +147,10 @@ impl Provider for Ollama {
                 body["tools"] = request
                     .tools
                     .iter()
-                    .map(|t| json!({"type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.parameters}}))
+                    .map(|t| {
+                        json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters}})
+                    })
                     .collect();
             }
             if let Some(max) = request.max_tokens {
@@ -171,7 +181,12 @@ impl Provider for Ollama {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|m| m["name"].as_str().or(m["model"].as_str()).map(str::to_string))
+                .filter_map(|m| {
+                    m["name"]
+                        .as_str()
+                        .or(m["model"].as_str())
+                        .map(str::to_string)
+                })
                 .collect())
         })
     }

@@ -46,7 +46,10 @@ impl OpenAi {
         body
     }
 
-    fn authorized(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ProviderError> {
+    fn authorized(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
         Ok(match self.http.resolve_key()? {
             Some(key) => builder.bearer_auth(key),
             None => builder,
@@ -93,8 +96,13 @@ fn usage(v: &Value) -> Option<Usage> {
 
 fn stream_error(v: &Value) -> Option<ProviderError> {
     let e = v.get("error")?;
-    let kind = e["type"].as_str().or(e["code"].as_str()).unwrap_or("api_error");
-    let message = e["message"].as_str().map_or_else(|| e.to_string(), str::to_string);
+    let kind = e["type"]
+        .as_str()
+        .or(e["code"].as_str())
+        .unwrap_or("api_error");
+    let message = e["message"]
+        .as_str()
+        .map_or_else(|| e.to_string(), str::to_string);
     Some(classify::classify_stream_error(kind, &message))
 }
 
@@ -128,10 +136,9 @@ impl Provider for OpenAi {
                     ended: false,
                 }) as Box<dyn ChatStream>);
             }
-            let text = response
-                .text()
-                .await
-                .map_err(|e| ProviderError::new(FailureClass::StreamInterrupted, classify::describe(&e)))?;
+            let text = response.text().await.map_err(|e| {
+                ProviderError::new(FailureClass::StreamInterrupted, classify::describe(&e))
+            })?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| ProviderError::format(format!("unparseable reply: {e}")))?;
             if let Some(e) = stream_error(&v) {
@@ -143,7 +150,12 @@ impl Provider for OpenAi {
             if let Some(text) = msg["content"].as_str().filter(|t| !t.is_empty()) {
                 events.push_back(StreamEvent::Text(text.to_string()));
             }
-            for (index, call) in msg["tool_calls"].as_array().into_iter().flatten().enumerate() {
+            for (index, call) in msg["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 events.push_back(StreamEvent::ToolCall {
                     index,
                     id: call["id"].as_str().map(str::to_string),
@@ -203,18 +215,27 @@ impl OpenAiStream {
             let delta = &choice["delta"];
             for key in ["reasoning_content", "reasoning"] {
                 if let Some(r) = delta[key].as_str().filter(|t| !t.is_empty()) {
-                    self.pending.push_back(StreamEvent::Reasoning(r.to_string()));
+                    self.pending
+                        .push_back(StreamEvent::Reasoning(r.to_string()));
                 }
             }
             if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
                 self.pending.push_back(StreamEvent::Text(t.to_string()));
             }
-            for (i, call) in delta["tool_calls"].as_array().into_iter().flatten().enumerate() {
+            for (i, call) in delta["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 self.pending.push_back(StreamEvent::ToolCall {
                     index: call["index"].as_u64().map_or(i, |n| n as usize),
                     id: call["id"].as_str().map(str::to_string),
                     name: call["function"]["name"].as_str().map(str::to_string),
-                    arguments: call["function"]["arguments"].as_str().unwrap_or("").to_string(),
+                    arguments: call["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
                 });
             }
             if let Some(reason) = choice["finish_reason"].as_str() {
