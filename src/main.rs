@@ -130,6 +130,9 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         }) => commands::findings(&engine, true, &args).await,
         Some(Command::Undo { seq, json }) => commands::undo(&engine, seq, json).await,
         Some(Command::Memory { action }) => commands::memory::run(&engine, action).await,
+        Some(Command::Chat(args)) => commands::agent::chat(&engine, args).await,
+        Some(Command::Providers { action }) => commands::agent::providers(&engine, action).await,
+        Some(Command::Sessions { action }) => commands::agent::sessions(&engine, action).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

@@ -506,4 +506,5 @@ pub async fn undo(engine: &Engine, seq: Option<u64>, as_json: bool) -> Result<i3
     }
 }
 
+pub mod agent;
 pub mod memory;

@@ -129,7 +129,11 @@ impl Provider for Ollama {
     }
 
     fn default_model(&self) -> String {
-        self.http.model.clone()
+        if self.http.model.is_empty() {
+            "(first pulled)".into()
+        } else {
+            self.http.model.clone()
+        }
     }
 
     fn chat<'a>(
