@@ -88,6 +88,7 @@ fn configured() -> App {
             api_key: Some(SecretRef::parse("env:OPENAI_API_KEY")),
             model: Some("gpt-4o-mini".into()),
             enabled: true,
+            ..Default::default()
         },
     );
     let health = HealthResult {
@@ -317,6 +318,7 @@ fn no_secret_values_reach_the_screen() {
             api_key: Some(SecretRef::parse("sk-live-0123456789")),
             model: None,
             enabled: true,
+            ..Default::default()
         },
     );
     app.apply_result(

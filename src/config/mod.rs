@@ -544,6 +544,23 @@ pub struct ProviderConfig {
     pub max_tokens: Option<u32>,
 }
 
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            base_url: None,
+            api_key: None,
+            model: None,
+            enabled: true,
+            models: Vec::new(),
+            priority: default_priority(),
+            capabilities: ProviderCapabilities::default(),
+            timeouts: ProviderTimeouts::default(),
+            max_tokens: None,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
