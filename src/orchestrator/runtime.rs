@@ -80,7 +80,7 @@ pub struct SendResult {
     pub session: String,
     pub reply: String,
     /// A model's visible reasoning, when it sent any.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reasoning: String,
     pub provider: String,
     pub model: String,
@@ -88,7 +88,7 @@ pub struct SendResult {
     pub citations: Vec<Citation>,
     pub tool_calls: Vec<ToolOutcome>,
     /// The tool loop reached `chat.max_tool_rounds`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tool_rounds_exhausted: bool,
     pub latency_ms: u64,
     pub runtime: RuntimeTelemetry,

@@ -367,7 +367,9 @@ impl App {
                     .into_iter()
                     .map(|r| r.id)
                     .collect();
-                let at = self.selected(PaneId::Providers).min(ids.len().saturating_sub(1));
+                let at = self
+                    .selected(PaneId::Providers)
+                    .min(ids.len().saturating_sub(1));
                 let to = if action == Action::ProvidersMoveUp {
                     at.checked_sub(1)
                 } else {
@@ -376,6 +378,13 @@ impl App {
                 match to {
                     Some(to) => {
                         ids.swap(at, to);
+                        // Show the new order now; the engine's answer confirms it.
+                        if let Some(list) = &mut self.view.providers
+                            && to < list.providers.len()
+                            && at < list.providers.len()
+                        {
+                            list.providers.swap(at, to);
+                        }
                         self.selection[PaneId::Providers.index()] = to;
                         vec![Command::Call {
                             method: "providers.reorder",
@@ -951,7 +960,13 @@ impl App {
         {
             self.dirty = true;
             if commands.iter().any(|c| {
-                matches!(c, Command::Call { method: "memory.search", .. })
+                matches!(
+                    c,
+                    Command::Call {
+                        method: "memory.search",
+                        ..
+                    }
+                )
             }) {
                 self.conversations.awaiting_search = true;
             }

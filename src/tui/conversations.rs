@@ -25,7 +25,10 @@ const MAX_HISTORY: usize = 100;
 pub const SLASH: &[(&str, &str)] = &[
     ("/new", "start a new session"),
     ("/sessions", "list the sessions again"),
-    ("/model", "NAME: use this model (PROVIDER/NAME for another provider); alone: list models"),
+    (
+        "/model",
+        "NAME: use this model (PROVIDER/NAME for another provider); alone: list models",
+    ),
     ("/tool", "NAME {json}: run a tool now"),
     ("/search", "QUERY: search memory"),
     ("/abort", "stop the running turn"),
@@ -142,8 +145,9 @@ impl ConversationsState {
         self.current = None;
         self.transcript.clear();
         self.scroll = None;
-        self.transcript
-            .push(Entry::Note("new session: the first message starts it".into()));
+        self.transcript.push(Entry::Note(
+            "new session: the first message starts it".into(),
+        ));
     }
 
     /// Scroll the transcript by `by` lines; reaching the end follows it again.
@@ -227,7 +231,8 @@ impl ConversationsState {
 
     pub fn abort(&mut self) -> Vec<Command> {
         if !self.running() {
-            self.transcript.push(Entry::Note("nothing is running".into()));
+            self.transcript
+                .push(Entry::Note("nothing is running".into()));
             return Vec::new();
         }
         vec![Command::Call {
@@ -366,7 +371,14 @@ impl ConversationsState {
         }
     }
 
-    pub fn tool_event(&mut self, session: &str, name: &str, arguments: &str, status: &str, output: Option<&str>) {
+    pub fn tool_event(
+        &mut self,
+        session: &str,
+        name: &str,
+        arguments: &str,
+        status: &str,
+        output: Option<&str>,
+    ) {
         if !self.for_me(session) {
             return;
         }
@@ -396,7 +408,11 @@ impl ConversationsState {
     }
 
     /// A method's answer. Returns follow-up work and a status line.
-    pub fn apply(&mut self, method: &str, result: Result<Value, EngineError>) -> (Vec<Command>, Option<String>) {
+    pub fn apply(
+        &mut self,
+        method: &str,
+        result: Result<Value, EngineError>,
+    ) -> (Vec<Command>, Option<String>) {
         match (method, result) {
             ("chat.send", Ok(v)) => {
                 self.streaming = None;
@@ -580,14 +596,20 @@ pub fn transcript(lines: &[Line]) -> Vec<Entry> {
                 );
                 if record["ok"] == false {
                     out.push(Entry::Error(
-                        record["error"].as_str().unwrap_or("the turn failed").to_string(),
+                        record["error"]
+                            .as_str()
+                            .unwrap_or("the turn failed")
+                            .to_string(),
                     ));
                 } else if let Some(Entry::Assistant {
                     badge: b,
                     by: who,
                     citations: c,
                     ..
-                }) = out.iter_mut().rev().find(|e| matches!(e, Entry::Assistant { .. }))
+                }) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|e| matches!(e, Entry::Assistant { .. }))
                 {
                     *b = badge;
                     *who = by;
@@ -605,7 +627,9 @@ mod tests {
     use super::*;
 
     fn key(state: &mut ConversationsState, code: KeyCode, mods: KeyModifiers) -> Vec<Command> {
-        state.edit_key(KeyEvent::new(code, mods)).unwrap_or_default()
+        state
+            .edit_key(KeyEvent::new(code, mods))
+            .unwrap_or_default()
     }
 
     fn typed(state: &mut ConversationsState, text: &str) {
@@ -646,7 +670,13 @@ mod tests {
         assert_eq!(s.input, "/search ");
         typed(&mut s, "lanterns");
         let cmds = key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        assert!(matches!(&cmds[0], Command::Call { method: "memory.search", .. }));
+        assert!(matches!(
+            &cmds[0],
+            Command::Call {
+                method: "memory.search",
+                ..
+            }
+        ));
         typed(&mut s, "/model groq/llama");
         key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
         assert_eq!(
@@ -668,11 +698,17 @@ mod tests {
         assert_eq!(s.current.as_deref(), Some("s1"));
         assert_eq!(s.streaming.as_ref().unwrap().text, "hello");
         s.delta("other", "x", false);
-        assert_eq!(s.streaming.as_ref().unwrap().text, "hello", "other sessions ignored");
+        assert_eq!(
+            s.streaming.as_ref().unwrap().text,
+            "hello",
+            "other sessions ignored"
+        );
         s.restart("s1", "groq");
         assert_eq!(s.streaming.as_ref().unwrap().text, "");
         let cmds = key(&mut s, KeyCode::Esc, KeyModifiers::NONE);
-        assert!(matches!(&cmds[0], Command::Call { method: "chat.abort", params } if params["session"] == "s1"));
+        assert!(
+            matches!(&cmds[0], Command::Call { method: "chat.abort", params } if params["session"] == "s1")
+        );
     }
 
     #[test]

@@ -25,8 +25,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let state = &app.conversations;
     let wide = inner.width >= 100;
     let (list_area, main) = if wide {
-        let [l, m] =
-            Layout::horizontal([Constraint::Length(28), Constraint::Min(40)]).areas(inner);
+        let [l, m] = Layout::horizontal([Constraint::Length(28), Constraint::Min(40)]).areas(inner);
         (Some(l), m)
     } else {
         (None, inner)
@@ -35,7 +34,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
         session_list(state, theme, l, buf, focused);
     }
     let input_lines = state.input.lines().count().max(1) + usize::from(state.input.ends_with('\n'));
-    let input_h = (input_lines as u16 + 2).min(6);
+    let input_h = (input_lines as u16 + 1).min(6);
     let completions = state.completions();
     let comp_h = u16::from(state.composing && !completions.is_empty());
     let [head, body, comp, input] = Layout::vertical([
@@ -64,7 +63,13 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     input_box(app, theme, input, buf);
 }
 
-fn session_list(state: &ConversationsState, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
+fn session_list(
+    state: &ConversationsState,
+    theme: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+    focused: bool,
+) {
     let block = Block::default()
         .borders(Borders::RIGHT)
         .border_style(theme.style("ui.border"));
@@ -75,7 +80,10 @@ fn session_list(state: &ConversationsState, theme: &Theme, area: Rect, buf: &mut
         theme.style("ui.heading"),
     ))];
     if state.current.is_none() {
-        lines.push(Line::from(Span::styled(" + new session", theme.style("conversations.hint"))));
+        lines.push(Line::from(Span::styled(
+            " + new session",
+            theme.style("conversations.hint"),
+        )));
     }
     let rows = inner.height.saturating_sub(lines.len() as u16) as usize;
     let offset = crate::tui::widgets::scroll_offset(state.selected, rows);
@@ -116,7 +124,10 @@ fn header(state: &ConversationsState, theme: &Theme, area: Rect, buf: &mut Buffe
             )
         }
         None if state.sessions.is_empty() => " new session".to_string(),
-        None => format!(" new session · {} saved · ↑↓ open one", state.sessions.len()),
+        None => format!(
+            " new session · {} saved · ↑↓ open one",
+            state.sessions.len()
+        ),
     };
     Line::from(Span::styled(text, theme.style("ui.text.dim"))).render(area, buf);
 }
@@ -153,7 +164,13 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     out
 }
 
-fn push_wrapped(lines: &mut Vec<Line<'static>>, text: &str, indent: &str, width: usize, style: Style) {
+fn push_wrapped(
+    lines: &mut Vec<Line<'static>>,
+    text: &str,
+    indent: &str,
+    width: usize,
+    style: Style,
+) {
     for l in wrap(text, width.saturating_sub(indent.chars().count())) {
         lines.push(Line::from(Span::styled(format!("{indent}{l}"), style)));
     }
@@ -173,12 +190,26 @@ fn transcript(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if let Some(s) = &state.streaming {
         lines.push(Line::from(Span::styled(
             " assistant · replying…",
-            theme.style("conversations.assistant").add_modifier(ratatui::style::Modifier::BOLD),
+            theme
+                .style("conversations.assistant")
+                .add_modifier(ratatui::style::Modifier::BOLD),
         )));
         if !s.reasoning.is_empty() {
-            push_wrapped(&mut lines, &s.reasoning, " │ ", width, theme.style("conversations.reasoning"));
+            push_wrapped(
+                &mut lines,
+                &s.reasoning,
+                " │ ",
+                width,
+                theme.style("conversations.reasoning"),
+            );
         }
-        push_wrapped(&mut lines, &format!("{}▌", s.text), "   ", width, theme.style("conversations.assistant"));
+        push_wrapped(
+            &mut lines,
+            &format!("{}▌", s.text),
+            "   ",
+            width,
+            theme.style("conversations.assistant"),
+        );
     }
     let rows = area.height as usize;
     state.rendered.set((lines.len(), rows));
@@ -189,14 +220,28 @@ fn transcript(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if top < bottom {
         let more = format!(" ↓ {} more line(s) ", bottom - top);
         let x = area.right().saturating_sub(more.chars().count() as u16 + 1);
-        buf.set_string(x, area.bottom().saturating_sub(1), more, theme.style("ui.key"));
+        buf.set_string(
+            x,
+            area.bottom().saturating_sub(1),
+            more,
+            theme.style("ui.key"),
+        );
     }
 }
 
-fn entry_lines(entry: &Entry, expanded: bool, theme: &Theme, width: usize, lines: &mut Vec<Line<'static>>) {
+fn entry_lines(
+    entry: &Entry,
+    expanded: bool,
+    theme: &Theme,
+    width: usize,
+    lines: &mut Vec<Line<'static>>,
+) {
     match entry {
         Entry::User(text) => {
-            lines.push(Line::from(Span::styled(" you", theme.style("conversations.user"))));
+            lines.push(Line::from(Span::styled(
+                " you",
+                theme.style("conversations.user"),
+            )));
             push_wrapped(lines, text, "   ", width, theme.style("ui.text"));
         }
         Entry::Assistant {
@@ -207,8 +252,17 @@ fn entry_lines(entry: &Entry, expanded: bool, theme: &Theme, width: usize, lines
             citations,
         } => {
             let mut head = vec![Span::styled(
-                format!(" assistant{}", if by.is_empty() { String::new() } else { format!(" · {by}") }),
-                theme.style("conversations.assistant").add_modifier(ratatui::style::Modifier::BOLD),
+                format!(
+                    " assistant{}",
+                    if by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · {by}")
+                    }
+                ),
+                theme
+                    .style("conversations.assistant")
+                    .add_modifier(ratatui::style::Modifier::BOLD),
             )];
             if let Some(b) = badge {
                 let style = if b.starts_with("failed") {
@@ -220,13 +274,28 @@ fn entry_lines(entry: &Entry, expanded: bool, theme: &Theme, width: usize, lines
             }
             lines.push(Line::from(head));
             if !reasoning.is_empty() {
-                push_wrapped(lines, reasoning, " │ ", width, theme.style("conversations.reasoning"));
+                push_wrapped(
+                    lines,
+                    reasoning,
+                    " │ ",
+                    width,
+                    theme.style("conversations.reasoning"),
+                );
             }
-            push_wrapped(lines, text, "   ", width, theme.style("conversations.assistant"));
+            push_wrapped(
+                lines,
+                text,
+                "   ",
+                width,
+                theme.style("conversations.assistant"),
+            );
             for c in citations {
                 let snippet: String = c.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
                 lines.push(Line::from(vec![
-                    Span::styled(format!("   [{}] ", c.index), theme.style("conversations.citation")),
+                    Span::styled(
+                        format!("   [{}] ", c.index),
+                        theme.style("conversations.citation"),
+                    ),
                     Span::styled(
                         format!("{}:{}-{} ", c.source, c.line_start, c.line_end),
                         theme.style("conversations.citation"),
@@ -253,22 +322,41 @@ fn entry_lines(entry: &Entry, expanded: bool, theme: &Theme, width: usize, lines
             let args = if expanded {
                 String::new()
             } else {
-                format!(" {}", truncate_right(arguments, width.saturating_sub(name.len() + 12)))
+                format!(
+                    " {}",
+                    truncate_right(arguments, width.saturating_sub(name.len() + 12))
+                )
             };
             lines.push(Line::from(Span::styled(
                 format!(" {fold} tool {name} {mark}{args}"),
                 theme.style("conversations.tool"),
             )));
             if expanded {
-                push_wrapped(lines, &format!("args {arguments}"), "   ", width, theme.style("ui.text.dim"));
+                push_wrapped(
+                    lines,
+                    &format!("args {arguments}"),
+                    "   ",
+                    width,
+                    theme.style("ui.text.dim"),
+                );
                 let out: Vec<&str> = output.lines().take(TOOL_LINES).collect();
-                push_wrapped(lines, &out.join("\n"), "   → ", width, theme.style("ui.text"));
+                push_wrapped(
+                    lines,
+                    &out.join("\n"),
+                    "   → ",
+                    width,
+                    theme.style("ui.text"),
+                );
             }
         }
         Entry::Note(text) => push_wrapped(lines, text, " · ", width, theme.style("ui.text.dim")),
-        Entry::Error(text) => {
-            push_wrapped(lines, text, " ✗ ", width, theme.style("conversations.badge.failed"))
-        }
+        Entry::Error(text) => push_wrapped(
+            lines,
+            text,
+            " ✗ ",
+            width,
+            theme.style("conversations.badge.failed"),
+        ),
     }
 }
 
@@ -276,7 +364,10 @@ fn entry_lines(entry: &Entry, expanded: bool, theme: &Theme, width: usize, lines
 fn empty(app: &App, theme: &Theme, lines: &mut Vec<Line<'static>>, width: usize) {
     let text = theme.style("ui.text");
     let dim = theme.style("ui.text.dim");
-    lines.push(Line::from(Span::styled(" No messages yet.", theme.style("ui.heading"))));
+    lines.push(Line::from(Span::styled(
+        " No messages yet.",
+        theme.style("ui.heading"),
+    )));
     let chain: Vec<String> = app
         .view
         .providers
@@ -334,7 +425,10 @@ fn input_box(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     };
     let mut block = Block::default()
         .borders(Borders::TOP)
-        .title(Span::styled(truncate_right(&title, area.width as usize), theme.style("ui.text.dim")))
+        .title(Span::styled(
+            truncate_right(&title, area.width as usize),
+            theme.style("ui.text.dim"),
+        ))
         .border_style(theme.style(if state.composing {
             "ui.border.focused"
         } else {
@@ -342,7 +436,14 @@ fn input_box(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         }));
     if let Some(model) = &state.model {
         block = block.title_bottom(Span::styled(
-            format!(" {}{model} ", state.provider.as_deref().map(|p| format!("{p} · ")).unwrap_or_default()),
+            format!(
+                " {}{model} ",
+                state
+                    .provider
+                    .as_deref()
+                    .map(|p| format!("{p} · "))
+                    .unwrap_or_default()
+            ),
             theme.style("ui.text.dim"),
         ));
     }
@@ -377,6 +478,9 @@ mod tests {
     fn wrap_breaks_on_spaces_and_splits_long_words() {
         assert_eq!(wrap("aaa bbb ccc", 8), vec!["aaa bbb", "ccc"]);
         assert_eq!(wrap("x\n\ny", 8), vec!["x", "", "y"]);
-        assert_eq!(wrap(&"z".repeat(20), 8), vec!["zzzzzzzz", "zzzzzzzz", "zzzz"]);
+        assert_eq!(
+            wrap(&"z".repeat(20), 8),
+            vec!["zzzzzzzz", "zzzzzzzz", "zzzz"]
+        );
     }
 }

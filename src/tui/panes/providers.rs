@@ -124,7 +124,7 @@ pub fn sections(app: &App, area: Rect) -> Vec<(Constraint, Draw)> {
         (Constraint::Length(2), detail_section),
         (Constraint::Length(if tall { 5 } else { 2 }), spark_section),
         (Constraint::Min(3), timeline_section),
-        (Constraint::Length(if tall { 2 } else { 1 }), policy_section),
+        (Constraint::Length(2), policy_section),
     ]
 }
 
@@ -176,7 +176,16 @@ fn table_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused
     let head = if wide {
         format!(
             " {:<12} {:<9} {:<22} {:<12} {:>6} {:>6} {:>5} {:>8} {:<9} {}",
-            "provider", "kind", "model", "state", "p50", "p95", "err", "cooldown", "circuit", "latency"
+            "provider",
+            "kind",
+            "model",
+            "state",
+            "p50",
+            "p95",
+            "err",
+            "cooldown",
+            "circuit",
+            "latency"
         )
     } else {
         format!(
@@ -185,7 +194,9 @@ fn table_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused
         )
     };
     let mut lines = vec![Line::from(Span::styled(head, theme.style("ui.heading")))];
-    let selected = app.selected(PaneId::Providers).min(rows.len().saturating_sub(1));
+    let selected = app
+        .selected(PaneId::Providers)
+        .min(rows.len().saturating_sub(1));
     let offset = scroll_offset(selected, (area.height as usize).saturating_sub(1));
     let now = now_ms();
     for (i, row) in rows.iter().enumerate().skip(offset) {
@@ -218,12 +229,23 @@ fn table_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused
         });
         let spark = info.map_or_else(String::new, |p| sparkline(&p.recent_latencies_ms, 8));
         let mut spans = vec![Span::styled(
-            format!(" {:<w$} ", truncate_right(&row.id, if wide { 12 } else { 11 }), w = if wide { 12 } else { 11 }),
+            format!(
+                " {:<w$} ",
+                truncate_right(&row.id, if wide { 12 } else { 11 }),
+                w = if wide { 12 } else { 11 }
+            ),
             theme.style("ui.key"),
         )];
         if wide {
-            let model = if row.model.is_empty() { "(default)".to_string() } else { truncate_right(&row.model, 22) };
-            spans.push(Span::styled(format!("{:<9} {:<22} ", row.kind, model), text));
+            let model = if row.model.is_empty() {
+                "(default)".to_string()
+            } else {
+                truncate_right(&row.model, 22)
+            };
+            spans.push(Span::styled(
+                format!("{:<9} {:<22} ", row.kind, model),
+                text,
+            ));
         }
         spans.push(Span::styled(
             format!("{:<12} ", truncate_right(state_text, 12)),
@@ -254,10 +276,12 @@ fn detail_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
     let rows = rows(app);
     let dim = theme.style("ui.text.dim");
     let text = theme.style("ui.text");
-    let selected = app.selected(PaneId::Providers).min(rows.len().saturating_sub(1));
+    let selected = app
+        .selected(PaneId::Providers)
+        .min(rows.len().saturating_sub(1));
     let line = match rows.get(selected) {
         Some(row) => {
-            let mut spans = vec![Span::styled(format!(" {}: ", row.id), theme.style("ui.key"))];
+            let mut spans = vec![Span::styled(format!("{}: ", row.id), theme.style("ui.key"))];
             let endpoint = match row.kind.as_str() {
                 "offline" => "no model: answers from memory, runs /tool".to_string(),
                 _ if row.base_url.is_empty() => "default endpoint".to_string(),
@@ -267,12 +291,18 @@ fn detail_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
             if !row.key_ref.is_empty() {
                 spans.push(Span::styled(format!(" · key {}", row.key_ref), dim));
                 if let Some((false, why)) = &row.key_state {
-                    spans.push(Span::styled(format!(" · {why}"), theme.style("providers.key.missing")));
+                    spans.push(Span::styled(
+                        format!(" · {why}"),
+                        theme.style("providers.key.missing"),
+                    ));
                 }
             }
             if let Some(info) = &row.info {
                 if let Some(reason) = &info.reason {
-                    spans.push(Span::styled(format!(" · {reason}"), theme.style("providers.key.missing")));
+                    spans.push(Span::styled(
+                        format!(" · {reason}"),
+                        theme.style("providers.key.missing"),
+                    ));
                 } else if let Some(e) = &info.last_error {
                     spans.push(Span::styled(format!(" · last error {e}"), dim));
                 }
@@ -281,12 +311,16 @@ fn detail_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
         }
         None => Line::from(Span::styled(" loading…", dim)),
     };
-    Paragraph::new(line).wrap(Wrap { trim: false }).render(area, buf);
+    Paragraph::new(line)
+        .wrap(Wrap { trim: false })
+        .render(indented(area), buf);
 }
 
 fn spark_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focused: bool) {
     let rows = rows(app);
-    let selected = app.selected(PaneId::Providers).min(rows.len().saturating_sub(1));
+    let selected = app
+        .selected(PaneId::Providers)
+        .min(rows.len().saturating_sub(1));
     let Some(info) = rows.get(selected).and_then(|r| r.info.clone()) else {
         return;
     };
@@ -304,9 +338,13 @@ fn spark_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focuse
         Line::from(Span::styled(" no successful call yet in this run", dim)).render(area, buf);
         return;
     }
-    let [label_area, chart] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let [label_area, chart] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
     Line::from(Span::styled(label, dim)).render(label_area, buf);
-    let chart = chart.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 });
+    let chart = chart.inner(ratatui::layout::Margin {
+        horizontal: 1,
+        vertical: 0,
+    });
     ratatui::widgets::Sparkline::default()
         .data(info.recent_latencies_ms.iter().copied())
         .style(theme.style("providers.spark"))
@@ -315,12 +353,24 @@ fn spark_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focuse
 
 fn timeline_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focused: bool) {
     let dim = theme.style("ui.text.dim");
-    let mut lines = vec![Line::from(Span::styled(" self-heal timeline (newest first)", theme.style("ui.heading")))];
-    let turns = app.view.telemetry.as_ref().map(|t| t.turns.clone()).unwrap_or_default();
+    let mut lines = vec![Line::from(Span::styled(
+        " self-heal timeline (newest first)",
+        theme.style("ui.heading"),
+    ))];
+    let turns = app
+        .view
+        .telemetry
+        .as_ref()
+        .map(|t| t.turns.clone())
+        .unwrap_or_default();
     if turns.is_empty() {
         lines.push(Line::from(Span::styled(" no turns yet in this run", dim)));
     }
-    for turn in turns.iter().rev().take(area.height.saturating_sub(1) as usize) {
+    for turn in turns
+        .iter()
+        .rev()
+        .take(area.height.saturating_sub(1) as usize)
+    {
         let mut spans = vec![Span::styled(
             format!(" {:<10} ", truncate_right(&turn.session, 10)),
             dim,
@@ -339,11 +389,21 @@ fn timeline_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _foc
                 (Some(r), _) => format!(" {r}"),
                 (None, _) => String::new(),
             };
-            let latency = if a.status == "skipped" { String::new() } else { format!(" {}ms", a.latency_ms) };
-            spans.push(Span::styled(format!("{mark} {}{detail}{latency}", a.provider), theme.style(style)));
+            let latency = if a.status == "skipped" {
+                String::new()
+            } else {
+                format!(" {}ms", a.latency_ms)
+            };
+            spans.push(Span::styled(
+                format!("{mark} {}{detail}{latency}", a.provider),
+                theme.style(style),
+            ));
         }
         if let Some(b) = turn.self_healing.badge().filter(|_| turn.ok) {
-            spans.push(Span::styled(format!("  ({b})"), theme.style("conversations.badge")));
+            spans.push(Span::styled(
+                format!("  ({b})"),
+                theme.style("conversations.badge"),
+            ));
         }
         lines.push(Line::from(spans));
     }
@@ -369,7 +429,7 @@ fn policy_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
     );
     let policy = if on {
         format!(
-            "{keys} · self-heal: {} attempts, {} retr. before fallback, backoff {}–{} ms, cooldown from {} ms, circuit after {} failures, deadline {} ms",
+            "{keys} · self-heal: {} attempts, {} retry before fallback, backoff {}–{} ms, cooldown from {} ms, circuit after {} failures, deadline {} ms",
             config_text(app, "/self_heal/max_attempts"),
             config_text(app, "/self_heal/fallback_after_retries"),
             config_text(app, "/self_heal/backoff_ms"),
