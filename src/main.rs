@@ -63,15 +63,13 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             action: ConfigAction::Path { .. }
         })
     );
-    if !path_only {
-        if let Err(e) = config::ensure_state_dir(&paths) {
-            eprintln!(
-                "openclaw-rs: cannot create the state directory {}: {e}\n\
-                 pass --home DIR or set OPENCLAW_RS_HOME to a writable place",
-                paths.state_dir.display()
-            );
-            return Ok(exit::USAGE);
-        }
+    if !path_only && let Err(e) = config::ensure_state_dir(&paths) {
+        eprintln!(
+            "openclaw-rs: cannot create the state directory {}: {e}\n\
+             pass --home DIR or set OPENCLAW_RS_HOME to a writable place",
+            paths.state_dir.display()
+        );
+        return Ok(exit::USAGE);
     }
     if let Err(e) = init_logging(cli.global.verbose, tui_mode.then_some(&paths.log_file)) {
         eprintln!("openclaw-rs: logging is off: {e}");

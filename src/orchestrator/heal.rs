@@ -283,9 +283,8 @@ impl Healer<'_> {
                                 latency_ms,
                             ),
                         );
-                        let next = if error.class == FailureClass::Cancelled {
-                            Next::Stop
-                        } else if !self.policy.enabled {
+                        let next = if error.class == FailureClass::Cancelled || !self.policy.enabled
+                        {
                             Next::Stop
                         } else {
                             let mut rng = match self.rng.lock() {

@@ -207,7 +207,7 @@ impl SessionStore {
                 created_at: now_ms(),
             },
         )?;
-        Ok(self.info(&id)?)
+        self.info(&id)
     }
 
     pub fn get(&self, id: &str) -> Result<&Session, SessionError> {

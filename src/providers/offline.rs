@@ -66,13 +66,13 @@ impl Offline {
             }
             return events;
         }
-        events.push_back(StreamEvent::Text(self.from_memory(&question).await));
+        events.push_back(StreamEvent::Text(self.answer_from_memory(&question).await));
         events.push_back(StreamEvent::Usage(Usage::default()));
         events.push_back(StreamEvent::Finish(FinishReason::Stop));
         events
     }
 
-    async fn from_memory(&self, question: &str) -> String {
+    async fn answer_from_memory(&self, question: &str) -> String {
         let advice = "Configure a model provider (see `openclaw-rs providers list`) for real \
                       answers, or add notes with `openclaw-rs memory add`.";
         if question.is_empty() {

@@ -80,7 +80,7 @@ pub fn rows(app: &App) -> Vec<ProviderRow> {
                 base_url: p.base_url.clone().unwrap_or_default(),
                 key_ref: p.key_ref.clone().unwrap_or_default(),
                 key_state: key_state(app, &p.id),
-                builtin: !p.key_ref.is_some() && matches!(p.kind.as_str(), "ollama" | "offline"),
+                builtin: p.key_ref.is_none() && matches!(p.kind.as_str(), "ollama" | "offline"),
                 info: Some(p.clone()),
             })
             .collect();
