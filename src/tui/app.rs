@@ -303,6 +303,11 @@ impl App {
         ]
     }
 
+    /// `chat.bell`: ring when a reply finishes.
+    pub fn bell_enabled(&self) -> bool {
+        super::panes::config_value(self, "/chat/bell").and_then(Value::as_bool) == Some(true)
+    }
+
     /// The provider under the cursor in the providers pane.
     pub fn selected_provider(&self) -> Option<String> {
         let rows = super::panes::providers::rows(self);
