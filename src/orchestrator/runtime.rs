@@ -353,6 +353,20 @@ impl Runtime {
         let started = Instant::now();
         let snapshot = engine.snapshot();
         let config = snapshot.config().clone();
+        // Checked before anything is written: a typo leaves the session as it was.
+        let mut chain = self.chain(engine);
+        if let Some(first) = &params.provider {
+            let Some(pos) = chain.iter().position(|e| &e.id == first) else {
+                return Err(EngineError::not_found(format!(
+                    "no provider '{first}' in the chain; `providers list` shows them"
+                )));
+            };
+            let entry = chain.remove(pos);
+            chain.insert(0, entry);
+        }
+        if let (Some(model), Some(first)) = (&params.model, chain.first_mut()) {
+            first.model = model.clone();
+        }
         let title: String = message.chars().take(48).collect();
         let session = {
             let wanted = params.session.clone();
@@ -401,19 +415,6 @@ impl Runtime {
         messages.push(user.clone());
         self.append(engine, &session, user).await?;
 
-        let mut chain = self.chain(engine);
-        if let Some(first) = &params.provider {
-            let Some(pos) = chain.iter().position(|e| &e.id == first) else {
-                return Err(EngineError::not_found(format!(
-                    "no provider '{first}' in the chain; `providers list` shows them"
-                )));
-            };
-            let entry = chain.remove(pos);
-            chain.insert(0, entry);
-        }
-        if let (Some(model), Some(first)) = (&params.model, chain.first_mut()) {
-            first.model = model.clone();
-        }
         let tool_specs = tools::specs(engine).await;
 
         let mut telemetry = SelfHealing::new(
