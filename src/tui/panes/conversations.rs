@@ -364,10 +364,12 @@ fn entry_lines(
 fn empty(app: &App, theme: &Theme, lines: &mut Vec<Line<'static>>, width: usize) {
     let text = theme.style("ui.text");
     let dim = theme.style("ui.text.dim");
-    lines.push(Line::from(Span::styled(
-        " No messages yet.",
-        theme.style("ui.heading"),
-    )));
+    let heading = if app.conversations.sessions.is_empty() {
+        " No conversations yet."
+    } else {
+        " New session: no messages yet."
+    };
+    lines.push(Line::from(Span::styled(heading, theme.style("ui.heading"))));
     let chain: Vec<String> = app
         .view
         .providers

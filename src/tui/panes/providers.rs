@@ -429,7 +429,7 @@ fn policy_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
     );
     let policy = if on {
         format!(
-            "{keys} · self-heal: {} attempts, {} retry before fallback, backoff {}–{} ms, cooldown from {} ms, circuit after {} failures, deadline {} ms",
+            "{keys} · self-heal on: {} attempts, {} retry before fallback, backoff {}–{} ms, cooldown from {} ms, circuit after {} failures, deadline {} ms",
             config_text(app, "/self_heal/max_attempts"),
             config_text(app, "/self_heal/fallback_after_retries"),
             config_text(app, "/self_heal/backoff_ms"),
