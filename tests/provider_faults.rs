@@ -283,6 +283,14 @@ async fn slow_first_byte_and_silent_streams_time_out_and_fall_back() {
         attempts(&r),
         vec!["primary:timeout.first_byte", "backup:ok"]
     );
+    // Text, then nothing: the idle timeout, and the partial text is dropped.
+    s.h().call("providers.reset", Value::Null).await.unwrap();
+    primary.script([Fault::Stall]);
+    let start = Instant::now();
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(attempts(&r), vec!["primary:timeout.idle", "backup:ok"]);
+    assert_eq!(r["reply"], "hello from fake");
+    assert!(start.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,7 +481,11 @@ async fn abort_stops_a_hanging_turn_promptly() {
     server.script([Fault::Silent]);
     let h = s.h();
     let turn = tokio::spawn(async move { send(&h, "hi").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the turn is running and its request has reached the server.
+    let waiting = Instant::now();
+    while server.chat_calls() == 0 && waiting.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let start = Instant::now();
     let aborted = s
         .h()

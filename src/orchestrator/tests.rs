@@ -26,6 +26,8 @@ enum Step {
     Cut(&'static str),
     /// Headers, then nothing ever.
     Hang,
+    /// Some text, then nothing ever.
+    Stall(&'static str),
 }
 
 struct Scripted {
@@ -112,6 +114,10 @@ impl Provider for Scripted {
                     false,
                 )) as Box<dyn ChatStream>),
                 Step::Hang => Ok(Box::new(Events(VecDeque::new(), true)) as Box<dyn ChatStream>),
+                Step::Stall(t) => Ok(Box::new(Events(
+                    VecDeque::from([Ok(StreamEvent::Text(t.to_string()))]),
+                    true,
+                )) as Box<dyn ChatStream>),
             }
         })
     }
@@ -351,10 +357,15 @@ async fn slow_first_byte_times_out_and_falls_back() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_endless_stream_hits_the_idle_timeout_and_a_cut_stream_restarts_the_reply() {
+async fn silent_and_stalled_streams_time_out_and_a_cut_stream_restarts_the_reply() {
     let a = Scripted::new(
         "a",
-        vec![Step::Hang, Step::Cut("partial "), Step::Reply("whole")],
+        vec![
+            Step::Hang,
+            Step::Stall("half "),
+            Step::Cut("partial "),
+            Step::Reply("whole"),
+        ],
     );
     let p = SelfHealConfig {
         fallback_after_retries: 3,
@@ -364,13 +375,18 @@ async fn an_endless_stream_hits_the_idle_timeout_and_a_cut_stream_restarts_the_r
     assert_eq!(
         r.result.unwrap().text,
         "whole",
-        "no text from the cut attempt"
+        "no text from the failed attempts"
     );
     assert_eq!(
         statuses(&r.telemetry),
-        vec!["a:timeout.first_byte", "a:stream_interrupted", "a:ok"]
+        vec![
+            "a:timeout.first_byte",
+            "a:timeout.idle",
+            "a:stream_interrupted",
+            "a:ok"
+        ]
     );
-    assert_eq!(r.restarts, 1, "faces are told to drop the partial reply");
+    assert_eq!(r.restarts, 2, "faces are told to drop each partial reply");
 }
 
 #[tokio::test(start_paused = true)]

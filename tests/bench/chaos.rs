@@ -35,7 +35,7 @@ const DEADLINE_MS: u64 = 2_000;
 const SLACK_MS: u64 = 50;
 
 fn fault(rng: &mut StdRng) -> Fault {
-    match rng.random_range(0..12) {
+    match rng.random_range(0..13) {
         0 => Fault::RateLimit(0),
         1 => Fault::Status(500),
         2 => Fault::Status(503),
@@ -47,6 +47,7 @@ fn fault(rng: &mut StdRng) -> Fault {
         8 => Fault::Silent,
         9 => Fault::WrongModel,
         10 => Fault::AuthFailure,
+        11 => Fault::Stall,
         _ => Fault::ContextOverflow,
     }
 }
@@ -334,7 +335,7 @@ async fn main() {
     println!(
         "{turns} turns through `chat.send`, one new session each, against three fake providers \
          (OpenAI, Anthropic, Ollama formats) chained by priority; {injected} of {} scripted \
-         requests ({:.0}%) are faults, uniformly of 12 classes. Deadline {DEADLINE_MS} ms per \
+         requests ({:.0}%) are faults, uniformly of 13 classes. Deadline {DEADLINE_MS} ms per \
          turn; first-byte and idle timeouts 150 ms; cooldowns 200 ms to 2 s and circuit 300 ms \
          (short, so one run sees many cooldowns end). Wall time {:.1} s.\n",
         turns * 4 * servers.len(),

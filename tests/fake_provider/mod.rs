@@ -38,6 +38,8 @@ pub enum Fault {
     Endless,
     /// Headers, then silence (no chunk at all) forever.
     Silent,
+    /// One text chunk, then silence forever: a stream that stalls mid-way.
+    Stall,
     /// 404 model not found.
     WrongModel,
     /// 401.
@@ -209,6 +211,7 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
         Fault::Malformed => vec![frame(wire, None, "{\"choices\": [ this is not json")],
         Fault::Endless => return streaming(wire, Endless::Text),
         Fault::Silent => return streaming(wire, Endless::Silent),
+        Fault::Stall => return streaming(wire, Endless::Stall),
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(async move {
@@ -225,20 +228,24 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
 enum Endless {
     Text,
     Silent,
+    Stall,
 }
 
 fn streaming(wire: Wire, kind: Endless) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(4);
     tokio::spawn(async move {
-        if let Endless::Text = kind {
+        if let Endless::Text | Endless::Stall = kind {
             for c in reply_chunks(wire, "", false).into_iter().take(1) {
                 let _ = tx.send(Ok(Bytes::from(c))).await;
             }
         }
+        if let Endless::Stall = kind {
+            let _ = tx.send(Ok(Bytes::from(text_frame(wire, "stalled ")))).await;
+        }
         loop {
             let chunk = match kind {
                 Endless::Text => text_frame(wire, "more "),
-                Endless::Silent => {
+                Endless::Silent | Endless::Stall => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     continue;
                 }
