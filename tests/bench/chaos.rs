@@ -225,7 +225,7 @@ fn tui_streaming(deltas: usize) -> f64 {
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let turns = if full { 1_000 } else { 60 };
-    let mut rng = StdRng::seed_from_u64(0x0c1a_05);
+    let mut rng = StdRng::seed_from_u64(0x000c_1a05);
     let servers = [
         FakeProvider::start().await,
         FakeProvider::start().await,
