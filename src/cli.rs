@@ -149,6 +149,19 @@ pub enum Command {
         #[command(subcommand)]
         action: ToolsAction,
     },
+    /// Send one message and print the reply as it streams (`--json`: the whole result,
+    /// with usage, citations and runtime.selfHealing).
+    Chat(ChatArgs),
+    /// The provider chain: state, latency and error rate; probe; end a cooldown.
+    Providers {
+        #[command(subcommand)]
+        action: ProvidersAction,
+    },
+    /// Saved conversations: list, create, show, delete, export as JSONL.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Revert the newest applied fix, or fix number SEQ (see `call findings.journal`).
     Undo {
         seq: Option<u64>,
@@ -490,4 +503,85 @@ mod tests {
         let cli = Cli::try_parse_from(["openclaw-rs", "status", "--profile", "edge"]).unwrap();
         assert_eq!(cli.global.profile.as_deref(), Some("edge"));
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The message; `-` reads it from stdin.
+    pub message: String,
+    /// Session id (created when missing); a new session when left out.
+    #[arg(long, short)]
+    pub session: Option<String>,
+    /// Try this provider first.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Model for that provider (or the first of the chain).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersAction {
+    /// The chain in order with each provider's state, latency and error rate.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a provider (all when ID is left out) whether it answers; a success ends its
+    /// cooldown.
+    Probe {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a provider's (all when ID is left out) cooldown and close its circuit.
+    Reset {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Models per provider, as configured and as each provider reports them.
+    Models {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Saved sessions, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start an empty session.
+    Create {
+        /// Letters, digits, `-` and `_`; generated when left out.
+        id: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session's transcript.
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a session and its file.
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session as JSONL: to stdout, or to a file with --output.
+    Export {
+        id: String,
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
 }

@@ -11,6 +11,8 @@ pub mod engine;
 pub mod findings;
 pub mod memory;
 pub mod net;
+pub mod orchestrator;
+pub mod providers;
 pub mod sandbox;
 pub mod tui;
 pub mod voice;

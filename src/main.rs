@@ -132,6 +132,9 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         Some(Command::Stt { file, json }) => commands::voice::stt(&engine, &file, json).await,
         Some(Command::Sandbox { action }) => commands::sandbox::sandbox(&engine, action).await,
         Some(Command::Tools { action }) => commands::sandbox::tools(&engine, action).await,
+        Some(Command::Chat(args)) => commands::agent::chat(&engine, args).await,
+        Some(Command::Providers { action }) => commands::agent::providers(&engine, action).await,
+        Some(Command::Sessions { action }) => commands::agent::sessions(&engine, action).await,
         Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
     }
 }

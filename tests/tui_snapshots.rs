@@ -88,6 +88,7 @@ fn configured() -> App {
             api_key: Some(SecretRef::parse("env:OPENAI_API_KEY")),
             model: Some("gpt-4o-mini".into()),
             enabled: true,
+            ..Default::default()
         },
     );
     let health = HealthResult {
@@ -375,6 +376,7 @@ fn no_secret_values_reach_the_screen() {
             api_key: Some(SecretRef::parse("sk-live-0123456789")),
             model: None,
             enabled: true,
+            ..Default::default()
         },
     );
     app.apply_result(
@@ -878,4 +880,200 @@ fn memory_graph_view() {
     let mut app = app;
     key(&mut app, KeyCode::Char('c'));
     snapshot("memory_graph_chunks_80x24", &app, 80, 24);
+}
+
+/// A session with a recovered turn (citations, a tool card) and a reply streaming in.
+fn conversation() -> App {
+    let mut app = first_run();
+    let ok = |method: &str, value: serde_json::Value| Msg::CallDone {
+        method: method.into(),
+        result: Ok(value),
+    };
+    app.handle(ok(
+        "sessions.list",
+        json!({"sessions": [
+            {"id": "lanterns", "title": "where are the spare lanterns", "createdAt": 1, "updatedAt": 3, "messages": 2},
+            {"id": "s19a2b", "title": "plan the voyage", "createdAt": 1, "updatedAt": 2, "messages": 6}
+        ], "running": []}),
+    ));
+    key(&mut app, KeyCode::Enter);
+    for c in "where are the spare lanterns?".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    app.handle(Msg::Engine(
+        openclaw_rs::engine::EngineEvent::TurnToolCall {
+            conversation: "lanterns".into(),
+            id: "call_1".into(),
+            name: "read_file".into(),
+            arguments: "{\"path\":\"hold-3.md\"}".into(),
+            status: "error".into(),
+            output: Some("tools cannot run in this build".into()),
+        },
+    ));
+    let attempts = json!([
+        {"provider": "openai", "model": "gpt-4o-mini", "status": "error", "reason": "rate_limit", "latencyMs": 120},
+        {"provider": "groq", "model": "llama-3.3-70b", "status": "ok", "latencyMs": 840}
+    ]);
+    app.handle(ok(
+        "chat.send",
+        json!({"session": "lanterns", "reply": "The spare lanterns are in hold three [1].",
+               "provider": "groq", "model": "llama-3.3-70b",
+               "usage": {"inputTokens": 120, "outputTokens": 12},
+               "citations": [{"index": 1, "source": "MEMORY.md", "lineStart": 4, "lineEnd": 6,
+                              "chunkId": 3, "snippet": "The quartermaster keeps the spare lanterns in hold three."}],
+               "toolCalls": [], "latencyMs": 990,
+               "runtime": {"selfHealing": {"enabled": true, "recovered": true, "profile": "core",
+                           "maxAttempts": 3, "backoffMs": 0, "attempts": attempts}}}),
+    ));
+    for c in "and the oil?".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    for piece in ["The lamp oil ", "is stored beside"] {
+        app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::StreamDelta {
+            conversation: "lanterns".into(),
+            text: piece.into(),
+        }));
+    }
+    for c in "/se".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
+}
+
+#[test]
+fn conversations_transcript_streaming_and_completion() {
+    let app = conversation();
+    snapshot("conversations_transcript_80x24", &app, 80, 24);
+    snapshot("conversations_transcript_160x48", &app, 160, 48);
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(
+        text.contains("recovered via groq after 2 attempts"),
+        "{text}"
+    );
+    assert!(
+        text.contains("is stored beside▌"),
+        "streaming text shows: {text}"
+    );
+    assert!(
+        text.contains("/sessions") && text.contains("/search"),
+        "completion: {text}"
+    );
+}
+
+#[test]
+fn conversations_tool_cards_expand() {
+    let mut app = conversation();
+    key(&mut app, KeyCode::Esc); // aborts the running turn (asks the engine)
+    app.handle(Msg::CallDone {
+        method: "chat.send".into(),
+        result: Err(openclaw_rs::engine::EngineError::new(
+            openclaw_rs::engine::ErrorCode::Cancelled,
+            "the turn was aborted",
+        )),
+    });
+    key(&mut app, KeyCode::Esc); // leaves the input
+    key(&mut app, KeyCode::Char('t'));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("▾ tool read_file ✗"), "{text}");
+    assert!(text.contains("→ tools cannot run"), "{text}");
+    assert!(text.contains("the turn was aborted"), "{text}");
+}
+
+/// The chain mid-incident: the primary in cooldown, one circuit open, an unconfigured key.
+fn providers_incident() -> App {
+    let mut app = first_run();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let provider = |id: &str, kind: &str, state: &str, extra: serde_json::Value| {
+        let mut p = json!({"id": id, "kind": kind, "model": "m", "models": [], "position": 1,
+            "state": state, "circuit": "closed", "errorRate": 0.0, "samples": 0,
+            "windowMs": 900000, "recentLatenciesMs": []});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    app.apply_result(
+        "providers.list",
+        Ok(json!({"offlineOnly": false, "providers": [
+            provider("openai", "openai", "cooldown", json!({"model": "gpt-4o-mini",
+                "cooldownUntilMs": now + 25 * 60_000, "cooldownReason": "rate_limit",
+                "latencyP50Ms": 410, "latencyP95Ms": 1900, "errorRate": 0.25, "samples": 8,
+                "recentLatenciesMs": [380, 410, 450, 1900, 390, 420], "keyRef": "env:OPENAI_API_KEY",
+                "baseUrl": "https://api.openai.com/v1", "lastError": "rate_limit: HTTP 429: slow down"})),
+            provider("groq", "openai", "healthy", json!({"model": "llama-3.3-70b",
+                "latencyP50Ms": 230, "latencyP95Ms": 300, "samples": 4,
+                "recentLatenciesMs": [220, 230, 300, 210]})),
+            provider("anthropic", "anthropic", "circuit_open", json!({"circuit": "open",
+                "errorRate": 1.0, "samples": 5})),
+            provider("ollama", "ollama", "unconfigured", json!({"reason": "providers.ollama: environment variable PROXY_KEY is not set"})),
+            provider("offline", "offline", "healthy", json!({"model": "offline (no model)"})),
+        ]})),
+    );
+    app.apply_result(
+        "telemetry.recent",
+        Ok(json!({"capacity": 200, "turns": [
+            {"at": 1, "session": "lanterns", "ok": true, "provider": "groq", "model": "llama", "latencyMs": 990,
+             "selfHealing": {"enabled": true, "recovered": true, "profile": "core", "maxAttempts": 3, "backoffMs": 0,
+               "attempts": [
+                 {"provider": "openai", "model": "gpt-4o-mini", "status": "error", "reason": "rate_limit", "latencyMs": 120},
+                 {"provider": "groq", "model": "llama", "status": "ok", "latencyMs": 840}]}},
+            {"at": 2, "session": "voyage", "ok": true, "provider": "groq", "model": "llama", "latencyMs": 250,
+             "selfHealing": {"enabled": true, "recovered": true, "profile": "core", "maxAttempts": 3, "backoffMs": 0,
+               "attempts": [
+                 {"provider": "openai", "model": "gpt-4o-mini", "status": "skipped", "reason": "cooldown", "latencyMs": 0},
+                 {"provider": "groq", "model": "llama", "status": "ok", "latencyMs": 250}]}}
+        ]})),
+    );
+    focus(&mut app, PaneId::Providers);
+    app
+}
+
+#[test]
+fn providers_matrix_timeline_and_keys() {
+    let mut app = providers_incident();
+    snapshot("providers_incident_80x24", &app, 80, 24);
+    snapshot("providers_incident_160x48", &app, 160, 48);
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("cooldown") && text.contains("25m"), "{text}");
+    assert!(text.contains("↷ openai cooldown → ✓ groq 250ms"), "{text}");
+    // Keys: probe, reset and move act on the selected provider.
+    let cmds = app.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('p'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        cmds,
+        vec![openclaw_rs::tui::app::Command::Call {
+            method: "providers.probe",
+            params: json!({"id": "openai"})
+        }]
+    );
+    let cmds = app.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('J'),
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(
+        cmds,
+        vec![openclaw_rs::tui::app::Command::Call {
+            method: "providers.reorder",
+            params: json!({"order": ["groq", "openai", "anthropic", "ollama", "offline"]})
+        }]
+    );
+    let cmds = app.handle(Msg::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        cmds,
+        vec![openclaw_rs::tui::app::Command::Call {
+            method: "providers.reset",
+            params: json!({"id": "openai"})
+        }],
+        "the selection moved with the provider"
+    );
 }

@@ -613,6 +613,11 @@ mod tests {
                             && !rest.starts_with("base_url")
                             && !rest.starts_with("api_key")
                             && !rest.starts_with("model =")
+                            && !rest.starts_with("models =")
+                            && !rest.starts_with("priority")
+                            && !rest.starts_with("capabilities")
+                            && !rest.starts_with("timeouts")
+                            && !rest.starts_with("max_tokens")
                             && !rest.starts_with("check_id")
                             && !rest.starts_with("path =")
                             && !rest.starts_with("reason") =>

@@ -43,6 +43,7 @@ pub struct Config {
     pub ui: UiConfig,
     pub sandbox: SandboxConfig,
     pub self_heal: SelfHealConfig,
+    pub chat: ChatConfig,
     pub memory: MemoryConfig,
     pub voice: VoiceConfig,
     pub telemetry: TelemetryConfig,
@@ -268,8 +269,13 @@ pub struct SelfHealConfig {
     /// First retry delay; doubles per retry up to `backoff_max_ms`, with jitter.
     pub backoff_ms: u64,
     pub backoff_max_ms: u64,
-    /// How long a provider that failed with a rate limit or outage is skipped.
+    /// First cooldown of a provider that failed with a rate limit or outage; each further
+    /// cooldown in a row is 5 times longer, up to `cooldown_max_ms` (1 min, 5, 25, 1 h).
+    /// A successful call or probe ends it and starts the steps over.
     pub cooldown_ms: u64,
+    pub cooldown_max_ms: u64,
+    /// Cooldown after a billing or quota failure: waiting minutes will not fix that.
+    pub billing_cooldown_ms: u64,
     /// Consecutive failures that open a provider's circuit breaker.
     pub circuit_threshold: u32,
     /// How long an open circuit stays open before a trial request.
@@ -278,6 +284,18 @@ pub struct SelfHealConfig {
     pub request_timeout_ms: u64,
     /// Provider ids to try, in order, after the active one fails.
     pub fallback: Vec<String>,
+    /// Retries on the same provider (transient failures) before falling back.
+    pub fallback_after_retries: u32,
+    /// The whole turn, every attempt and wait included, never runs longer than this.
+    pub deadline_ms: u64,
+    /// A server's `Retry-After` is honoured up to this long; longer means fall back.
+    pub retry_after_max_ms: u64,
+    /// Default timeouts of one attempt; a provider's `timeouts` override them.
+    pub connect_timeout_ms: u64,
+    /// Until the first streamed event (headers and first chunk).
+    pub first_byte_timeout_ms: u64,
+    /// Longest silence between two streamed chunks.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for SelfHealConfig {
@@ -287,11 +305,45 @@ impl Default for SelfHealConfig {
             max_attempts: 3,
             backoff_ms: 250,
             backoff_max_ms: 4_000,
-            cooldown_ms: 30_000,
+            cooldown_ms: 60_000,
+            cooldown_max_ms: 3_600_000,
+            billing_cooldown_ms: 18_000_000,
             circuit_threshold: 5,
             circuit_open_ms: 60_000,
             request_timeout_ms: 60_000,
             fallback: vec!["ollama".into(), "offline".into()],
+            fallback_after_retries: 1,
+            deadline_ms: 90_000,
+            retry_after_max_ms: 10_000,
+            connect_timeout_ms: 5_000,
+            first_byte_timeout_ms: 20_000,
+            idle_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// Model tool calls answered per turn before the turn ends with what it has.
+    pub max_tool_rounds: u32,
+    /// Memory hits added to each turn as cited context; 0 turns recall off.
+    pub recall_hits: u32,
+    /// The system prompt every session starts with.
+    pub system_prompt: String,
+    /// Ring the terminal bell when a reply finishes.
+    pub bell: bool,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_tool_rounds: 4,
+            recall_hits: 3,
+            system_prompt: "You are a helpful personal assistant. When context from memory is \
+                            given, cite it by its [number]."
+                .into(),
+            bell: false,
         }
     }
 }
@@ -636,10 +688,78 @@ pub struct ProviderConfig {
     pub model: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// More models this provider serves (for `models.list` and `/model`), besides `model`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Lower runs first; configured providers are tried in priority order, then
+    /// `self_heal.fallback`.
+    #[serde(default = "default_priority")]
+    pub priority: i32,
+    #[serde(default)]
+    pub capabilities: ProviderCapabilities,
+    /// Per-provider overrides of the `self_heal` timeouts.
+    #[serde(default)]
+    pub timeouts: ProviderTimeouts,
+    /// Reply length limit sent with each request (Anthropic requires one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            base_url: None,
+            api_key: None,
+            model: None,
+            enabled: true,
+            models: Vec::new(),
+            priority: default_priority(),
+            capabilities: ProviderCapabilities::default(),
+            timeouts: ProviderTimeouts::default(),
+            max_tokens: None,
+        }
+    }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_priority() -> i32 {
+    100
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ProviderCapabilities {
+    /// Ask for a streamed reply. Off: one JSON answer per request.
+    pub streaming: bool,
+    /// Offer tools to the model.
+    pub tools: bool,
+}
+
+impl Default for ProviderCapabilities {
+    fn default() -> Self {
+        Self {
+            streaming: true,
+            tools: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ProviderTimeouts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_ms: Option<u64>,
+    /// One attempt, start to end; default `self_heal.request_timeout_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
 }
 
 /// A value that passed type checks but makes no sense, and the keys to blame.
@@ -680,6 +800,21 @@ impl Config {
                     "self_heal.max_attempts is {}; use 1 to 20",
                     heal.max_attempts
                 ),
+            ));
+        }
+        if heal.cooldown_ms > heal.cooldown_max_ms {
+            problems.push(Problem::new(
+                &["self_heal.cooldown_ms", "self_heal.cooldown_max_ms"],
+                format!(
+                    "self_heal.cooldown_ms ({}) is larger than self_heal.cooldown_max_ms ({})",
+                    heal.cooldown_ms, heal.cooldown_max_ms
+                ),
+            ));
+        }
+        if heal.deadline_ms == 0 {
+            problems.push(Problem::new(
+                &["self_heal.deadline_ms"],
+                "self_heal.deadline_ms must be at least 1".into(),
             ));
         }
         if heal.backoff_ms > heal.backoff_max_ms {

@@ -65,6 +65,38 @@ pub enum EngineEvent {
         rules: Vec<String>,
         reasons: Vec<String>,
     },
+    /// A piece of a model's visible reasoning, shown dimmed.
+    #[serde(rename_all = "camelCase")]
+    ReasoningDelta { conversation: String, text: String },
+    /// The streamed reply so far is void: an attempt failed and the next starts over.
+    #[serde(rename_all = "camelCase")]
+    StreamRestart {
+        conversation: String,
+        provider: String,
+    },
+    /// A tool call of a turn: `running`, then `ok` or `error` with its output.
+    #[serde(rename_all = "camelCase")]
+    TurnToolCall {
+        conversation: String,
+        id: String,
+        name: String,
+        arguments: String,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    },
+    /// A provider entered or left a cooldown, or its circuit changed
+    /// (`cooldown`, `cooldown_cleared`, `circuit_open`, `circuit_half_open`, `circuit_closed`).
+    #[serde(rename_all = "camelCase")]
+    ProviderState {
+        provider: String,
+        state: String,
+        /// Cooldown end, ms since the Unix epoch.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl EngineEvent {
@@ -74,7 +106,11 @@ impl EngineEvent {
     pub fn is_quiet(&self) -> bool {
         matches!(
             self,
-            EngineEvent::FindingsChanged { .. } | EngineEvent::ConfigReloaded { errors: 0, .. }
+            EngineEvent::FindingsChanged { .. }
+                | EngineEvent::ConfigReloaded { errors: 0, .. }
+                // Streamed text shows in the transcript; a status line per piece is noise.
+                | EngineEvent::StreamDelta { .. }
+                | EngineEvent::ReasoningDelta { .. }
         )
     }
 
@@ -121,6 +157,22 @@ impl EngineEvent {
                 rules,
                 ..
             } => format!("safety {decision} for {subject}: {}", rules.join(", ")),
+            EngineEvent::ReasoningDelta { conversation, .. } => {
+                format!("reasoning in {conversation}")
+            }
+            EngineEvent::StreamRestart { provider, .. } => {
+                format!("reply restarted on {provider}")
+            }
+            EngineEvent::TurnToolCall { name, status, .. } => format!("tool {name}: {status}"),
+            EngineEvent::ProviderState {
+                provider,
+                state,
+                reason,
+                ..
+            } => match reason {
+                Some(reason) => format!("{provider}: {state} ({reason})"),
+                None => format!("{provider}: {state}"),
+            },
         }
     }
 }

@@ -4,12 +4,13 @@
 //! engine knows nothing of terminals (a test enforces that it never imports ratatui or
 //! crossterm).
 
+pub mod chat;
 mod error;
 mod event;
 pub mod memory;
 pub mod methods;
-pub mod voice;
 pub mod sandbox;
+pub mod voice;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -89,6 +90,8 @@ struct Inner {
     voice: std::sync::OnceLock<Arc<crate::voice::Voice>>,
     /// Backends start on first use; see [`EngineHandle::sandbox`].
     sandbox: std::sync::OnceLock<Arc<crate::sandbox::Sandbox>>,
+    /// Providers, their health, sessions and running turns; see [`EngineHandle::agent`].
+    agent: Arc<crate::orchestrator::runtime::Runtime>,
 }
 
 impl Engine {
@@ -105,6 +108,7 @@ impl Engine {
                     memory: tokio::sync::Mutex::new(None),
                     voice: std::sync::OnceLock::new(),
                     sandbox: std::sync::OnceLock::new(),
+                    agent: Arc::new(crate::orchestrator::runtime::Runtime::new()),
                 }),
             },
         }
@@ -233,6 +237,10 @@ mod tests {
             "tools.describe",
             "tools.invoke",
             "sandbox.run",
+            "chat.send",
+            "sessions.history",
+            "sessions.delete",
+            "sessions.export",
         ];
         for m in METHODS {
             let result = h.call(m.name, Value::Null).await;

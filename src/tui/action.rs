@@ -68,6 +68,14 @@ actions! {
     MemoryReindex => "memory-reindex", "Rebuild the memory index (asks first)";
     TtsSpeakLast => "tts-speak-last", "Speak the last reply aloud (/tts)";
     TtsAutoToggle => "tts-auto-toggle", "Turn auto-speaking of replies on or off";
+    ConversationCompose => "conversation-compose", "Type a message (Enter sends, Alt+Enter adds a line, Esc leaves)";
+    ConversationNew => "conversation-new", "Start a new session";
+    ConversationToggleTools => "conversation-toggle-tools", "Expand or collapse the tool-call cards";
+    ConversationAbort => "conversation-abort", "Stop the running turn";
+    ProvidersProbe => "providers-probe", "Probe the selected provider (a success ends its cooldown)";
+    ProvidersReset => "providers-reset", "End the selected provider's cooldown and close its circuit";
+    ProvidersMoveUp => "providers-move-up", "Move the selected provider earlier in the chain";
+    ProvidersMoveDown => "providers-move-down", "Move the selected provider later in the chain";
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use serde_json::Value;
 
 use super::action::Action;
+use super::conversations::ConversationsState;
 use super::keymap::{KeyCombo, Keymap, Section};
 use super::memory::MemoryState;
 use super::voice::{PlayOutcome, VoiceState};
@@ -212,6 +213,10 @@ pub struct EngineView {
     pub findings: Option<Report>,
     /// The last failed call, shown until the next success of that method.
     pub errors: Vec<(String, EngineError)>,
+    /// `providers.list`: the chain with each provider's state.
+    pub providers: Option<crate::engine::chat::ProvidersListResult>,
+    /// `telemetry.recent`: the self-heal timeline.
+    pub telemetry: Option<crate::engine::chat::RecentResult>,
 }
 
 pub struct App {
@@ -234,6 +239,8 @@ pub struct App {
     pub memory: MemoryState,
     /// Speaking replies, and the providers pane's voice section.
     pub voice: VoiceState,
+    /// Sessions, transcript, input.
+    pub conversations: ConversationsState,
     pub should_quit: bool,
     /// Set by anything that changes what is on screen; the driver draws only when set.
     pub dirty: bool,
@@ -262,6 +269,7 @@ impl App {
             },
             memory: MemoryState::default(),
             voice: VoiceState::default(),
+            conversations: ConversationsState::default(),
             should_quit: false,
             dirty: true,
         }
@@ -284,12 +292,129 @@ impl App {
             },
             self.scan_command(),
         ];
+        commands.extend(self.agent_refresh());
+        commands.extend(self.conversations.refresh());
         if self.memory.started {
             commands.extend(self.memory.refresh());
         }
         commands.extend(self.voice.refresh());
         self.calls_in_flight += commands.len();
         commands
+    }
+
+    /// The providers pane's data: the chain's state and the self-heal timeline.
+    fn agent_refresh(&self) -> Vec<Command> {
+        vec![
+            Command::Call {
+                method: "providers.list",
+                params: Value::Null,
+            },
+            Command::Call {
+                method: "telemetry.recent",
+                params: serde_json::json!({ "limit": 50 }),
+            },
+        ]
+    }
+
+    /// `chat.bell`: ring when a reply finishes.
+    pub fn bell_enabled(&self) -> bool {
+        super::panes::config_value(self, "/chat/bell").and_then(Value::as_bool) == Some(true)
+    }
+
+    /// The provider under the cursor in the providers pane.
+    pub fn selected_provider(&self) -> Option<String> {
+        let rows = super::panes::providers::rows(self);
+        let index = self
+            .selected(PaneId::Providers)
+            .min(rows.len().checked_sub(1)?);
+        rows.get(index).map(|r| r.id.clone())
+    }
+
+    /// Conversations and providers actions; `None`: not theirs.
+    fn agent_action(&mut self, action: Action) -> Option<Vec<Command>> {
+        let conv = self.focus == PaneId::Conversations && matches!(self.overlay, Overlay::None);
+        let commands = match action {
+            Action::ConversationCompose => {
+                self.focus = PaneId::Conversations;
+                self.conversations.composing = true;
+                Vec::new()
+            }
+            Action::ConversationNew => {
+                self.focus = PaneId::Conversations;
+                self.conversations.new_session();
+                Vec::new()
+            }
+            Action::ConversationToggleTools => {
+                self.conversations.tools_expanded = !self.conversations.tools_expanded;
+                Vec::new()
+            }
+            Action::ConversationAbort => self.conversations.abort(),
+            // Esc with nothing open stops a running turn.
+            Action::Close if conv && self.conversations.running() => self.conversations.abort(),
+            Action::SelectNext if conv => self.conversations.select(1),
+            Action::SelectPrev if conv => self.conversations.select(-1),
+            Action::SelectFirst if conv => self.conversations.select(isize::MIN / 2),
+            Action::SelectLast if conv => self.conversations.select(isize::MAX / 2),
+            Action::PageUp if conv => {
+                self.conversations.scroll_by(-(PAGE as isize));
+                Vec::new()
+            }
+            Action::PageDown if conv => {
+                self.conversations.scroll_by(PAGE as isize);
+                Vec::new()
+            }
+            Action::ProvidersProbe => match self.selected_provider() {
+                Some(id) => {
+                    self.last_event = Some(format!("probing {id}…"));
+                    vec![Command::Call {
+                        method: "providers.probe",
+                        params: serde_json::json!({ "id": id }),
+                    }]
+                }
+                None => Vec::new(),
+            },
+            Action::ProvidersReset => match self.selected_provider() {
+                Some(id) => vec![Command::Call {
+                    method: "providers.reset",
+                    params: serde_json::json!({ "id": id }),
+                }],
+                None => Vec::new(),
+            },
+            Action::ProvidersMoveUp | Action::ProvidersMoveDown => {
+                let mut ids: Vec<String> = super::panes::providers::rows(self)
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                let at = self
+                    .selected(PaneId::Providers)
+                    .min(ids.len().saturating_sub(1));
+                let to = if action == Action::ProvidersMoveUp {
+                    at.checked_sub(1)
+                } else {
+                    (at + 1 < ids.len()).then_some(at + 1)
+                };
+                match to {
+                    Some(to) => {
+                        ids.swap(at, to);
+                        // Show the new order now; the engine's answer confirms it.
+                        if let Some(list) = &mut self.view.providers
+                            && to < list.providers.len()
+                            && at < list.providers.len()
+                        {
+                            list.providers.swap(at, to);
+                        }
+                        self.selection[PaneId::Providers.index()] = to;
+                        vec![Command::Call {
+                            method: "providers.reorder",
+                            params: serde_json::json!({ "order": ids }),
+                        }]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            _ => return None,
+        };
+        Some(self.track(commands))
     }
 
     /// When the driver must wake up even if nothing happens (a debounced search).
@@ -362,6 +487,9 @@ impl App {
 
     fn update_inner(&mut self, action: Action) -> Vec<Command> {
         if let Some(commands) = self.memory_action(action) {
+            return commands;
+        }
+        if let Some(commands) = self.agent_action(action) {
             return commands;
         }
         let last = super::panes::row_count(self, self.focus).saturating_sub(1);
@@ -444,6 +572,15 @@ impl App {
             | Action::MemoryGraph
             | Action::MemoryIndex
             | Action::MemoryReindex => {}
+            // Taken by `agent_action` above.
+            Action::ConversationCompose
+            | Action::ConversationNew
+            | Action::ConversationToggleTools
+            | Action::ConversationAbort
+            | Action::ProvidersProbe
+            | Action::ProvidersReset
+            | Action::ProvidersMoveUp
+            | Action::ProvidersMoveDown => {}
         }
         Vec::new()
     }
@@ -579,6 +716,23 @@ impl App {
                 self.dirty = true;
                 Vec::new()
             }
+            Msg::CallDone { method, result }
+                if method.starts_with("chat.")
+                    || method.starts_with("sessions.")
+                    || method == "models.list"
+                    || (method == "memory.search" && self.conversations.awaiting_search) =>
+            {
+                self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
+                self.dirty = true;
+                if method == "memory.search" {
+                    self.conversations.awaiting_search = false;
+                }
+                let (commands, line) = self.conversations.apply(&method, result);
+                if line.is_some() {
+                    self.last_event = line;
+                }
+                self.track(commands)
+            }
             Msg::CallDone { method, result } if method.starts_with("memory.") => {
                 self.calls_in_flight = self.calls_in_flight.saturating_sub(1);
                 self.dirty = true;
@@ -647,7 +801,44 @@ impl App {
                     EngineEvent::ConfigReloaded { .. } => self.refresh_commands(),
                     EngineEvent::StreamDelta { conversation, text } => {
                         self.voice.on_delta(&conversation, &text, Instant::now());
+                        self.conversations.delta(&conversation, &text, false);
                         Vec::new()
+                    }
+                    EngineEvent::ReasoningDelta { conversation, text } => {
+                        self.conversations.delta(&conversation, &text, true);
+                        Vec::new()
+                    }
+                    EngineEvent::StreamRestart {
+                        conversation,
+                        provider,
+                    } => {
+                        self.conversations.restart(&conversation, &provider);
+                        Vec::new()
+                    }
+                    EngineEvent::TurnToolCall {
+                        conversation,
+                        name,
+                        arguments,
+                        status,
+                        output,
+                        ..
+                    } => {
+                        self.conversations.tool_event(
+                            &conversation,
+                            &name,
+                            &arguments,
+                            &status,
+                            output.as_deref(),
+                        );
+                        Vec::new()
+                    }
+                    // Attempts and health changes: the providers pane reads the new state.
+                    EngineEvent::Telemetry { .. } | EngineEvent::ProviderState { .. } => {
+                        let commands = vec![Command::Call {
+                            method: "providers.list",
+                            params: Value::Null,
+                        }];
+                        self.track(commands)
                     }
                     EngineEvent::Progress {
                         task,
@@ -693,6 +884,23 @@ impl App {
             }),
             "config.get" => {
                 self.view.config = value.get("value").cloned();
+                Ok(())
+            }
+            "providers.list" | "providers.reorder" => {
+                serde_json::from_value(value).map(|r| self.view.providers = Some(r))
+            }
+            "telemetry.recent" => {
+                serde_json::from_value(value).map(|r| self.view.telemetry = Some(r))
+            }
+            "providers.probe" => serde_json::from_value::<crate::engine::chat::ProbeResult>(value)
+                .map(|r| {
+                    self.last_event = r.probes.first().map(|p| match &p.error {
+                        None => format!("{} answered in {} ms", p.id, p.latency_ms),
+                        Some(e) => format!("{} probe failed: {e}", p.id),
+                    });
+                }),
+            "providers.reset" => {
+                self.last_event = Some("cooldown ended, circuit closed".into());
                 Ok(())
             }
             "findings.scan" => serde_json::from_value(value).map(|r| self.view.findings = Some(r)),
@@ -803,6 +1011,25 @@ impl App {
                     self.update(action)
                 }
             };
+        }
+        if self.focus == PaneId::Conversations
+            && self.conversations.composing
+            && matches!(self.overlay, Overlay::None)
+            && let Some(commands) = self.conversations.edit_key(key)
+        {
+            self.dirty = true;
+            if commands.iter().any(|c| {
+                matches!(
+                    c,
+                    Command::Call {
+                        method: "memory.search",
+                        ..
+                    }
+                )
+            }) {
+                self.conversations.awaiting_search = true;
+            }
+            return self.track(commands);
         }
         if self.focus == PaneId::Memory
             && self.memory.editing
@@ -943,9 +1170,17 @@ mod tests {
             .collect();
         assert_eq!(
             methods,
-            vec!["status", "health", "config.get", "findings.scan"]
+            vec![
+                "status",
+                "health",
+                "config.get",
+                "findings.scan",
+                "providers.list",
+                "telemetry.recent",
+                "sessions.list"
+            ]
         );
-        assert_eq!(app.calls_in_flight, 5);
+        assert_eq!(app.calls_in_flight, 8);
     }
 
     #[test]

@@ -110,6 +110,12 @@ where
         for msg in pending {
             let commands = app.handle(msg);
             execute(commands, &engine, &tx);
+            if std::mem::take(&mut app.conversations.bell) && app.bell_enabled() {
+                // The terminal's bell: most terminals turn it into a notification.
+                use std::io::Write as _;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
         }
     }
 }

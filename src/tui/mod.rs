@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod app;
+pub mod conversations;
 mod driver;
 pub mod keymap;
 pub mod memory;

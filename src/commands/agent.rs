@@ -1,0 +1,371 @@
+//! `openclaw-rs chat`, `providers ...` and `sessions ...`: the agent methods as commands,
+//! human text or `--json` (the same shapes `--batch` returns).
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+
+use color_eyre::eyre::{Result, WrapErr};
+use serde::Serialize;
+
+use super::{emit, exit, print_json};
+use crate::cli::{ChatArgs, ProvidersAction, SessionsAction};
+use crate::engine::chat::{
+    ChatSend, ModelsList, ProbeResult, ProvidersList, ProvidersListResult, ProvidersProbe,
+    ProvidersReset, SessionsCreate, SessionsDelete, SessionsExport, SessionsHistory, SessionsList,
+};
+use crate::engine::{Engine, EngineError, EngineEvent, ErrorCode};
+use crate::orchestrator::SelfHealing;
+use crate::orchestrator::runtime::SendParams;
+use crate::orchestrator::sessions::{Line, now_ms};
+use crate::providers::Role;
+
+fn report<T: Serialize>(
+    result: Result<T, EngineError>,
+    json: bool,
+    text: impl Fn(&T) -> String,
+) -> Result<i32> {
+    match result {
+        Ok(value) if json => {
+            print_json(&value)?;
+            Ok(exit::OK)
+        }
+        Ok(value) => {
+            emit(&text(&value))?;
+            Ok(exit::OK)
+        }
+        Err(error) => {
+            if json {
+                print_json(&serde_json::json!({ "ok": false, "error": error }))?;
+            }
+            eprintln!("openclaw-rs: {}", error.message);
+            Ok(if error.code == ErrorCode::InvalidRequest {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}
+
+pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
+    let handle = engine.handle();
+    let message = if args.message == "-" {
+        let mut buf = String::new();
+        std::io::stdin()
+            .read_to_string(&mut buf)
+            .wrap_err("reading the message from stdin")?;
+        buf
+    } else {
+        args.message
+    };
+    let params = SendParams {
+        session: args.session,
+        message,
+        provider: args.provider,
+        model: args.model,
+    };
+    // Human mode prints the reply as it streams; a restart (failed attempt) says so.
+    let printer = (!args.json).then(|| {
+        let mut events = handle.subscribe();
+        tokio::spawn(async move {
+            let mut printed = false;
+            loop {
+                match events.recv().await {
+                    Ok(EngineEvent::StreamDelta { text, .. }) => {
+                        let _ = emit(&text);
+                        printed = true;
+                    }
+                    Ok(EngineEvent::StreamRestart { provider, .. }) if printed => {
+                        let _ = emit("\n");
+                        eprintln!("[the reply broke off; starting over on {provider}]");
+                        printed = false;
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return printed,
+                }
+            }
+        })
+    });
+    let result = handle.request::<ChatSend>(params).await;
+    let streamed = match printer {
+        Some(task) => {
+            // Give the printer the events already sent, then stop it.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            task.abort();
+            task.await.unwrap_or(true)
+        }
+        None => false,
+    };
+    match result {
+        Ok(r) if args.json => {
+            print_json(&r)?;
+            Ok(exit::OK)
+        }
+        Ok(r) => {
+            if !streamed {
+                emit(&r.reply)?;
+            }
+            emit("\n")?;
+            for t in &r.tool_calls {
+                eprintln!(
+                    "[tool {} {}{}]",
+                    t.name,
+                    if t.ok { "ok" } else { "failed" },
+                    t.repaired
+                        .as_deref()
+                        .map(|n| format!(", repaired: {n}"))
+                        .unwrap_or_default()
+                );
+            }
+            for c in &r.citations {
+                eprintln!("[{}] {}:{}-{}", c.index, c.source, c.line_start, c.line_end);
+            }
+            let badge = r
+                .runtime
+                .self_healing
+                .badge()
+                .map(|b| format!(" · {b}"))
+                .unwrap_or_default();
+            eprintln!(
+                "[{} · {} · {} in / {} out tokens · {} ms{badge} · session {}]",
+                r.provider,
+                r.model,
+                r.usage.input_tokens,
+                r.usage.output_tokens,
+                r.latency_ms,
+                r.session
+            );
+            Ok(exit::OK)
+        }
+        Err(error) => {
+            if args.json {
+                print_json(&serde_json::json!({ "ok": false, "error": error }))?;
+            } else if let Some(t) = crate::engine::chat::failed_turn_telemetry(&error)
+                .and_then(|v| serde_json::from_value::<SelfHealing>(v).ok())
+            {
+                eprint!("{}", attempts_text(&t));
+            }
+            eprintln!("openclaw-rs: {}", error.message);
+            Ok(if error.code == ErrorCode::InvalidRequest {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            })
+        }
+    }
+}
+
+fn attempts_text(t: &SelfHealing) -> String {
+    let mut out = String::new();
+    for (i, a) in t.attempts.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {} {} {}{} ({} ms)",
+            i + 1,
+            a.provider,
+            a.model,
+            a.status,
+            a.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            a.latency_ms
+        );
+    }
+    out
+}
+
+pub fn providers_text(r: &ProvidersListResult) -> String {
+    let mut out = format!(
+        "{:<3} {:<12} {:<10} {:<24} {:<18} {:>7} {:>7} {:>6}\n",
+        "#", "provider", "kind", "model", "state", "p50", "p95", "errors"
+    );
+    let now = now_ms();
+    for p in &r.providers {
+        let ms = |v: Option<u64>| v.map_or_else(|| "—".to_string(), |v| format!("{v}ms"));
+        let state = match p.cooldown_until_ms {
+            Some(until) => format!("cooldown {}s", until.saturating_sub(now).div_ceil(1000)),
+            None => p.state.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<3} {:<12} {:<10} {:<24} {:<18} {:>7} {:>7} {:>5.0}%",
+            p.position,
+            p.id,
+            p.kind,
+            crate::tui::widgets::truncate_right(&p.model, 24),
+            state,
+            ms(p.latency_p50_ms),
+            ms(p.latency_p95_ms),
+            p.error_rate * 100.0
+        );
+        if let Some(reason) = &p.reason {
+            let _ = writeln!(out, "      {reason}");
+        }
+    }
+    if r.offline_only {
+        out.push_str(
+            "\nOnly the offline provider can answer (no model): add a provider to config.toml \
+             or start Ollama.\n",
+        );
+    }
+    out
+}
+
+fn probe_text(r: &ProbeResult) -> String {
+    let mut out = String::new();
+    for p in &r.probes {
+        let _ = match &p.error {
+            None => writeln!(out, "{:<12} ok in {} ms", p.id, p.latency_ms),
+            Some(e) => writeln!(
+                out,
+                "{:<12} failed ({}): {e}",
+                p.id,
+                p.class.as_deref().unwrap_or("error")
+            ),
+        };
+    }
+    out
+}
+
+pub async fn providers(engine: &Engine, action: ProvidersAction) -> Result<i32> {
+    let h = engine.handle();
+    match action {
+        ProvidersAction::List { json } => report(
+            h.request::<ProvidersList>(Default::default()).await,
+            json,
+            providers_text,
+        ),
+        ProvidersAction::Probe { id, json } => {
+            let result = h
+                .request::<ProvidersProbe>(crate::engine::chat::ProviderIdParams { id })
+                .await;
+            let failed = result
+                .as_ref()
+                .is_ok_and(|r| r.probes.iter().any(|p| !p.ok));
+            let code = report(result, json, probe_text)?;
+            Ok(if code == exit::OK && failed {
+                exit::FAILED
+            } else {
+                code
+            })
+        }
+        ProvidersAction::Reset { id, json } => report(
+            h.request::<ProvidersReset>(crate::engine::chat::ProviderIdParams { id })
+                .await,
+            json,
+            |r| format!("reset: {}\n", r.reset.join(", ")),
+        ),
+        ProvidersAction::Models { id, json } => report(
+            h.request::<ModelsList>(crate::engine::chat::ModelsParams {
+                provider: id,
+                discover: true,
+            })
+            .await,
+            json,
+            |r| {
+                let mut out = String::new();
+                for p in &r.providers {
+                    let _ = writeln!(out, "{}:", p.provider);
+                    for m in &p.models {
+                        let _ = writeln!(out, "  {m}");
+                    }
+                    if let Some(e) = &p.error {
+                        let _ = writeln!(out, "  ({e})");
+                    }
+                }
+                out
+            },
+        ),
+    }
+}
+
+pub async fn sessions(engine: &Engine, action: SessionsAction) -> Result<i32> {
+    let h = engine.handle();
+    match action {
+        SessionsAction::List { json } => report(
+            h.request::<SessionsList>(Default::default()).await,
+            json,
+            |r| {
+                if r.sessions.is_empty() {
+                    return "no sessions yet: `openclaw-rs chat \"hello\"` starts one\n".into();
+                }
+                let mut out = String::new();
+                for s in &r.sessions {
+                    let _ = writeln!(out, "{:<20} {:>4} msgs  {}", s.id, s.messages, s.title);
+                }
+                out
+            },
+        ),
+        SessionsAction::Create { id, title, json } => report(
+            h.request::<SessionsCreate>(crate::engine::chat::CreateParams { id, title })
+                .await,
+            json,
+            |s| format!("created session {}\n", s.id),
+        ),
+        SessionsAction::History { id, json } => report(
+            h.request::<SessionsHistory>(crate::engine::chat::SessionParams { id })
+                .await,
+            json,
+            |r| {
+                let mut out = format!("{} — {}\n", r.session.id, r.session.title);
+                for line in &r.lines {
+                    match line {
+                        Line::Message { message, .. } => {
+                            let who = match message.role {
+                                Role::User => "you",
+                                Role::Assistant => "assistant",
+                                Role::Tool => "tool",
+                                Role::System => "system",
+                            };
+                            if !message.content.is_empty() {
+                                let _ = writeln!(out, "\n{who}: {}", message.content);
+                            }
+                            for c in &message.tool_calls {
+                                let _ = writeln!(out, "\n{who} calls {} {}", c.name, c.arguments);
+                            }
+                        }
+                        Line::Turn { record, .. } => {
+                            if let Some(t) = record
+                                .get("selfHealing")
+                                .cloned()
+                                .and_then(|v| serde_json::from_value::<SelfHealing>(v).ok())
+                                .and_then(|t| t.badge())
+                            {
+                                let _ = writeln!(out, "  [{t}]");
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                out
+            },
+        ),
+        SessionsAction::Delete { id, json } => report(
+            h.request::<SessionsDelete>(crate::engine::chat::SessionParams { id })
+                .await,
+            json,
+            |r| format!("deleted session {}\n", r.deleted),
+        ),
+        SessionsAction::Export { id, output } => {
+            let params = crate::engine::chat::ExportParams {
+                id,
+                path: output.map(|p| p.display().to_string()),
+            };
+            report(
+                h.request::<SessionsExport>(params).await,
+                false,
+                |r| match (&r.path, &r.jsonl) {
+                    (Some(path), _) => {
+                        eprintln!("wrote {} line(s) to {path}", r.lines);
+                        String::new()
+                    }
+                    (None, Some(jsonl)) => jsonl.clone(),
+                    (None, None) => String::new(),
+                },
+            )
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! The agent runtime the engine owns: the provider chain, provider health, sessions, the
+//! running turns (for abort), and the turn loop itself (recall, model call with self-heal,
+//! tool calls in a bounded loop).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::heal::{Cancel, ChainEntry, HealError, Healer, Progress, millis};
+use super::health::{Change, HealthBook};
+use super::sessions::{Line, SessionError, SessionStore, now_ms};
+use super::telemetry::{History, Runtime as RuntimeTelemetry, SelfHealing, TurnRecord};
+use super::tools::{self, ToolOutcome};
+use crate::config::{ProviderKind, TelemetryLevel};
+use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
+use crate::providers::{
+    self, ChatMessage, ChatRequest, FailureClass, Provider, Role, Timeouts, Usage,
+};
+
+/// Built providers for one configuration snapshot.
+struct Built {
+    snapshot: Arc<Snapshot>,
+    entries: Vec<ChainEntry>,
+}
+
+pub struct Runtime {
+    pub health: HealthBook,
+    pub history: History,
+    sessions: tokio::sync::Mutex<Option<SessionStore>>,
+    built: Mutex<Option<Built>>,
+    /// A chain order the user chose in this run (providers pane), before the configured one.
+    order: Mutex<Vec<String>>,
+    running: Mutex<HashMap<String, Cancel>>,
+    rng: Mutex<StdRng>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendParams {
+    /// Session id; created when it does not exist. Left out: a new session.
+    #[serde(default)]
+    pub session: Option<String>,
+    pub message: String,
+    /// Try this provider first for this turn.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Model for `provider` (or the first provider of the chain).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Citation {
+    /// The `[n]` the context and the reply use.
+    pub index: usize,
+    pub source: String,
+    pub line_start: u64,
+    pub line_end: u64,
+    pub chunk_id: Value,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    pub session: String,
+    pub reply: String,
+    /// A model's visible reasoning, when it sent any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reasoning: String,
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub citations: Vec<Citation>,
+    pub tool_calls: Vec<ToolOutcome>,
+    /// The tool loop reached `chat.max_tool_rounds`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tool_rounds_exhausted: bool,
+    pub latency_ms: u64,
+    pub runtime: RuntimeTelemetry,
+}
+
+fn session_error(e: SessionError) -> EngineError {
+    let code = match &e {
+        SessionError::BadId(_) | SessionError::Exists(_) => ErrorCode::InvalidRequest,
+        SessionError::NotFound(_) => ErrorCode::NotFound,
+        SessionError::Io { .. } => ErrorCode::Internal,
+    };
+    EngineError::new(code, e.to_string())
+}
+
+/// The engine error code a failure class maps to.
+pub fn error_code(class: Option<FailureClass>) -> ErrorCode {
+    match class {
+        None => ErrorCode::Unavailable,
+        Some(FailureClass::Cancelled) => ErrorCode::Cancelled,
+        Some(FailureClass::Timeout(_)) => ErrorCode::Timeout,
+        Some(FailureClass::Auth | FailureClass::Billing) => ErrorCode::Denied,
+        Some(FailureClass::ModelNotFound) => ErrorCode::NotFound,
+        Some(FailureClass::Format | FailureClass::ContextOverflow) => ErrorCode::InvalidRequest,
+        Some(_) => ErrorCode::Unavailable,
+    }
+}
+
+/// Removes a session's cancel handle when its turn ends, however it ends.
+struct Running<'a> {
+    runtime: &'a Runtime,
+    session: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.runtime.running.lock() {
+            map.remove(&self.session);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+pub fn emit_change(engine: &EngineHandle, change: Change) {
+    let event = match change {
+        Change::Cooldown {
+            provider,
+            until_in,
+            reason,
+        } => EngineEvent::ProviderState {
+            provider,
+            state: "cooldown".into(),
+            until_ms: Some(now_ms() + millis(until_in)),
+            reason: Some(reason.as_str().into()),
+        },
+        Change::CooldownCleared { provider } => EngineEvent::ProviderState {
+            provider,
+            state: "cooldown_cleared".into(),
+            until_ms: None,
+            reason: None,
+        },
+        Change::Circuit { provider, state } => EngineEvent::ProviderState {
+            provider,
+            state: format!("circuit_{}", state.as_str()),
+            until_ms: None,
+            reason: None,
+        },
+    };
+    engine.emit(event);
+}
+
+impl Runtime {
+    pub fn new() -> Self {
+        let seed = now_ms() ^ u64::from(std::process::id()).rotate_left(32);
+        Self {
+            health: HealthBook::default(),
+            history: History::new(),
+            sessions: tokio::sync::Mutex::new(None),
+            built: Mutex::new(None),
+            order: Mutex::new(Vec::new()),
+            running: Mutex::new(HashMap::new()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+        }
+    }
+
+    /// The provider ids in the order turns try them.
+    pub fn chain_ids(snapshot: &Snapshot, order: &[String]) -> Vec<String> {
+        let config = snapshot.config();
+        let mut configured: Vec<(&String, i32)> = config
+            .providers
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(id, p)| (id, p.priority))
+            .collect();
+        configured.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+        let mut ids: Vec<String> = configured.into_iter().map(|(id, _)| id.clone()).collect();
+        for id in &config.self_heal.fallback {
+            let disabled = config.providers.get(id).is_some_and(|p| !p.enabled);
+            let known = config.providers.contains_key(id) || ProviderKind::from_id(id).is_some();
+            if known && !disabled && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let mut ordered: Vec<String> = order
+            .iter()
+            .filter(|id| ids.contains(id))
+            .cloned()
+            .collect();
+        ordered.extend(ids.into_iter().filter(|id| !order.contains(id)));
+        ordered
+    }
+
+    /// The chain for this snapshot, built once per configuration. Keys are checked now
+    /// (never stored): a provider whose key cannot be resolved is unconfigured.
+    pub fn chain(&self, engine: &EngineHandle) -> Vec<ChainEntry> {
+        let snapshot = engine.snapshot();
+        let order = lock(&self.order).clone();
+        let mut built = lock(&self.built);
+        let fresh = built
+            .as_ref()
+            .is_some_and(|b| Arc::ptr_eq(&b.snapshot, &snapshot));
+        if !fresh {
+            let config = snapshot.config();
+            let entries = Self::chain_ids(&snapshot, &[])
+                .into_iter()
+                .map(|id| {
+                    let pc = config.providers.get(&id);
+                    ChainEntry {
+                        target: providers::build(&id, config, pc, Some(engine.clone())),
+                        timeouts: Timeouts::for_provider(config, pc),
+                        model: String::new(),
+                        id,
+                    }
+                })
+                .collect();
+            *built = Some(Built {
+                snapshot: snapshot.clone(),
+                entries,
+            });
+        }
+        let entries = built
+            .as_ref()
+            .map(|b| b.entries.clone())
+            .unwrap_or_default();
+        drop(built);
+        let config = snapshot.config();
+        let ids = Self::chain_ids(&snapshot, &order);
+        ids.iter()
+            .filter_map(|id| entries.iter().find(|e| &e.id == id).cloned())
+            .map(|mut e| {
+                if let Some(Err(why)) = config
+                    .providers
+                    .get(&e.id)
+                    .and_then(|p| p.api_key.as_ref())
+                    .map(|k| k.is_available())
+                {
+                    e.target = Err(format!("{}: {why}", e.id));
+                }
+                e
+            })
+            .collect()
+    }
+
+    pub fn set_order(&self, order: Vec<String>) {
+        *lock(&self.order) = order;
+    }
+
+    pub fn order(&self) -> Vec<String> {
+        lock(&self.order).clone()
+    }
+
+    /// The session store, read from disk on first use.
+    pub async fn sessions(
+        &self,
+        engine: &EngineHandle,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<SessionStore>>, EngineError> {
+        let mut guard = self.sessions.lock().await;
+        if guard.is_none() {
+            let dir = engine.snapshot().loaded.paths.state_dir.join("sessions");
+            *guard = Some(SessionStore::open(&dir).map_err(session_error)?);
+        }
+        Ok(guard)
+    }
+
+    pub async fn with_sessions<T>(
+        &self,
+        engine: &EngineHandle,
+        f: impl FnOnce(&mut SessionStore) -> Result<T, SessionError>,
+    ) -> Result<T, EngineError> {
+        let mut guard = self.sessions(engine).await?;
+        match guard.as_mut() {
+            Some(store) => f(store).map_err(session_error),
+            None => Err(EngineError::internal("session store not open")),
+        }
+    }
+
+    /// Abort the running turn of `session`, or every running turn. Returns how many.
+    pub fn abort(&self, session: Option<&str>) -> usize {
+        let map = lock(&self.running);
+        let mut n = 0;
+        for (id, cancel) in map.iter() {
+            if session.is_none_or(|s| s == id) {
+                cancel.cancel();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn running(&self) -> Vec<String> {
+        lock(&self.running).keys().cloned().collect()
+    }
+
+    async fn recall(&self, engine: &EngineHandle, query: &str, hits: u32) -> Vec<Citation> {
+        if hits == 0 || query.trim().is_empty() || query.trim_start().starts_with("/tool") {
+            return Vec::new();
+        }
+        let documents = match engine.call("memory.status", Value::Null).await {
+            Ok(v) => v["documents"].as_u64().unwrap_or(0) + v["chunks"].as_u64().unwrap_or(0),
+            Err(_) => 0,
+        };
+        if documents == 0 {
+            return Vec::new();
+        }
+        let found = engine
+            .call("memory.search", json!({ "query": query, "limit": hits }))
+            .await;
+        let Ok(found) = found else { return Vec::new() };
+        found["hits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, h)| Citation {
+                index: i + 1,
+                source: h["source"].as_str().unwrap_or("").to_string(),
+                line_start: h["lineStart"].as_u64().unwrap_or(0),
+                line_end: h["lineEnd"].as_u64().unwrap_or(0),
+                chunk_id: h["chunkId"].clone(),
+                snippet: h["snippet"].as_str().unwrap_or("").replace(['«', '»'], ""),
+            })
+            .collect()
+    }
+
+    /// One agent turn. Deltas, attempts and health changes go out as engine events.
+    pub async fn send(
+        &self,
+        engine: &EngineHandle,
+        params: SendParams,
+    ) -> Result<SendResult, EngineError> {
+        let message = params.message.trim().to_string();
+        if message.is_empty() {
+            return Err(EngineError::invalid_request(
+                "chat.send needs a non-empty message",
+            ));
+        }
+        let started = Instant::now();
+        let snapshot = engine.snapshot();
+        let config = snapshot.config().clone();
+        // Checked before anything is written: a typo leaves the session as it was.
+        let mut chain = self.chain(engine);
+        if let Some(first) = &params.provider {
+            let Some(pos) = chain.iter().position(|e| &e.id == first) else {
+                return Err(EngineError::not_found(format!(
+                    "no provider '{first}' in the chain; `providers list` shows them"
+                )));
+            };
+            let entry = chain.remove(pos);
+            chain.insert(0, entry);
+        }
+        if let (Some(model), Some(first)) = (&params.model, chain.first_mut()) {
+            first.model = model.clone();
+        }
+        let title: String = message.chars().take(48).collect();
+        let session = {
+            let wanted = params.session.clone();
+            self.with_sessions(engine, |store| match wanted {
+                Some(id) if store.get(&id).is_ok() => Ok(id),
+                Some(id) => store.create(Some(&id), &title).map(|i| i.id),
+                None => store.create(None, &title).map(|i| i.id),
+            })
+            .await?
+        };
+        let cancel = Cancel::default();
+        {
+            let mut running = lock(&self.running);
+            if running.contains_key(&session) {
+                return Err(EngineError::invalid_request(format!(
+                    "a turn is already running in session {session}; abort it first (chat.abort)"
+                )));
+            }
+            running.insert(session.clone(), cancel.clone());
+        }
+        let _running = Running {
+            runtime: self,
+            session: session.clone(),
+        };
+
+        let citations = self.recall(engine, &message, config.chat.recall_hits).await;
+        let history = self
+            .with_sessions(engine, |store| Ok(store.get(&session)?.messages()))
+            .await?;
+        let mut messages = vec![ChatMessage::new(
+            Role::System,
+            config.chat.system_prompt.clone(),
+        )];
+        if !citations.is_empty() {
+            let mut context = String::from("Context from memory (cite as [n]):");
+            for c in &citations {
+                context.push_str(&format!(
+                    "\n[{}] {}:{}-{}\n{}",
+                    c.index, c.source, c.line_start, c.line_end, c.snippet
+                ));
+            }
+            messages.push(ChatMessage::new(Role::System, context));
+        }
+        messages.extend(history);
+        let user = ChatMessage::new(Role::User, message.clone());
+        messages.push(user.clone());
+        self.append(engine, &session, user).await?;
+
+        let tool_specs = tools::specs(engine).await;
+
+        let mut telemetry = SelfHealing::new(
+            config.self_heal.enabled,
+            &snapshot.loaded.profile.name,
+            config.self_heal.max_attempts,
+        );
+        let deadline = started + Duration::from_millis(config.self_heal.deadline_ms);
+        let sink_session = session.clone();
+        let sink_engine = engine.clone();
+        let sink = move |p: Progress<'_>| match p {
+            Progress::Text(t) => sink_engine.emit(EngineEvent::StreamDelta {
+                conversation: sink_session.clone(),
+                text: t.to_string(),
+            }),
+            Progress::Reasoning(t) => sink_engine.emit(EngineEvent::ReasoningDelta {
+                conversation: sink_session.clone(),
+                text: t.to_string(),
+            }),
+            Progress::Restart { provider } => sink_engine.emit(EngineEvent::StreamRestart {
+                conversation: sink_session.clone(),
+                provider: provider.to_string(),
+            }),
+            Progress::Attempt(a) => sink_engine.emit(EngineEvent::Telemetry {
+                provider: a.provider.clone(),
+                model: a.model.clone(),
+                status: a.status.clone(),
+                reason: a.reason.clone(),
+                latency_ms: a.latency_ms,
+            }),
+            Progress::Health(change) => emit_change(&sink_engine, change),
+        };
+        let healer = Healer {
+            policy: &config.self_heal,
+            health: &self.health,
+            cancel: &cancel,
+            deadline,
+            rng: &self.rng,
+            sink: &sink,
+        };
+
+        let mut request = ChatRequest {
+            model: String::new(),
+            messages,
+            tools: tool_specs.clone(),
+            max_tokens: None,
+        };
+        let mut usage = Usage::default();
+        let mut outcomes: Vec<ToolOutcome> = Vec::new();
+        let mut compacted = false;
+        let mut rounds = 0u32;
+        let mut exhausted = false;
+        let (reply, reasoning, provider, model) = loop {
+            let result = healer.complete(&chain, &request, &mut telemetry).await;
+            let reply = match result {
+                Ok(reply) => reply,
+                Err(e) if e.class == Some(FailureClass::ContextOverflow) && !compacted => {
+                    // Not a blind retry: the request is shorter the second time.
+                    compacted = compact(&mut request.messages);
+                    if compacted {
+                        continue;
+                    }
+                    return Err(self.fail(engine, &session, e, telemetry, started).await);
+                }
+                Err(e) => return Err(self.fail(engine, &session, e, telemetry, started).await),
+            };
+            usage.add(reply.usage);
+            let mut assistant = ChatMessage::new(Role::Assistant, reply.text.clone());
+            assistant.tool_calls = reply.tool_calls.clone();
+            if reply.tool_calls.is_empty() || exhausted {
+                assistant.tool_calls.clear();
+                self.append(engine, &session, assistant).await?;
+                break (reply.text, reply.reasoning, reply.provider, reply.model);
+            }
+            rounds += 1;
+            // Repair what can be repaired before the calls go into the history.
+            let repaired: Vec<_> = reply
+                .tool_calls
+                .iter()
+                .map(|c| tools::repair(c, &tool_specs))
+                .collect();
+            assistant.tool_calls = repaired.iter().map(|r| r.call.clone()).collect();
+            request.messages.push(assistant.clone());
+            self.append(engine, &session, assistant).await?;
+            for fixed in repaired {
+                if cancel.is_cancelled() {
+                    let e = HealError {
+                        class: Some(FailureClass::Cancelled),
+                        message: "the turn was aborted".into(),
+                    };
+                    return Err(self.fail(engine, &session, e, telemetry, started).await);
+                }
+                let outcome = tools::run(engine, &session, fixed, &cancel).await;
+                let result = ChatMessage::tool_result(&outcome.call(), outcome.content());
+                request.messages.push(result.clone());
+                self.append(engine, &session, result).await?;
+                outcomes.push(outcome);
+            }
+            if rounds >= config.chat.max_tool_rounds {
+                // Last round: no tools offered, so the model answers in words.
+                request.tools.clear();
+                exhausted = true;
+            }
+        };
+
+        let latency_ms = millis(started.elapsed());
+        let result = SendResult {
+            session: session.clone(),
+            reply,
+            reasoning,
+            provider: provider.clone(),
+            model: model.clone(),
+            usage,
+            citations,
+            tool_calls: outcomes,
+            tool_rounds_exhausted: exhausted,
+            latency_ms,
+            runtime: RuntimeTelemetry {
+                self_healing: telemetry.clone(),
+            },
+        };
+        let record = TurnRecord {
+            at: now_ms(),
+            session: session.clone(),
+            ok: true,
+            error: None,
+            provider,
+            model,
+            latency_ms,
+            self_healing: telemetry,
+        };
+        self.finish(engine, &session, record, &result).await;
+        Ok(result)
+    }
+
+    async fn append(
+        &self,
+        engine: &EngineHandle,
+        session: &str,
+        message: ChatMessage,
+    ) -> Result<(), EngineError> {
+        let line = Line::Message {
+            at: now_ms(),
+            message,
+        };
+        self.with_sessions(engine, |store| store.append(session, line))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        engine: &EngineHandle,
+        session: &str,
+        record: TurnRecord,
+        result: &impl Serialize,
+    ) {
+        let config = engine.snapshot();
+        let telemetry = &config.config().telemetry;
+        let cap = match telemetry.level {
+            TelemetryLevel::Off => 0,
+            _ => telemetry.history as usize,
+        };
+        let mut saved = serde_json::to_value(&record).unwrap_or(Value::Null);
+        if let (Some(obj), Ok(Value::Object(extra))) =
+            (saved.as_object_mut(), serde_json::to_value(result))
+        {
+            for key in ["usage", "citations", "reasoning"] {
+                if let Some(v) = extra.get(key) {
+                    obj.insert(key.to_string(), v.clone());
+                }
+            }
+        }
+        self.history.push(record, cap);
+        let _ = self
+            .with_sessions(engine, |store| {
+                let r = store.append(
+                    session,
+                    Line::Turn {
+                        at: now_ms(),
+                        record: saved,
+                    },
+                );
+                store.sync(session);
+                r
+            })
+            .await;
+    }
+
+    async fn fail(
+        &self,
+        engine: &EngineHandle,
+        session: &str,
+        error: HealError,
+        telemetry: SelfHealing,
+        started: Instant,
+    ) -> EngineError {
+        let class = error.class;
+        let advice = class.map_or(
+            "configure a provider, or wait for a cooldown to end (`providers reset` ends it now)",
+            |c| c.advice(),
+        );
+        let message = format!("{}; {advice}", error.message);
+        let last = telemetry.attempts.last();
+        let record = TurnRecord {
+            at: now_ms(),
+            session: session.to_string(),
+            ok: false,
+            error: Some(message.clone()),
+            provider: last.map(|a| a.provider.clone()).unwrap_or_default(),
+            model: last.map(|a| a.model.clone()).unwrap_or_default(),
+            latency_ms: millis(started.elapsed()),
+            self_healing: telemetry.clone(),
+        };
+        let details = json!({
+            "session": session,
+            "class": class.map(|c| c.as_str()),
+            "runtime": { "selfHealing": telemetry },
+        });
+        self.finish(engine, session, record, &json!({})).await;
+        EngineError::new(error_code(class), message).with_details(details)
+    }
+}
+
+/// Drop the older half of the conversation (system messages and the last user message
+/// stay). False when there is nothing left to drop.
+fn compact(messages: &mut Vec<ChatMessage>) -> bool {
+    let Some(last_user) = messages.iter().rposition(|m| m.role == Role::User) else {
+        return false;
+    };
+    let droppable: Vec<usize> = (0..last_user)
+        .filter(|&i| messages[i].role != Role::System)
+        .collect();
+    if droppable.is_empty() {
+        return false;
+    }
+    let mut cut = droppable.len().div_ceil(2);
+    // Never leave a tool result without the call it answers.
+    while cut < droppable.len() && messages[droppable[cut]].role == Role::Tool {
+        cut += 1;
+    }
+    let drop: std::collections::HashSet<usize> = droppable[..cut].iter().copied().collect();
+    let mut i = 0;
+    messages.retain(|_| {
+        let keep = !drop.contains(&i);
+        i += 1;
+        keep
+    });
+    true
+}
+
+/// The display name of a provider entry's model, for lists.
+pub fn provider_model(entry: &ChainEntry) -> String {
+    match &entry.target {
+        Ok(p) if p.kind() == ProviderKind::Offline => providers::OFFLINE_LABEL.to_string(),
+        Ok(p) => p.default_model(),
+        Err(_) => String::new(),
+    }
+}
+
+pub fn provider_kind(entry: &ChainEntry, snapshot: &Snapshot) -> Option<ProviderKind> {
+    match &entry.target {
+        Ok(p) => Some(Provider::kind(p.as_ref())),
+        Err(_) => snapshot
+            .config()
+            .providers
+            .get(&entry.id)
+            .and_then(|p| p.kind)
+            .or_else(|| ProviderKind::from_id(&entry.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_keeps_system_and_the_question_and_never_orphans_tool_results() {
+        let mut m = vec![
+            ChatMessage::new(Role::System, "sys"),
+            ChatMessage::new(Role::User, "1"),
+            ChatMessage::new(Role::Assistant, "2"),
+            ChatMessage::new(Role::Tool, "3"),
+            ChatMessage::new(Role::Assistant, "4"),
+            ChatMessage::new(Role::User, "now"),
+        ];
+        assert!(compact(&mut m));
+        let texts: Vec<_> = m.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, vec!["sys", "4", "now"]);
+        let mut m = vec![
+            ChatMessage::new(Role::System, "s"),
+            ChatMessage::new(Role::User, "q"),
+        ];
+        assert!(!compact(&mut m));
+    }
+}

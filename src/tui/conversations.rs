@@ -1,0 +1,725 @@
+//! The conversations pane's state: the session list, the transcript (with the reply that is
+//! streaming), the multi-line input with its history, slash commands with completion, and
+//! the scroll position. It changes only through the methods below, which return the engine
+//! work they imply; `panes::conversations` draws it.
+
+use std::cell::Cell;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::{Value, json};
+
+use super::app::Command;
+use crate::engine::EngineError;
+use crate::engine::chat::SessionsListResult;
+use crate::orchestrator::SelfHealing;
+use crate::orchestrator::runtime::{Citation, SendResult};
+use crate::orchestrator::sessions::{Line, SessionInfo};
+use crate::providers::Role;
+
+/// Longest message the box takes.
+const MAX_INPUT: usize = 32 * 1024;
+/// Inputs remembered for Up/Down.
+const MAX_HISTORY: usize = 100;
+
+/// Slash commands, with what they do (for completion and /help).
+pub const SLASH: &[(&str, &str)] = &[
+    ("/new", "start a new session"),
+    ("/sessions", "list the sessions again"),
+    (
+        "/model",
+        "NAME: use this model (PROVIDER/NAME for another provider); alone: list models",
+    ),
+    ("/tool", "NAME {json}: run a tool now"),
+    ("/search", "QUERY: search memory"),
+    ("/abort", "stop the running turn"),
+    ("/help", "these commands"),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    User(String),
+    Assistant {
+        text: String,
+        reasoning: String,
+        badge: Option<String>,
+        /// "provider · model".
+        by: String,
+        citations: Vec<Citation>,
+    },
+    Tool {
+        name: String,
+        arguments: String,
+        status: String,
+        output: String,
+    },
+    /// Said by the app, not the model: command output, hints.
+    Note(String),
+    Error(String),
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Streaming {
+    pub text: String,
+    pub reasoning: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ConversationsState {
+    pub sessions: Vec<SessionInfo>,
+    pub selected: usize,
+    /// The session the transcript shows and messages go to; a new one when `None`.
+    pub current: Option<String>,
+    pub transcript: Vec<Entry>,
+    /// The reply on its way, when a turn runs.
+    pub streaming: Option<Streaming>,
+    pub input: String,
+    /// Typing goes to the input box.
+    pub composing: bool,
+    pub history: Vec<String>,
+    history_pos: Option<usize>,
+    /// First transcript line shown; `None` follows the end as text streams in.
+    pub scroll: Option<usize>,
+    /// Tool cards show their arguments and output.
+    pub tools_expanded: bool,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Set by render: wrapped transcript lines and the rows they had, for paging.
+    pub rendered: Cell<(usize, usize)>,
+    /// Ring the bell when a reply finishes (`chat.bell`); the driver reads and clears it.
+    pub bell: bool,
+    /// A `/search` is on its way (its answer is the transcript's, not the memory pane's).
+    pub awaiting_search: bool,
+}
+
+impl ConversationsState {
+    pub fn running(&self) -> bool {
+        self.streaming.is_some()
+    }
+
+    /// Slash commands matching what is typed, for the completion line.
+    pub fn completions(&self) -> Vec<(&'static str, &'static str)> {
+        let typed = self.input.trim_start();
+        if !typed.starts_with('/') || typed.contains(char::is_whitespace) {
+            return Vec::new();
+        }
+        SLASH
+            .iter()
+            .filter(|(name, _)| name.starts_with(typed))
+            .copied()
+            .collect()
+    }
+
+    pub fn refresh(&self) -> Vec<Command> {
+        vec![Command::Call {
+            method: "sessions.list",
+            params: Value::Null,
+        }]
+    }
+
+    fn open(&mut self, id: String) -> Vec<Command> {
+        self.current = Some(id.clone());
+        self.transcript.clear();
+        self.scroll = None;
+        vec![Command::Call {
+            method: "sessions.history",
+            params: json!({ "id": id }),
+        }]
+    }
+
+    /// Move in the session list and show the session under the cursor.
+    pub fn select(&mut self, by: isize) -> Vec<Command> {
+        if self.sessions.is_empty() || self.running() {
+            return Vec::new();
+        }
+        let last = self.sessions.len() as isize - 1;
+        let next = (self.selected as isize + by).clamp(0, last) as usize;
+        if next == self.selected && self.current.is_some() {
+            return Vec::new();
+        }
+        self.selected = next;
+        let id = self.sessions[next].id.clone();
+        self.open(id)
+    }
+
+    pub fn new_session(&mut self) {
+        self.current = None;
+        self.transcript.clear();
+        self.scroll = None;
+        self.transcript.push(Entry::Note(
+            "new session: the first message starts it".into(),
+        ));
+    }
+
+    /// Scroll the transcript by `by` lines; reaching the end follows it again.
+    pub fn scroll_by(&mut self, by: isize) {
+        let (total, rows) = self.rendered.get();
+        let bottom = total.saturating_sub(rows);
+        let top = self.scroll.unwrap_or(bottom) as isize + by;
+        let top = top.clamp(0, bottom as isize) as usize;
+        self.scroll = (top < bottom).then_some(top);
+    }
+
+    /// Keys while composing. `None`: not the input's key (the keymap gets it).
+    pub fn edit_key(&mut self, key: KeyEvent) -> Option<Vec<Command>> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        match key.code {
+            // Alt/Shift+Enter (and Ctrl+J, which terminals send for it) add a line.
+            KeyCode::Enter if alt || shift => self.push_char('\n'),
+            KeyCode::Char('j') if ctrl => self.push_char('\n'),
+            KeyCode::Enter => return Some(self.submit()),
+            KeyCode::Esc => {
+                if self.running() {
+                    return Some(self.abort());
+                }
+                self.composing = false;
+            }
+            KeyCode::Tab => {
+                if let [(only, _)] = self.completions().as_slice() {
+                    self.input = format!("{only} ");
+                }
+            }
+            KeyCode::Up if !self.input.contains('\n') => self.recall(-1),
+            KeyCode::Down if !self.input.contains('\n') => self.recall(1),
+            KeyCode::PageUp => self.scroll_by(-10),
+            KeyCode::PageDown => self.scroll_by(10),
+            KeyCode::Char('u') if ctrl => self.input.clear(),
+            KeyCode::Char('w') if ctrl => {
+                let kept = self.input.trim_end().len();
+                let cut = self.input[..kept]
+                    .rfind(char::is_whitespace)
+                    .map_or(0, |i| i + 1);
+                self.input.truncate(cut);
+            }
+            KeyCode::Char('c') if ctrl => return None,
+            KeyCode::Char(c) if !ctrl && !alt => self.push_char(c),
+            KeyCode::Backspace => {
+                self.input.pop();
+            }
+            _ => return None,
+        }
+        Some(Vec::new())
+    }
+
+    fn push_char(&mut self, c: char) {
+        if self.input.len() < MAX_INPUT {
+            self.input.push(c);
+            self.history_pos = None;
+        }
+    }
+
+    fn recall(&mut self, by: isize) {
+        if self.history.is_empty() {
+            return;
+        }
+        let len = self.history.len() as isize;
+        let pos = match self.history_pos {
+            None if by < 0 => len - 1,
+            None => return,
+            Some(p) => p as isize + by,
+        };
+        if pos >= len {
+            self.history_pos = None;
+            self.input.clear();
+        } else {
+            let pos = pos.max(0) as usize;
+            self.history_pos = Some(pos);
+            self.input = self.history[pos].clone();
+        }
+    }
+
+    pub fn abort(&mut self) -> Vec<Command> {
+        if !self.running() {
+            self.transcript
+                .push(Entry::Note("nothing is running".into()));
+            return Vec::new();
+        }
+        vec![Command::Call {
+            method: "chat.abort",
+            params: json!({ "session": self.current }),
+        }]
+    }
+
+    fn submit(&mut self) -> Vec<Command> {
+        let text = self.input.trim().to_string();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        self.input.clear();
+        self.history_pos = None;
+        if self.history.last() != Some(&text) {
+            self.history.push(text.clone());
+            if self.history.len() > MAX_HISTORY {
+                self.history.remove(0);
+            }
+        }
+        if let Some(rest) = text.strip_prefix('/') {
+            let (name, arg) = rest
+                .split_once(char::is_whitespace)
+                .map_or((rest, ""), |(n, a)| (n, a.trim()));
+            return self.slash(name, arg, &text);
+        }
+        self.send(text)
+    }
+
+    fn send(&mut self, text: String) -> Vec<Command> {
+        if self.running() {
+            self.transcript.push(Entry::Note(
+                "a reply is still coming: wait, or Esc to abort it".into(),
+            ));
+            return Vec::new();
+        }
+        self.transcript.push(Entry::User(text.clone()));
+        self.streaming = Some(Streaming::default());
+        self.scroll = None;
+        vec![Command::Call {
+            method: "chat.send",
+            params: json!({
+                "session": self.current,
+                "message": text,
+                "provider": self.provider,
+                "model": self.model,
+            }),
+        }]
+    }
+
+    fn slash(&mut self, name: &str, arg: &str, whole: &str) -> Vec<Command> {
+        match name {
+            "new" => {
+                self.new_session();
+                Vec::new()
+            }
+            "sessions" => self.refresh(),
+            "abort" => self.abort(),
+            "help" => {
+                let mut text = String::from("commands:");
+                for (n, what) in SLASH {
+                    text.push_str(&format!("\n  {n} — {what}"));
+                }
+                text.push_str("\nEnter sends · Alt+Enter new line · Up/Down history · Esc aborts");
+                self.transcript.push(Entry::Note(text));
+                Vec::new()
+            }
+            "model" if arg.is_empty() => vec![Command::Call {
+                method: "models.list",
+                params: json!({ "discover": true }),
+            }],
+            "model" => {
+                match arg.split_once('/') {
+                    Some((provider, model)) if !provider.is_empty() => {
+                        self.provider = Some(provider.to_string());
+                        self.model = Some(model.to_string());
+                    }
+                    _ => self.model = Some(arg.to_string()),
+                }
+                self.transcript.push(Entry::Note(format!(
+                    "next turns use {}{}",
+                    self.provider
+                        .as_deref()
+                        .map(|p| format!("{p} · "))
+                        .unwrap_or_default(),
+                    arg.rsplit('/').next().unwrap_or(arg)
+                )));
+                Vec::new()
+            }
+            "search" if !arg.is_empty() => vec![Command::Call {
+                method: "memory.search",
+                params: json!({ "query": arg, "limit": 5 }),
+            }],
+            // `/tool` goes through the turn: the offline provider runs it, and its result
+            // lands in the session like any tool call.
+            "tool" if !arg.is_empty() => self.send(whole.to_string()),
+            "search" | "tool" => {
+                self.transcript
+                    .push(Entry::Error(format!("/{name} needs an argument: /help")));
+                Vec::new()
+            }
+            other => {
+                self.transcript.push(Entry::Error(format!(
+                    "unknown command /{other}: /help lists them"
+                )));
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn delta(&mut self, session: &str, text: &str, reasoning: bool) {
+        if !self.for_me(session) {
+            return;
+        }
+        if self.current.is_none() {
+            self.current = Some(session.to_string());
+        }
+        if let Some(s) = &mut self.streaming {
+            if reasoning {
+                s.reasoning.push_str(text);
+            } else {
+                s.text.push_str(text);
+            }
+        }
+    }
+
+    pub fn restart(&mut self, session: &str, provider: &str) {
+        if self.for_me(session)
+            && let Some(s) = &mut self.streaming
+        {
+            *s = Streaming::default();
+            self.transcript.push(Entry::Note(format!(
+                "the reply broke off; starting over on {provider}"
+            )));
+        }
+    }
+
+    pub fn tool_event(
+        &mut self,
+        session: &str,
+        name: &str,
+        arguments: &str,
+        status: &str,
+        output: Option<&str>,
+    ) {
+        if !self.for_me(session) {
+            return;
+        }
+        let output = output.unwrap_or("").to_string();
+        if let Some(Entry::Tool {
+            status: s,
+            output: o,
+            ..
+        }) = self.transcript.iter_mut().rev().find(|e| {
+            matches!(e, Entry::Tool { name: n, arguments: a, status, .. } if n == name && a == arguments && status == "running")
+        }) {
+            *s = status.to_string();
+            *o = output;
+            return;
+        }
+        self.transcript.push(Entry::Tool {
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+            status: status.to_string(),
+            output,
+        });
+    }
+
+    /// Events of a turn started before any session existed carry its new id.
+    fn for_me(&self, session: &str) -> bool {
+        self.running() && self.current.as_deref().is_none_or(|c| c == session)
+    }
+
+    /// A method's answer. Returns follow-up work and a status line.
+    pub fn apply(
+        &mut self,
+        method: &str,
+        result: Result<Value, EngineError>,
+    ) -> (Vec<Command>, Option<String>) {
+        match (method, result) {
+            ("chat.send", Ok(v)) => {
+                self.streaming = None;
+                let Ok(r) = serde_json::from_value::<SendResult>(v) else {
+                    return (Vec::new(), Some("chat.send: unexpected result".into()));
+                };
+                let known = self.current.as_deref() == Some(r.session.as_str());
+                self.current = Some(r.session.clone());
+                self.transcript.push(Entry::Assistant {
+                    text: r.reply.clone(),
+                    reasoning: r.reasoning.clone(),
+                    badge: r.runtime.self_healing.badge(),
+                    by: format!("{} · {}", r.provider, r.model),
+                    citations: r.citations.clone(),
+                });
+                self.bell = true;
+                let mut follow = self.refresh();
+                if !known {
+                    // Keep the cursor on the session the turn went to.
+                    self.selected = 0;
+                }
+                follow.push(Command::Call {
+                    method: "telemetry.recent",
+                    params: json!({ "limit": 50 }),
+                });
+                (follow, None)
+            }
+            ("chat.send", Err(e)) => {
+                self.streaming = None;
+                if let Some(id) = e.details.as_ref().and_then(|d| d["session"].as_str()) {
+                    self.current = Some(id.to_string());
+                }
+                let badge = crate::engine::chat::failed_turn_telemetry(&e)
+                    .and_then(|t| serde_json::from_value::<SelfHealing>(t).ok())
+                    .and_then(|t| t.badge());
+                self.transcript.push(Entry::Error(match badge {
+                    Some(b) => format!("{} ({b})", e.message),
+                    None => e.message.clone(),
+                }));
+                (
+                    vec![Command::Call {
+                        method: "telemetry.recent",
+                        params: json!({ "limit": 50 }),
+                    }],
+                    Some(format!("turn failed: {}", e.message)),
+                )
+            }
+            ("sessions.list", Ok(v)) => {
+                if let Ok(list) = serde_json::from_value::<SessionsListResult>(v) {
+                    self.sessions = list.sessions;
+                    if let Some(cur) = &self.current
+                        && let Some(i) = self.sessions.iter().position(|s| &s.id == cur)
+                    {
+                        self.selected = i;
+                    }
+                    self.selected = self.selected.min(self.sessions.len().saturating_sub(1));
+                }
+                (Vec::new(), None)
+            }
+            ("sessions.history", Ok(v)) => {
+                let id = v["session"]["id"].as_str().unwrap_or("").to_string();
+                if self.current.as_deref() == Some(id.as_str()) && !self.running() {
+                    let lines: Vec<Line> =
+                        serde_json::from_value(v["lines"].clone()).unwrap_or_default();
+                    self.transcript = transcript(&lines);
+                }
+                (Vec::new(), None)
+            }
+            ("models.list", Ok(v)) => {
+                let mut text = String::from("models (/model PROVIDER/NAME to pick one):");
+                for p in v["providers"].as_array().into_iter().flatten() {
+                    let models: Vec<&str> = p["models"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    text.push_str(&format!(
+                        "\n  {}: {}",
+                        p["provider"].as_str().unwrap_or("?"),
+                        if models.is_empty() {
+                            p["error"].as_str().unwrap_or("none").to_string()
+                        } else {
+                            models.join(", ")
+                        }
+                    ));
+                }
+                self.transcript.push(Entry::Note(text));
+                (Vec::new(), None)
+            }
+            ("memory.search", Ok(v)) => {
+                let hits = v["hits"].as_array().cloned().unwrap_or_default();
+                let mut text = format!(
+                    "memory: {} hit(s) for \"{}\"",
+                    hits.len(),
+                    v["query"].as_str().unwrap_or("")
+                );
+                for (i, h) in hits.iter().enumerate() {
+                    text.push_str(&format!(
+                        "\n  [{}] {}:{} {}",
+                        i + 1,
+                        h["source"].as_str().unwrap_or("?"),
+                        h["lineStart"],
+                        h["snippet"]
+                            .as_str()
+                            .unwrap_or("")
+                            .replace(['«', '»'], "")
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+                self.transcript.push(Entry::Note(text));
+                (Vec::new(), None)
+            }
+            ("chat.abort", Ok(_)) => (Vec::new(), Some("aborting the turn".into())),
+            (_, Err(e)) => {
+                self.transcript
+                    .push(Entry::Error(format!("{method}: {}", e.message)));
+                (Vec::new(), Some(format!("{method} failed: {}", e.message)))
+            }
+            _ => (Vec::new(), None),
+        }
+    }
+}
+
+/// A saved session as transcript entries.
+pub fn transcript(lines: &[Line]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Message { message, .. } => match message.role {
+                Role::User => out.push(Entry::User(message.content.clone())),
+                Role::Assistant => {
+                    for c in &message.tool_calls {
+                        out.push(Entry::Tool {
+                            name: c.name.clone(),
+                            arguments: c.arguments.clone(),
+                            status: "running".into(),
+                            output: String::new(),
+                        });
+                    }
+                    if message.tool_calls.is_empty() {
+                        out.push(Entry::Assistant {
+                            text: message.content.clone(),
+                            reasoning: String::new(),
+                            badge: None,
+                            by: String::new(),
+                            citations: Vec::new(),
+                        });
+                    }
+                }
+                Role::Tool => {
+                    let name = message.name.clone().unwrap_or_default();
+                    let failed = message.content.starts_with("error:");
+                    if let Some(Entry::Tool { status, output, .. }) = out.iter_mut().rev().find(
+                        |e| matches!(e, Entry::Tool { name: n, status, .. } if *n == name && status == "running"),
+                    ) {
+                        *status = if failed { "error" } else { "ok" }.into();
+                        *output = message.content.clone();
+                    }
+                }
+                Role::System => {}
+            },
+            Line::Turn { record, .. } => {
+                // The turn record belongs to the assistant message before it.
+                let badge = record
+                    .get("selfHealing")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value::<SelfHealing>(v).ok())
+                    .and_then(|t| t.badge());
+                let citations: Vec<Citation> = record
+                    .get("citations")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default();
+                let by = format!(
+                    "{} · {}",
+                    record["provider"].as_str().unwrap_or(""),
+                    record["model"].as_str().unwrap_or("")
+                );
+                if record["ok"] == false {
+                    out.push(Entry::Error(
+                        record["error"]
+                            .as_str()
+                            .unwrap_or("the turn failed")
+                            .to_string(),
+                    ));
+                } else if let Some(Entry::Assistant {
+                    badge: b,
+                    by: who,
+                    citations: c,
+                    ..
+                }) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|e| matches!(e, Entry::Assistant { .. }))
+                {
+                    *b = badge;
+                    *who = by;
+                    *c = citations;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(state: &mut ConversationsState, code: KeyCode, mods: KeyModifiers) -> Vec<Command> {
+        state
+            .edit_key(KeyEvent::new(code, mods))
+            .unwrap_or_default()
+    }
+
+    fn typed(state: &mut ConversationsState, text: &str) {
+        for c in text.chars() {
+            key(state, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    #[test]
+    fn enter_sends_alt_enter_adds_a_line_and_history_recalls() {
+        let mut s = ConversationsState::default();
+        typed(&mut s, "line one");
+        key(&mut s, KeyCode::Enter, KeyModifiers::ALT);
+        typed(&mut s, "line two");
+        let cmds = key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        let Command::Call { method, params } = &cmds[0] else {
+            panic!()
+        };
+        assert_eq!(*method, "chat.send");
+        assert_eq!(params["message"], "line one\nline two");
+        assert!(s.input.is_empty() && s.running());
+        // A second send while one runs is refused, not queued behind the user's back.
+        typed(&mut s, "again");
+        assert!(key(&mut s, KeyCode::Enter, KeyModifiers::NONE).is_empty());
+        key(&mut s, KeyCode::Up, KeyModifiers::NONE);
+        assert_eq!(s.input, "again");
+        key(&mut s, KeyCode::Up, KeyModifiers::NONE);
+        assert_eq!(s.input, "line one\nline two");
+    }
+
+    #[test]
+    fn slash_commands_complete_and_run() {
+        let mut s = ConversationsState::default();
+        typed(&mut s, "/se");
+        assert_eq!(s.completions().len(), 2, "/sessions and /search");
+        typed(&mut s, "a");
+        key(&mut s, KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(s.input, "/search ");
+        typed(&mut s, "lanterns");
+        let cmds = key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(matches!(
+            &cmds[0],
+            Command::Call {
+                method: "memory.search",
+                ..
+            }
+        ));
+        typed(&mut s, "/model groq/llama");
+        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            (s.provider.as_deref(), s.model.as_deref()),
+            (Some("groq"), Some("llama"))
+        );
+        typed(&mut s, "/bogus");
+        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        assert!(matches!(s.transcript.last(), Some(Entry::Error(e)) if e.contains("/help")));
+    }
+
+    #[test]
+    fn esc_aborts_a_running_turn_and_streaming_text_accumulates() {
+        let mut s = ConversationsState::default();
+        typed(&mut s, "hi");
+        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
+        s.delta("s1", "hel", false);
+        s.delta("s1", "lo", false);
+        assert_eq!(s.current.as_deref(), Some("s1"));
+        assert_eq!(s.streaming.as_ref().unwrap().text, "hello");
+        s.delta("other", "x", false);
+        assert_eq!(
+            s.streaming.as_ref().unwrap().text,
+            "hello",
+            "other sessions ignored"
+        );
+        s.restart("s1", "groq");
+        assert_eq!(s.streaming.as_ref().unwrap().text, "");
+        let cmds = key(&mut s, KeyCode::Esc, KeyModifiers::NONE);
+        assert!(
+            matches!(&cmds[0], Command::Call { method: "chat.abort", params } if params["session"] == "s1")
+        );
+    }
+
+    #[test]
+    fn scroll_stays_put_while_text_streams_and_follows_at_the_end() {
+        let mut s = ConversationsState::default();
+        s.rendered.set((100, 20));
+        s.scroll_by(-10);
+        assert_eq!(s.scroll, Some(70));
+        s.rendered.set((130, 20));
+        assert_eq!(s.scroll, Some(70), "new lines do not move the view");
+        s.scroll_by(1000);
+        assert_eq!(s.scroll, None, "at the end it follows again");
+    }
+}
