@@ -107,7 +107,7 @@ fn add_search_get_and_delete_over_batch() {
 fn a_100_kb_query_is_answered_and_shortened() {
     let home = tempfile::tempdir().unwrap();
     run(home.path(), &["memory", "add", "needle in the haystack"]);
-    let query: String = (0..15_000).map(|i| format!("w{i} ")).collect::<String>() + "needle";
+    let query: String = (0..20_000).map(|i| format!("w{i} ")).collect::<String>() + "needle";
     assert!(query.len() > 100_000);
     let out = run(home.path(), &["memory", "search", &query, "--json"]);
     assert!(
