@@ -250,10 +250,14 @@ fn status_call() -> Command {
 
 /// Play `path` with the first player found. Runs in the driver, off the render path.
 pub async fn play(path: String) -> PlayOutcome {
-    let Some((name, bin)) = PLAYERS
+    let player = PLAYERS
         .iter()
-        .find_map(|p| crate::voice::process::which(p).map(|b| (p.to_string(), b)))
-    else {
+        .find_map(|p| crate::voice::process::which(p).map(|b| (p.to_string(), b)));
+    play_with(path, player).await
+}
+
+async fn play_with(path: String, player: Option<(String, std::path::PathBuf)>) -> PlayOutcome {
+    let Some((name, bin)) = player else {
         return PlayOutcome::NoPlayer { path };
     };
     // A long reply plays for minutes; a stuck audio server must not keep a process forever.
@@ -365,6 +369,46 @@ mod tests {
         assert_eq!(v.last_reply.as_deref(), Some("Fresh."));
         v.act(Action::TtsAutoToggle, 100);
         assert!(!v.auto && v.next_deadline().is_none());
+    }
+}
+
+#[cfg(test)]
+mod play_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn player(dir: &std::path::Path, body: &str) -> (String, std::path::PathBuf) {
+        let path = dir.join("player");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ("aplay".into(), path)
+    }
+
+    #[tokio::test]
+    async fn plays_with_the_player_found_or_says_where_the_file_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("played");
+        let ok = player(dir.path(), &format!("echo \"$1\" > {}", log.display()));
+        assert_eq!(
+            play_with("/tmp/a.wav".into(), Some(ok)).await,
+            PlayOutcome::Played {
+                player: "aplay".into()
+            }
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "/tmp/a.wav");
+        let broken = player(dir.path(), "echo 'no sound card' >&2; exit 1");
+        let PlayOutcome::Failed { reason, .. } = play_with("/tmp/a.wav".into(), Some(broken)).await
+        else {
+            panic!("a failing player is reported");
+        };
+        assert!(reason.contains("no sound card"), "{reason}");
+        assert_eq!(
+            play_with("/tmp/a.wav".into(), None).await,
+            PlayOutcome::NoPlayer {
+                path: "/tmp/a.wav".into()
+            }
+        );
     }
 }
 

@@ -27,7 +27,7 @@ pub enum VoiceError {
     /// The provider cannot run here: no binary, no key, not configured.
     #[error("{0}")]
     Unavailable(String),
-    #[error("no answer within {0} ms; the process was killed")]
+    #[error("no answer within {0} ms")]
     Timeout(u64),
     /// It answered, but not with usable audio or text.
     #[error("{0}")]

@@ -93,9 +93,24 @@ pub async fn run(
         // Its own process group, so a timeout kills the shell script and what it started.
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .map_err(|e| VoiceError::Unavailable(format!("cannot start {}: {e}", bin.display())))?;
+    let mut tries = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Ok(child) => break child,
+            // A program written a moment ago may still be open for writing in a process
+            // that is being forked elsewhere; that passes within milliseconds.
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                return Err(VoiceError::Unavailable(format!(
+                    "cannot start {}: {e}",
+                    bin.display()
+                )));
+            }
+        }
+    };
     let pid = child.id();
     let input = child.stdin.take();
     let output = child.stdout.take();
