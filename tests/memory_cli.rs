@@ -384,3 +384,75 @@ fn an_unreachable_remote_embedder_falls_back_visibly() {
     );
     assert!(notice.contains("cannot connect"), "{notice}");
 }
+
+/// The edge build with the model files: meaning, not shared words, finds the note.
+#[cfg(feature = "edge")]
+#[test]
+fn minilm_finds_by_meaning_through_the_cli() {
+    let Some(model_dir) = std::env::var_os("OPENCLAW_RS_MINILM_DIR") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "OPENCLAW_RS_MINILM_DIR must be set in CI (see .ci/run)"
+        );
+        eprintln!("skipped: OPENCLAW_RS_MINILM_DIR is not set");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[memory]\nembedder = \"minilm\"\nmodel_dir = {:?}\n",
+            model_dir.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    for note in [
+        "a cat sits on the mat",
+        "stock markets fell sharply on Tuesday",
+        "the train to the coast leaves at nine",
+    ] {
+        let out = run(home.path(), &["memory", "add", note, "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    assert_eq!(status["embedder"]["name"], "minilm", "{status}");
+    assert_eq!(status["embedder"]["dimensions"], 384);
+    let found = json(&run(
+        home.path(),
+        &["memory", "search", "kitten resting on a rug", "--json"],
+    ));
+    assert_eq!(found["mode"], "hybrid", "{found}");
+    assert!(
+        found["hits"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("cat"),
+        "{found}"
+    );
+}
+
+/// The edge build without model files says where it looked and runs on `hash`.
+#[cfg(feature = "edge")]
+#[test]
+fn minilm_without_model_files_falls_back_to_hash_visibly() {
+    let home = tempfile::tempdir().unwrap();
+    let empty = home.path().join("no-model-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[memory]\nembedder = \"minilm\"\nmodel_dir = {:?}\n",
+            empty.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    assert_eq!(status["embedder"]["name"], "hash", "{status}");
+    let notice = status["embedderNotice"].as_str().unwrap();
+    assert!(notice.contains("no-model-here"), "{notice}");
+    assert!(notice.contains("fetch-models.sh"), "{notice}");
+}
