@@ -204,7 +204,8 @@ impl Healer<'_> {
         let mut last_error: Option<HealError> = None;
         let mut streamed = false;
         'chain: for entry in chain {
-            if tries >= max_attempts || (!self.policy.enabled && !telemetry.attempts.is_empty()) {
+            // Self-heal off: one real attempt; passing over an unusable provider is no retry.
+            if tries >= max_attempts || (!self.policy.enabled && telemetry.tries() > 0) {
                 break;
             }
             let model = entry.model_label();

@@ -518,6 +518,16 @@ async fn unconfigured_providers_are_skipped_and_self_heal_off_tries_once() {
     .await;
     assert_eq!(r.result.unwrap_err().class, Some(FailureClass::Server));
     assert_eq!((c.calls(), d.calls()), (1, 0));
+    // An unusable provider first is passed over: the one attempt goes to the next.
+    let e = Scripted::new("e", vec![Step::Reply("e")]);
+    let r = run_with(
+        &off,
+        &HealthBook::default(),
+        &[unconfigured, entry(&e)],
+        &Cancel::default(),
+    )
+    .await;
+    assert_eq!(r.result.unwrap().text, "e");
 }
 
 #[test]
