@@ -23,6 +23,7 @@ use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot}
 use crate::providers::{
     self, ChatMessage, ChatRequest, FailureClass, Provider, Role, Timeouts, Usage,
 };
+use crate::sandbox::safety::{Direction, SafetyReport};
 
 /// Built providers for one configuration snapshot.
 struct Built {
@@ -92,6 +93,9 @@ pub struct SendResult {
     pub tool_rounds_exhausted: bool,
     pub latency_ms: u64,
     pub runtime: RuntimeTelemetry,
+    /// The SafetyLayer's decision over the reply (rule ids and reasons, never the match).
+    #[serde(default, skip_serializing_if = "SafetyReport::is_clean")]
+    pub safety: SafetyReport,
 }
 
 fn session_error(e: SessionError) -> EngineError {
@@ -467,7 +471,7 @@ impl Runtime {
         let mut compacted = false;
         let mut rounds = 0u32;
         let mut exhausted = false;
-        let (reply, reasoning, provider, model) = loop {
+        let (reply, reasoning, provider, model, safety) = loop {
             let result = healer.complete(&chain, &request, &mut telemetry).await;
             let reply = match result {
                 Ok(reply) => reply,
@@ -486,8 +490,20 @@ impl Runtime {
             assistant.tool_calls = reply.tool_calls.clone();
             if reply.tool_calls.is_empty() || exhausted {
                 assistant.tool_calls.clear();
+                // The SafetyLayer sees the final reply before it is stored or returned:
+                // a secret a model echoes back is redacted (or the reply blocked).
+                let layer = crate::engine::sandbox::safety_layer(&engine.snapshot());
+                let checked = layer.check_text(&reply.text, Direction::ModelReply);
+                engine.report_safety(Direction::ModelReply, &reply.provider, &checked.report);
+                assistant.content = checked.text.clone();
                 self.append(engine, &session, assistant).await?;
-                break (reply.text, reply.reasoning, reply.provider, reply.model);
+                break (
+                    checked.text,
+                    reply.reasoning,
+                    reply.provider,
+                    reply.model,
+                    checked.report,
+                );
             }
             rounds += 1;
             // Repair what can be repaired before the calls go into the history.
@@ -535,6 +551,7 @@ impl Runtime {
             runtime: RuntimeTelemetry {
                 self_healing: telemetry.clone(),
             },
+            safety,
         };
         let record = TurnRecord {
             at: now_ms(),

@@ -81,6 +81,11 @@ pub struct SafetyReport {
 }
 
 impl SafetyReport {
+    /// Nothing to report: allowed, and no rule matched.
+    pub fn is_clean(&self) -> bool {
+        self.decision == Decision::Allow && self.rules.is_empty()
+    }
+
     fn raise(&mut self, decision: Decision) {
         self.decision = self.decision.max(decision);
     }
