@@ -697,10 +697,7 @@ async fn a_secret_in_a_model_reply_is_redacted_before_it_is_stored_or_returned()
     // What the session keeps is the redacted reply, too.
     let history = s
         .h()
-        .call(
-            "sessions.history",
-            serde_json::json!({"session": r["session"]}),
-        )
+        .call("sessions.history", serde_json::json!({"id": r["session"]}))
         .await
         .unwrap();
     assert!(!history.to_string().contains(&token));
