@@ -419,28 +419,53 @@ async fn keys_never_reach_results_events_or_errors() {
 async fn tool_calls_are_repaired_and_their_errors_go_back_to_the_model() {
     let server = FakeProvider::start().await;
     let s = setup("", &openai("p", &server, 1));
-    // Unclosed JSON: repaired. tools.invoke is not in this build: the error goes back.
+    // Unclosed JSON to a built-in tool: repaired, then run in the sandbox. An unknown tool:
+    // the error goes back to the model.
     server.script([
-        Fault::ToolCall("echo".into(), "{\"text\": \"hi\"".into()),
-        Fault::Reply("done without the tool".into()),
+        Fault::ToolCall("text_stats".into(), "{\"text\": \"hi there\"".into()),
+        Fault::ToolCall("echo".into(), "{}".into()),
+        Fault::Reply("done with the tools".into()),
     ]);
     let mut rx = s.h().subscribe();
-    let r = send(&s.h(), "use echo").await.unwrap();
-    assert_eq!(r["reply"], "done without the tool");
-    let call = &r["toolCalls"][0];
-    assert_eq!(call["name"], "echo");
-    assert_eq!(call["ok"], false);
-    assert_eq!(call["arguments"], "{\"text\":\"hi\"}");
-    assert!(call["repaired"].as_str().unwrap().contains("unclosed"));
-    let second = server.requests().pop().unwrap();
+    let r = send(&s.h(), "count the words").await.unwrap();
+    assert_eq!(r["reply"], "done with the tools");
+    let stats = &r["toolCalls"][0];
+    assert_eq!(stats["name"], "text_stats");
+    assert_eq!(stats["arguments"], "{\"text\":\"hi there\"}");
+    assert!(stats["repaired"].as_str().unwrap().contains("unclosed"));
+    assert_eq!(stats["ok"], true, "{stats}");
+    assert!(
+        stats["output"].as_str().unwrap().contains("\"words\":2"),
+        "{stats}"
+    );
+    let unknown = &r["toolCalls"][1];
+    assert_eq!(unknown["name"], "echo");
+    assert_eq!(unknown["ok"], false);
+
+    let requests = server.requests();
+    let second = &requests[requests.len() - 2];
     let messages = second["messages"].as_array().unwrap();
     let tool = messages.iter().find(|m| m["role"] == "tool").unwrap();
     assert_eq!(tool["tool_call_id"], "call_1");
-    assert!(tool["content"].as_str().unwrap().starts_with("error:"));
+    assert!(tool["content"].as_str().unwrap().contains("\"words\":2"));
     let assistant = messages.iter().find(|m| m["role"] == "assistant").unwrap();
     assert_eq!(
         assistant["tool_calls"][0]["function"]["arguments"],
-        "{\"text\":\"hi\"}"
+        "{\"text\":\"hi there\"}"
+    );
+    let last = server.requests().pop().unwrap();
+    let tool_results: Vec<&Value> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .collect();
+    assert!(
+        tool_results[1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("error:"),
+        "{last}"
     );
     let streamed: String = drain(&mut rx)
         .into_iter()
@@ -450,7 +475,7 @@ async fn tool_calls_are_repaired_and_their_errors_go_back_to_the_model() {
         })
         .collect();
     assert!(
-        !streamed.contains("echo"),
+        !streamed.contains("text_stats") && !streamed.contains("echo"),
         "a tool call is never reply text"
     );
 }

@@ -288,7 +288,7 @@ pub async fn run(
     emit("running", None);
     let invoked = tokio::select! {
         _ = cancel.cancelled() => return finish(false, "aborted".into()),
-        r = engine.call("tools.invoke", json!({ "name": call.name, "params": args })) => r,
+        r = engine.call("tools.invoke", json!({ "name": call.name, "input": args })) => r,
     };
     match invoked {
         Ok(v) => {
