@@ -23,7 +23,20 @@ fn cmd(home: &Path) -> Command {
     c
 }
 
+/// The binary with the `hash` embedder, whatever the build's profile prefers: these tests
+/// are about storage, crashes and bounds, and the edge profile's MiniLM would make a 50 MB
+/// file take many minutes in a debug build. The embedder tests use [`run_configured`].
 fn run(home: &Path, args: &[&str]) -> Output {
+    hash(cmd(home)).args(args).output().expect("run")
+}
+
+fn hash(mut command: Command) -> Command {
+    command.env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash");
+    command
+}
+
+/// The binary with the embedder `config.toml` names.
+fn run_configured(home: &Path, args: &[&str]) -> Output {
     cmd(home).args(args).output().expect("run")
 }
 
@@ -64,7 +77,7 @@ fn add_search_get_and_delete_over_batch() {
 {"id":6,"method":"memory.delete","params":{"chunkId":1}}
 {"id":7,"method":"memory.search","params":{"query":"first program"}}
 "#;
-    let mut child = cmd(home.path())
+    let mut child = hash(cmd(home.path()))
         .arg("--batch")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -123,7 +136,7 @@ fn a_100_kb_query_is_answered_and_shortened() {
 fn kill_9_during_ingestion_loses_no_committed_chunk() {
     let home = tempfile::tempdir().unwrap();
     let total = write_notes(home.path(), 400, 25);
-    let mut child = cmd(home.path())
+    let mut child = hash(cmd(home.path()))
         .args(["memory", "index"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -232,7 +245,7 @@ fn a_50_mb_file_is_indexed_in_bounded_memory() {
     }
     file.flush().unwrap();
     drop(file);
-    let mut child = cmd(home.path())
+    let mut child = hash(cmd(home.path()))
         .args(["memory", "index", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -328,25 +341,31 @@ fn a_remote_embedder_is_used_when_configured_and_recorded_as_the_store_identity(
         ),
     )
     .unwrap();
-    let add = run(home.path(), &["memory", "add", "zebra zoo buzz", "--json"]);
+    let add = run_configured(home.path(), &["memory", "add", "zebra zoo buzz", "--json"]);
     assert!(
         add.status.success(),
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
-    run(
+    run_configured(
         home.path(),
         &["memory", "add", "apple banana cabbage", "--json"],
     );
 
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let status = json(&run_configured(
+        home.path(),
+        &["memory", "status", "--json"],
+    ));
     assert_eq!(status["embedder"]["name"], "remote:ollama:letters");
     assert_eq!(status["embedder"]["dimensions"], 26);
     assert_eq!(status["vectors"], 2);
     assert!(status.get("embedderNotice").is_none(), "{status}");
 
     // No word in common, so only the vector side can find it.
-    let found = json(&run(home.path(), &["memory", "search", "zzz", "--json"]));
+    let found = json(&run_configured(
+        home.path(),
+        &["memory", "search", "zzz", "--json"],
+    ));
     assert_eq!(found["mode"], "hybrid", "{found}");
     assert_eq!(found["embedder"], "remote:ollama:letters");
     assert!(
@@ -375,7 +394,10 @@ fn an_unreachable_remote_embedder_falls_back_visibly() {
         ),
     )
     .unwrap();
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let status = json(&run_configured(
+        home.path(),
+        &["memory", "status", "--json"],
+    ));
     assert_eq!(status["embedder"]["name"], "hash");
     let notice = status["embedderNotice"].as_str().unwrap();
     assert!(
@@ -411,17 +433,20 @@ fn minilm_finds_by_meaning_through_the_cli() {
         "stock markets fell sharply on Tuesday",
         "the train to the coast leaves at nine",
     ] {
-        let out = run(home.path(), &["memory", "add", note, "--json"]);
+        let out = run_configured(home.path(), &["memory", "add", note, "--json"]);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let status = json(&run_configured(
+        home.path(),
+        &["memory", "status", "--json"],
+    ));
     assert_eq!(status["embedder"]["name"], "minilm", "{status}");
     assert_eq!(status["embedder"]["dimensions"], 384);
-    let found = json(&run(
+    let found = json(&run_configured(
         home.path(),
         &["memory", "search", "kitten resting on a rug", "--json"],
     ));
@@ -450,7 +475,10 @@ fn minilm_without_model_files_falls_back_to_hash_visibly() {
         ),
     )
     .unwrap();
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let status = json(&run_configured(
+        home.path(),
+        &["memory", "status", "--json"],
+    ));
     assert_eq!(status["embedder"]["name"], "hash", "{status}");
     let notice = status["embedderNotice"].as_str().unwrap();
     assert!(notice.contains("no-model-here"), "{notice}");

@@ -131,6 +131,8 @@ fn run_measured(args: &[&str]) -> (String, u64) {
     // Reaped with wait4 below, which also gives the peak RSS.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(BIN)
+        // The figures are the hash embedder's, whatever the build's profile prefers.
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash")
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -213,6 +215,7 @@ fn main() {
 
     // Search latency and idle RSS in one long-lived `--batch` process.
     let mut child = Command::new(BIN)
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash")
         .args(["--home", home_arg, "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
