@@ -24,10 +24,13 @@ impl Setup {
     }
 }
 
+/// The core profile on both builds: the assertions name core's policy (the edge profile
+/// retries more), and core's `hash` embedder keeps the offline provider's memory instant.
 fn engine_in(dir: &Path) -> Engine {
     Engine::start(
         load(&LoadOptions {
             state_dir: dir.to_path_buf(),
+            profile: Some("core".into()),
             ..Default::default()
         }),
         Vec::new(),
