@@ -5,47 +5,19 @@ use std::fmt::Write as _;
 use std::io::Read as _;
 
 use color_eyre::eyre::{Result, WrapErr};
-use serde::Serialize;
 
+use super::memory::report;
 use super::{emit, exit, print_json};
 use crate::cli::{ChatArgs, ProvidersAction, SessionsAction};
 use crate::engine::chat::{
     ChatSend, ModelsList, ProbeResult, ProvidersList, ProvidersListResult, ProvidersProbe,
     ProvidersReset, SessionsCreate, SessionsDelete, SessionsExport, SessionsHistory, SessionsList,
 };
-use crate::engine::{Engine, EngineError, EngineEvent, ErrorCode};
+use crate::engine::{Engine, EngineEvent, ErrorCode};
 use crate::orchestrator::SelfHealing;
 use crate::orchestrator::runtime::SendParams;
 use crate::orchestrator::sessions::{Line, now_ms};
 use crate::providers::Role;
-
-fn report<T: Serialize>(
-    result: Result<T, EngineError>,
-    json: bool,
-    text: impl Fn(&T) -> String,
-) -> Result<i32> {
-    match result {
-        Ok(value) if json => {
-            print_json(&value)?;
-            Ok(exit::OK)
-        }
-        Ok(value) => {
-            emit(&text(&value))?;
-            Ok(exit::OK)
-        }
-        Err(error) => {
-            if json {
-                print_json(&serde_json::json!({ "ok": false, "error": error }))?;
-            }
-            eprintln!("openclaw-rs: {}", error.message);
-            Ok(if error.code == ErrorCode::InvalidRequest {
-                exit::USAGE
-            } else {
-                exit::FAILED
-            })
-        }
-    }
-}
 
 pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
     let handle = engine.handle();

@@ -369,7 +369,9 @@ where
     report(handle.request::<M>(params).await, json, text)
 }
 
-fn report<T: Serialize>(
+/// Print a method's result as text or JSON; map its error to the exit status (shared by
+/// the command modules).
+pub(super) fn report<T: Serialize>(
     result: Result<T, EngineError>,
     json: bool,
     text: impl Fn(&T) -> String,
