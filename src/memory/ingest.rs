@@ -16,6 +16,7 @@ use super::embed::hash::words;
 use super::graph;
 use super::store::{ChunkRecord, DocumentRecord, lmdb_key};
 use super::types::*;
+use super::vectors;
 use super::{Memory, MemoryError, Result, hex, now_ms, sha256};
 
 /// Chunks per LMDB transaction: large enough to amortise the commit and the tree build.
@@ -209,8 +210,8 @@ impl<'m, 's> DocWriter<'m, 's> {
             self.new_ids.truncate(new_ids_before);
             self.new_graph_nodes = graph_nodes_before;
             written.clear();
-            let writer = memory.vector_writer();
             let mut vector_iter = vectors.iter().flatten();
+            let mut new_vectors: Vec<(ChunkId, &[f32])> = Vec::new();
             for item in &pending {
                 match item {
                     Pending::Kept(chunk) => {
@@ -222,7 +223,7 @@ impl<'m, 's> DocWriter<'m, 's> {
                         chunk.id = memory.store.next_id(txn, "next_chunk_id")?;
                         memory.store.dbs.chunks.put(txn, &chunk.id, &chunk)?;
                         if let Some(vector) = vector_iter.next() {
-                            writer.add_item(txn, chunk.id, vector)?;
+                            new_vectors.push((chunk.id, vector.as_slice()));
                         }
                         graph::add_chunk(
                             &memory.store,
@@ -250,8 +251,8 @@ impl<'m, 's> DocWriter<'m, 's> {
                 .dbs
                 .documents
                 .put(txn, &self.doc.id, &self.doc)?;
-            // The trees are built once at the end of the run (`Memory::build_vectors`):
-            // arroy's build costs nearly as much for a few new items as for many.
+            // One call per batch: each touched block of int8 codes is rewritten once.
+            vectors::put_many(&memory.store.dbs, txn, &new_vectors)?;
             Ok(())
         })?;
         for chunk in &written {
@@ -380,14 +381,14 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
     let (doc, _, _, _) = writer.finish(content)?;
     text.commit()?;
     drop(text);
-    memory.build_vectors()?;
     let missing = memory.read(|txn| {
-        let ids = memory.vector_ids(txn)?.unwrap_or_default();
-        Ok(doc
-            .chunk_ids
-            .iter()
-            .filter(|id| !ids.contains(**id))
-            .count())
+        let mut missing = 0;
+        for id in &doc.chunk_ids {
+            if !vectors::contains(&memory.store.dbs, txn, *id)? {
+                missing += 1;
+            }
+        }
+        Ok(missing)
     })?;
     let notice = if !memory.vectors_enabled() {
         Some("stored without vectors: the store was built with another embedder; run `openclaw-rs memory index --force`".to_string())
@@ -418,14 +419,13 @@ pub fn remove_chunks(memory: &Memory, text: &mut TextSession<'_>, ids: &[ChunkId
     }
     for batch in ids.chunks(BATCH_CHUNKS) {
         memory.write(|txn| {
-            let writer = memory.vector_writer();
             for id in batch {
                 memory.store.dbs.chunks.delete(txn, id)?;
-                if memory.vectors_enabled() {
-                    writer.del_item(txn, *id)?;
-                }
                 graph::remove_chunk(&memory.store, txn, *id)?;
             }
+            // Also when vectors are off (another embedder made them): a deleted chunk's vector
+            // must not outlive it.
+            vectors::delete_many(&memory.store.dbs, txn, batch)?;
             Ok(())
         })?;
     }
@@ -520,12 +520,6 @@ pub fn index(
     }
     text.commit()?;
     drop(text);
-    progress(IndexProgress {
-        done: total,
-        total,
-        message: "building the vector index".into(),
-    });
-    memory.build_vectors()?;
     progress(IndexProgress {
         done: total,
         total,

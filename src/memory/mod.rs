@@ -1,5 +1,5 @@
-//! Persistent memory: documents and chunks in LMDB (heed), full text in tantivy, vectors in
-//! arroy, and a graph of what the text mentions, searched together.
+//! Persistent memory: documents, chunks and vectors in LMDB (heed), full text in tantivy, and
+//! a graph of what the text mentions, searched together.
 //!
 //! LMDB is the source of truth. A chunk's record, vector and graph edges are committed in
 //! one transaction; the tantivy index follows and is checked against LMDB at every open, so
@@ -13,20 +13,18 @@ mod search;
 pub mod store;
 pub mod text;
 pub mod types;
+mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arroy::distances::Cosine;
 use heed::RoTxn;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 
 use self::chunk::ChunkOptions;
 use self::embed::{EmbedError, Embedder};
 use self::graph::GraphLimits;
-use self::store::{ChunkRecord, DocumentRecord, Store, StoreError, VECTOR_INDEX};
+use self::store::{ChunkRecord, DocumentRecord, Store, StoreError};
 use self::text::{TextError, TextIndex};
 use self::types::*;
 
@@ -50,12 +48,6 @@ pub enum MemoryError {
 
 impl From<heed::Error> for MemoryError {
     fn from(e: heed::Error) -> Self {
-        MemoryError::Store(e.into())
-    }
-}
-
-impl From<arroy::Error> for MemoryError {
-    fn from(e: arroy::Error) -> Self {
         MemoryError::Store(e.into())
     }
 }
@@ -254,27 +246,6 @@ impl Memory {
         self.consistency.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Build the ANN trees if items were added or removed since the last build. Until then
-    /// search runs keyword-only and says so.
-    fn build_vectors(&self) -> Result<()> {
-        if !self.vectors_enabled() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        self.write(|txn| {
-            let writer = self.vector_writer();
-            if writer.need_build(txn)? {
-                build_vectors(&writer, txn)?;
-            }
-            Ok(())
-        })?;
-        tracing::debug!(
-            took_ms = started.elapsed().as_millis() as u64,
-            "vector trees built"
-        );
-        Ok(())
-    }
-
     /// Whether vectors can be written and searched with the embedder in use.
     fn vectors_enabled(&self) -> bool {
         self.mismatch().is_none()
@@ -287,26 +258,8 @@ impl Memory {
             .clone()
     }
 
-    fn vector_writer(&self) -> arroy::Writer<Cosine> {
-        arroy::Writer::new(
-            self.store.dbs.vectors,
-            VECTOR_INDEX,
-            self.options.embedder.dimensions(),
-        )
-    }
-
-    /// Chunk ids that have a vector, or `None` when the vector index cannot be read.
-    fn vector_ids(&self, txn: &RoTxn<'_>) -> Result<Option<roaring::RoaringBitmap>> {
-        match arroy::Reader::<Cosine>::open(txn, VECTOR_INDEX, self.store.dbs.vectors) {
-            Ok(reader) => Ok(Some(reader.item_ids().clone())),
-            Err(arroy::Error::MissingMetadata(_)) => Ok(Some(Default::default())),
-            Err(arroy::Error::NeedBuild(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Compare the three indexes and repair what LMDB can rebuild: chunks missing from the
-    /// text index, text entries without a chunk, chunks without a vector, an unbuilt tree.
+    /// text index, text entries without a chunk, chunks without a vector.
     pub fn check_and_repair(&self) -> Result<Consistency> {
         let _writer = self.lock_writer();
         let mut report = Consistency {
@@ -355,21 +308,11 @@ impl Memory {
             report.repaired += report.missing_text + report.orphan_text;
         }
         if self.vectors_enabled() {
-            let needs_build = self.read(|txn| Ok(self.vector_writer().need_build(txn)?))?;
-            let have = self.read(|txn| {
-                let writer = self.vector_writer();
-                let mut ids = roaring::RoaringBitmap::new();
-                if !writer.is_empty(txn)? {
-                    for item in writer.iter(txn)? {
-                        ids.insert(item?.0);
-                    }
-                }
-                Ok(ids)
-            })?;
+            let have = self.read(|txn| Ok(vectors::ids(&self.store.dbs, txn)?))?;
             let missing = &chunk_ids - &have;
             let stray = &have - &chunk_ids;
             report.missing_vectors = missing.len() as u32;
-            if !missing.is_empty() || !stray.is_empty() || needs_build {
+            if !missing.is_empty() || !stray.is_empty() {
                 let repaired = self.embed_missing(&missing, &stray)?;
                 report.repaired += repaired;
             }
@@ -382,7 +325,7 @@ impl Memory {
         Ok(report)
     }
 
-    /// Embed the chunks in `missing`, drop the vectors in `stray`, and build the trees.
+    /// Embed the chunks in `missing` and drop the vectors in `stray`.
     fn embed_missing(
         &self,
         missing: &roaring::RoaringBitmap,
@@ -407,22 +350,16 @@ impl Memory {
                     break;
                 }
             };
-            self.write(|txn| {
-                let writer = self.vector_writer();
-                for (chunk, vector) in chunks.iter().zip(&vectors) {
-                    writer.add_item(txn, chunk.id, vector)?;
-                }
-                Ok(())
-            })?;
+            let items: Vec<(ChunkId, &[f32])> = chunks
+                .iter()
+                .zip(&vectors)
+                .map(|(chunk, vector)| (chunk.id, vector.as_slice()))
+                .collect();
+            self.write(|txn| Ok(vectors::put_many(&self.store.dbs, txn, &items)?))?;
             repaired += chunks.len() as u32;
         }
-        self.write(|txn| {
-            let writer = self.vector_writer();
-            for id in stray {
-                writer.del_item(txn, id)?;
-            }
-            Ok(build_vectors(&writer, txn)?)
-        })?;
+        let stray: Vec<ChunkId> = stray.iter().collect();
+        self.write(|txn| Ok(vectors::delete_many(&self.store.dbs, txn, &stray)?))?;
         Ok(repaired)
     }
 
@@ -445,18 +382,18 @@ impl Memory {
 
     pub fn get(&self, params: GetParams) -> Result<GetResult> {
         let txn = self.store.read_txn()?;
-        let vector_ids = self.vector_ids(&txn)?.unwrap_or_default();
-        let chunk = match params.chunk_id {
-            Some(id) => Some(
-                self.store
-                    .dbs
-                    .chunks
-                    .get(&txn, &id)?
-                    .map(|c| chunk_view(&c, vector_ids.contains(c.id)))
-                    .ok_or_else(|| MemoryError::NotFound(format!("no chunk with id {id}")))?,
-            ),
-            None => None,
-        };
+        let chunk =
+            match params.chunk_id {
+                Some(id) => {
+                    let chunk =
+                        self.store.dbs.chunks.get(&txn, &id)?.ok_or_else(|| {
+                            MemoryError::NotFound(format!("no chunk with id {id}"))
+                        })?;
+                    let has_vector = vectors::contains(&self.store.dbs, &txn, id)?;
+                    Some(chunk_view(&chunk, has_vector))
+                }
+                None => None,
+            };
         let document = match params.document_id.or(chunk.as_ref().map(|c| c.document_id)) {
             Some(id) => match self.store.dbs.documents.get(&txn, &id)? {
                 Some(doc) => Some(document_view(&doc)),
@@ -509,7 +446,6 @@ impl Memory {
         ingest::remove_chunks(self, &mut text, &doomed)?;
         text.commit()?;
         drop(text);
-        self.build_vectors()?;
         self.write(|txn| {
             if delete_document {
                 ingest::remove_document_record(self, txn, &doc)?;
@@ -559,7 +495,7 @@ impl Memory {
     pub fn status(&self) -> Result<StatusResult> {
         let txn = self.store.read_txn()?;
         let dbs = &self.store.dbs;
-        let vectors = self.vector_ids(&txn)?.map_or(0, |ids| ids.len());
+        let vectors = vectors::len(dbs, &txn)?;
         let last_index = self.store.meta_get::<LastIndex>(&txn, "last_index")?;
         let status = StatusResult {
             enabled: true,
@@ -584,36 +520,21 @@ impl Memory {
         Ok(status)
     }
 
-    /// The `k` nearest chunks to `vector`: by the ANN index as search uses it, or by exact
-    /// cosine over every stored vector. For measuring recall and for tests.
+    /// The `k` nearest chunks to `vector`: as search finds them, or by exact cosine over
+    /// every stored vector. For measuring recall and for tests.
     pub fn nearest(&self, vector: &[f32], k: usize, exact: bool) -> Result<Vec<(ChunkId, f32)>> {
         let txn = self.store.read_txn()?;
-        let reader = arroy::Reader::<Cosine>::open(&txn, VECTOR_INDEX, self.store.dbs.vectors)?;
-        if !exact {
-            return Ok(search::ann(&reader, &txn, vector, k, None)?);
-        }
-        let mut all: Vec<(ChunkId, f32)> = Vec::new();
-        for item in reader.iter(&txn)? {
-            let (id, stored) = item?;
-            let similarity = stored.iter().zip(vector).map(|(a, b)| a * b).sum();
-            all.push((id, similarity));
-        }
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        all.truncate(k);
-        Ok(all)
+        Ok(if exact {
+            vectors::nearest_exact(&self.store.dbs, &txn, vector, k)?
+        } else {
+            vectors::nearest(&self.store.dbs, &txn, vector, k, None)?
+        })
     }
 
     /// Every stored vector by chunk id, in id order (for exporting a benchmark corpus).
     pub fn vectors(&self) -> Result<Vec<(ChunkId, Vec<f32>)>> {
         let txn = self.store.read_txn()?;
-        let reader = arroy::Reader::<Cosine>::open(&txn, VECTOR_INDEX, self.store.dbs.vectors)?;
-        let mut out = Vec::new();
-        for item in reader.iter(&txn)? {
-            let (id, vector) = item?;
-            out.push((id, vector.to_vec()));
-        }
-        out.sort_by_key(|(id, _)| *id);
-        Ok(out)
+        Ok(vectors::all(&self.store.dbs, &txn)?)
     }
 
     /// A chunk's indexed text (headings and body), for exporting a benchmark corpus.
@@ -706,11 +627,11 @@ impl Memory {
             }
         }
         let limit = params.chunk_limit.unwrap_or(20).clamp(1, 200);
-        let vector_ids = self.vector_ids(&txn)?.unwrap_or_default();
         let mut chunks = Vec::new();
         for id in graph::chunks_of(&self.store, &txn, &node, limit)? {
             if let Some(chunk) = self.store.dbs.chunks.get(&txn, &id)? {
-                chunks.push(chunk_view(&chunk, vector_ids.contains(id)));
+                let has_vector = vectors::contains(&self.store.dbs, &txn, id)?;
+                chunks.push(chunk_view(&chunk, has_vector));
             }
         }
         Ok(NodeResult {
@@ -730,25 +651,6 @@ impl Memory {
             nodes: graph::top(&self.store, &txn, params.kind, limit)?,
         })
     }
-}
-
-/// Trees in the ANN forest. arroy's default grows trees until they hold as many nodes as
-/// there are items (130 trees for 10,000 384-d vectors), which makes a build cost seconds;
-/// this many keeps recall@10 above 0.9 (docs/benchmarks.md).
-const ANN_TREES: usize = 24;
-
-fn build_vectors(
-    writer: &arroy::Writer<Cosine>,
-    txn: &mut heed::RwTxn<'_>,
-) -> Result<(), StoreError> {
-    // A fixed seed: the same data gives the same trees, so results are reproducible.
-    let mut rng = StdRng::seed_from_u64(0x6f70_656e_636c_6177);
-    let trees = std::env::var("OPENCLAW_RS_ANN_TREES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ANN_TREES);
-    writer.builder(&mut rng).n_trees(trees).build(txn)?;
-    Ok(())
 }
 
 pub fn chunk_view(chunk: &ChunkRecord, has_vector: bool) -> ChunkView {

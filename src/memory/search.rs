@@ -1,14 +1,12 @@
-//! Hybrid search: BM25 from tantivy and nearest neighbours from arroy, fused, optionally
+//! Hybrid search: BM25 from tantivy and nearest neighbours by cosine, fused, optionally
 //! diversified (MMR) and decayed by age, with snippets that mark the query terms.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::time::Instant;
 
-use arroy::distances::Cosine;
 use roaring::RoaringBitmap;
 
-use super::store::{ChunkRecord, VECTOR_INDEX};
+use super::store::ChunkRecord;
 use super::types::*;
 use super::{Memory, MemoryError, Result, now_ms};
 
@@ -20,8 +18,6 @@ const MAX_EMBED_QUERY_BYTES: usize = 8 * 1024;
 /// Candidates each side contributes before fusion, per hit asked for.
 const CANDIDATES_PER_HIT: usize = 5;
 const MIN_CANDIDATES: usize = 50;
-/// arroy inspects `oversampling × trees × count` nodes; higher trades speed for recall.
-const ANN_OVERSAMPLING: usize = 4;
 
 struct Candidate {
     text: Option<ComponentScore>,
@@ -79,40 +75,39 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
             memory.options.embedder.identity().name
         ));
     } else {
-        match arroy::Reader::<Cosine>::open(&txn, VECTOR_INDEX, memory.store.dbs.vectors) {
-            Ok(reader) => {
-                let mut cut_at = query.len().min(MAX_EMBED_QUERY_BYTES);
-                while !query.is_char_boundary(cut_at) {
-                    cut_at -= 1;
-                }
-                match memory.options.embedder.embed(&[&query[..cut_at]]) {
-                    Ok(mut vectors) if !vectors.is_empty() => {
-                        let vector = vectors.swap_remove(0);
-                        if vector.iter().any(|x| *x != 0.0) {
-                            vector_hits = ann(&reader, &txn, &vector, pool, allowed.as_ref())?
+        let mut cut_at = query.len().min(MAX_EMBED_QUERY_BYTES);
+        while !query.is_char_boundary(cut_at) {
+            cut_at -= 1;
+        }
+        match memory.options.embedder.embed(&[&query[..cut_at]]) {
+            Ok(mut vectors) if !vectors.is_empty() => {
+                let vector = vectors.swap_remove(0);
+                if vector.iter().any(|x| *x != 0.0) {
+                    match super::vectors::nearest(
+                        &memory.store.dbs,
+                        &txn,
+                        &vector,
+                        pool,
+                        allowed.as_ref(),
+                    ) {
+                        Ok(hits) => {
+                            vector_hits = hits
                                 .into_iter()
                                 .filter(|(_, similarity)| *similarity >= defaults.min_similarity)
                                 .collect();
                             query_vector = Some(vector);
                         }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        mode = SearchMode::Keyword;
-                        notices.push(format!("keyword only: the embedder failed ({e})"));
+                        Err(e) => {
+                            mode = SearchMode::Keyword;
+                            notices.push(format!("keyword only: the vectors cannot be read ({e})"));
+                        }
                     }
                 }
             }
-            Err(arroy::Error::MissingMetadata(_)) => {} // no vectors yet: nothing to miss
-            Err(arroy::Error::NeedBuild(_)) => {
-                mode = SearchMode::Keyword;
-                notices.push("keyword only: the vector index is being rebuilt".into());
-            }
+            Ok(_) => {}
             Err(e) => {
                 mode = SearchMode::Keyword;
-                notices.push(format!(
-                    "keyword only: the vector index cannot be read ({e})"
-                ));
+                notices.push(format!("keyword only: the embedder failed ({e})"));
             }
         }
     }
@@ -164,29 +159,6 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
         notice: (!notices.is_empty()).then(|| notices.join("; ")),
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
-}
-
-/// Nearest neighbours by cosine similarity, as search runs them.
-pub fn ann(
-    reader: &arroy::Reader<'_, Cosine>,
-    txn: &heed::RoTxn<'_>,
-    vector: &[f32],
-    count: usize,
-    allowed: Option<&RoaringBitmap>,
-) -> Result<Vec<(ChunkId, f32)>, arroy::Error> {
-    let mut builder = reader.nns(count);
-    if let Some(oversampling) = NonZeroUsize::new(ANN_OVERSAMPLING) {
-        builder.oversampling(oversampling);
-    }
-    if let Some(allowed) = allowed {
-        builder.candidates(allowed);
-    }
-    Ok(builder
-        .by_vector(txn, vector)?
-        .into_iter()
-        // arroy's cosine distance is (1 - cos) / 2.
-        .map(|(id, d)| (id, 1.0 - 2.0 * d))
-        .collect())
 }
 
 fn fuse(
@@ -243,10 +215,9 @@ fn diversify(
     limit: usize,
     diversity: f32,
 ) -> Result<Vec<(ChunkRecord, Candidate)>> {
-    let reader = arroy::Reader::<Cosine>::open(txn, VECTOR_INDEX, memory.store.dbs.vectors)?;
     let mut vectors = Vec::with_capacity(candidates.len());
     for (chunk, _) in &candidates {
-        vectors.push(reader.item_vector(txn, chunk.id)?);
+        vectors.push(super::vectors::get(&memory.store.dbs, txn, chunk.id)?);
     }
     let lambda = 1.0 - diversity;
     let mut remaining: Vec<usize> = (0..candidates.len()).collect();

@@ -1,5 +1,5 @@
 //! The LMDB side of memory: one heed environment holding documents, chunks, the graph,
-//! metadata and arroy's vectors, so a chunk, its vector and its graph edges are committed
+//! metadata and the vectors (see `vectors.rs`), so a chunk, its vector and its graph edges are committed
 //! in one transaction or not at all.
 //!
 //! Readers use LMDB's MVCC snapshots and never wait for a writer. The one exception is
@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
-use arroy::distances::Cosine;
 use heed::byteorder::BigEndian;
 use heed::types::{Bytes, SerdeBincode, SerdeJson, Str, U32};
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
@@ -17,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{ChunkId, DocumentId, DocumentKind, EdgeKind, NodeId, NodeKind};
 
-pub const SCHEMA_VERSION: u32 = 1;
-/// The arroy index number inside the vectors database (one index: one embedder at a time).
-pub const VECTOR_INDEX: u16 = 0;
+/// 2: vectors moved from an arroy forest to `vectors.rs`; a version-1 store is migrated at
+/// open by dropping the old vectors, which the consistency check then embeds again.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const INITIAL_MAP_SIZE: usize = 64 << 20;
 const MAX_DBS: u32 = 16;
@@ -34,8 +33,6 @@ pub enum StoreError {
         #[source]
         source: heed::Error,
     },
-    #[error("vector index: {0}")]
-    Vectors(#[from] arroy::Error),
     #[error(
         "memory store at {dir} has schema version {found}; this build reads version {SCHEMA_VERSION}. Run `openclaw-rs memory index --force` to rebuild it"
     )]
@@ -152,7 +149,10 @@ pub struct Dbs {
     /// `from ‖ kind ‖ to` → count; `edges_in` holds the same with `to` first.
     pub edges_out: Database<'static, Bytes, Id>,
     pub edges_in: Database<'static, Bytes, Id>,
-    pub vectors: arroy::Database<'static, Cosine>,
+    /// Chunk id → unit-length f32 vector; slots and int8 blocks index it (`vectors.rs`).
+    pub vectors: Database<'static, Id, Bytes>,
+    pub vector_slots: Database<'static, Id, Id>,
+    pub vector_codes: Database<'static, Id, Bytes>,
 }
 
 pub struct Store {
@@ -197,7 +197,11 @@ impl Store {
                         opener.create_database(wtxn, Some("node_by_key"))?,
                         opener.create_database(wtxn, Some("edges_out"))?,
                         opener.create_database(wtxn, Some("edges_in"))?,
+                    ),
+                    (
                         opener.create_database(wtxn, Some("vectors"))?,
+                        opener.create_database(wtxn, Some("vector_slots"))?,
+                        opener.create_database(wtxn, Some("vector_codes"))?,
                     ),
                 )))
             })
@@ -205,7 +209,8 @@ impl Store {
             .unwrap_commit();
         let (
             (meta, documents, doc_by_source, chunks),
-            (nodes, node_by_key, edges_out, edges_in, vectors),
+            (nodes, node_by_key, edges_out, edges_in),
+            (vectors, vector_slots, vector_codes),
         ) = dbs;
         let store = Self {
             dir: dir.to_path_buf(),
@@ -220,6 +225,8 @@ impl Store {
                 edges_out,
                 edges_in,
                 vectors,
+                vector_slots,
+                vector_codes,
             },
             resize: RwLock::new(()),
         };
@@ -231,6 +238,11 @@ impl Store {
         let found: Option<u32> = self.read(|txn| self.meta_get(txn, "schema_version"))?;
         match found {
             Some(SCHEMA_VERSION) => Ok(()),
+            Some(1) => self.write(|txn| {
+                // The old vectors were arroy's; every chunk record is kept and re-embedded.
+                super::vectors::clear(&self.dbs, txn)?;
+                self.meta_put(txn, "schema_version", &SCHEMA_VERSION)
+            }),
             Some(found) => Err(StoreError::Schema {
                 dir: self.dir.display().to_string(),
                 found,
@@ -341,7 +353,7 @@ impl Store {
         self.dbs.node_by_key.clear(txn)?;
         self.dbs.edges_out.clear(txn)?;
         self.dbs.edges_in.clear(txn)?;
-        self.dbs.vectors.clear(txn)?;
+        super::vectors::clear(&self.dbs, txn)?;
         Ok(())
     }
 }
@@ -385,7 +397,6 @@ fn is_map_full(e: &heed::Error) -> bool {
 fn is_store_map_full(e: &StoreError) -> bool {
     match e {
         StoreError::Lmdb { source, .. } => is_map_full(source),
-        StoreError::Vectors(arroy::Error::Heed(source)) => is_map_full(source),
         _ => false,
     }
 }

@@ -335,6 +335,37 @@ fn a_missing_text_index_entry_is_repaired_at_open() {
 }
 
 #[test]
+fn a_store_from_the_tree_forest_version_is_migrated_and_re_embedded() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let memory = Memory::open(options(tmp.path())).unwrap();
+        note(
+            &memory,
+            "The lighthouse keeper logs the tides at dawn.",
+            &[],
+        );
+        note(&memory, "Sourdough needs a warm kitchen and patience.", &[]);
+        // What version 1 left behind: its own bytes in `vectors`, none of the new tables.
+        memory
+            .store
+            .write(|txn| -> std::result::Result<(), StoreError> {
+                vectors::clear(&memory.store.dbs, txn)?;
+                memory.store.dbs.vectors.put(txn, &7, b"arroy tree node")?;
+                memory.store.meta_put(txn, "schema_version", &1u32)
+            })
+            .unwrap();
+    }
+    let memory = Memory::open(options(tmp.path())).unwrap();
+    let status = memory.status().unwrap();
+    assert_eq!(status.schema_version, store::SCHEMA_VERSION);
+    assert_eq!((status.chunks, status.vectors), (2, 2));
+    assert!(status.consistency.ok, "{:?}", status.consistency);
+    let result = search(&memory, "tides at the lighthouse");
+    assert_eq!(result.mode, SearchMode::Hybrid);
+    assert!(result.hits[0].vector.is_some(), "{:?}", result.hits[0]);
+}
+
+#[test]
 fn another_embedder_turns_vectors_off_until_a_forced_rebuild() {
     let tmp = tempfile::tempdir().unwrap();
     {
