@@ -114,3 +114,37 @@ async fn chat_providers_and_sessions_from_the_command_line() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid"));
 }
+
+#[test]
+fn providers_reorder_from_the_command_line_is_saved_for_the_next_run() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "# keep me\n[self_heal]\nfallback = [\"ollama\", \"offline\"]  # why: no keys here\n",
+    )
+    .unwrap();
+    let h = home.path();
+    let out = run(h, &["providers", "reorder", "offline"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("saved to"), "{text}");
+    let list = json(&run(h, &["providers", "list", "--json"]));
+    let ids: Vec<&str> = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["offline", "ollama"]);
+    let config = std::fs::read_to_string(h.join("config.toml")).unwrap();
+    assert!(config.starts_with("# keep me\n"), "{config}");
+    assert!(config.contains("# why: no keys here"), "{config}");
+
+    let bad = run(h, &["providers", "reorder", "nope", "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(json(&bad)["error"]["code"], "NOT_FOUND");
+}

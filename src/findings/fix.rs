@@ -489,6 +489,32 @@ fn revert(step: &UndoStep) -> Result<(), FixError> {
     }
 }
 
+/// Set one key in a config file the way fixes edit it (comments, layout and other keys
+/// kept; the backup ring rotated; an atomic write; links refused), under the fix lock, but
+/// without a journal entry: for settings a face changes on purpose, such as the provider
+/// chain's order. Returns whether the file changed.
+pub fn set_config_key(
+    lock_dir: &Path,
+    file: &Path,
+    key: &[&str],
+    value: toml::Value,
+) -> Result<bool, FixError> {
+    let _lock = JournalLock::acquire(lock_dir)?;
+    let step = Step::SetConfig {
+        file: file.to_path_buf(),
+        key: key.iter().map(|k| k.to_string()).collect(),
+        value,
+    };
+    let before = read_config(file)?;
+    let after = edit_config(&before, file, &step)?;
+    if after == before {
+        return Ok(false);
+    }
+    rotate_backups(file)?;
+    write_atomic(file, &after)?;
+    Ok(true)
+}
+
 /// `config.toml.bak.N` beside `file`.
 pub fn backup_path(file: &Path, n: usize) -> PathBuf {
     let mut name = file.file_name().unwrap_or_default().to_os_string();

@@ -886,8 +886,18 @@ impl App {
                 self.view.config = value.get("value").cloned();
                 Ok(())
             }
-            "providers.list" | "providers.reorder" => {
+            "providers.list" => {
                 serde_json::from_value(value).map(|r| self.view.providers = Some(r))
+            }
+            "providers.reorder" => {
+                serde_json::from_value::<crate::engine::chat::ReorderResult>(value).map(|r| {
+                    self.last_event = Some(match (&r.note, &r.saved_to) {
+                        (Some(note), _) => note.clone(),
+                        (None, Some(file)) => format!("chain order saved to {file}"),
+                        (None, None) => "chain order changed".into(),
+                    });
+                    self.view.providers = Some(r.list);
+                })
             }
             "telemetry.recent" => {
                 serde_json::from_value(value).map(|r| self.view.telemetry = Some(r))
