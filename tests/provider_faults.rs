@@ -853,3 +853,42 @@ async fn a_reorder_that_cannot_be_saved_holds_for_the_run_and_says_why() {
     assert_eq!(chain(&s.h()), vec!["first", "offline"]);
     assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_as_an_http_date_is_honoured_capped_and_past_means_now() {
+    let server = FakeProvider::start().await;
+    // retry_after_max_ms is 2000 here.
+    let s = setup("", &openai("p", &server, 1));
+    let date = |d: std::time::SystemTime| httpdate::fmt_http_date(d);
+    let now = std::time::SystemTime::now;
+
+    // Two seconds ahead; whole seconds on the wire, so the wait is between 1 and 2 s.
+    server.script([Fault::RateLimitHeader(date(now() + Duration::from_secs(2)))]);
+    let start = Instant::now();
+    let r = send(&s.h(), "soon").await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "p:ok"]);
+    let waited = r["runtime"]["selfHealing"]["backoffMs"].as_u64().unwrap();
+    assert!((900..=2000).contains(&waited), "{waited}");
+
+    // A date in the past: retried at once.
+    server.script([Fault::RateLimitHeader(
+        "Wed, 21 Oct 2015 07:28:00 GMT".into(),
+    )]);
+    let start = Instant::now();
+    let r = send(&s.h(), "past").await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "p:ok"]);
+    assert_eq!(r["runtime"]["selfHealing"]["backoffMs"], 0);
+
+    // An hour ahead is past the cap: no waiting, a cooldown and the fallback at once.
+    server.script([Fault::RateLimitHeader(date(
+        now() + Duration::from_secs(3600),
+    ))]);
+    let start = Instant::now();
+    let r = send(&s.h(), "later").await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "offline:ok"]);
+    let list = openclaw_rs::engine::chat::list_providers(&s.h());
+    assert_eq!(list.providers[0].state, "cooldown");
+}
