@@ -805,6 +805,11 @@ async fn a_reordered_chain_is_saved_and_a_restart_keeps_it_with_the_comments() {
         chain(&engine_in(s._tmp.path()).handle()),
         vec!["first", "second", "offline"]
     );
+    assert_eq!(
+        std::fs::read_to_string(openclaw_rs::findings::fix::backup_path(&file, 1)).unwrap(),
+        before,
+        "moving providers again does not push older backups out of the ring"
+    );
     // Unknown ids change nothing, on disk or in memory.
     let text = std::fs::read_to_string(&file).unwrap();
     let e = fresh

@@ -985,8 +985,22 @@ fn conversations_tool_cards_expand() {
 fn two_tool_cards() -> App {
     let mut app = first_run();
     let turns = [
-        ("where is the oil?", "read_file", "{\"path\":\"hold-3.md\"}", "error", "tools cannot run in this build", "In hold three."),
-        ("and the lanterns?", "list_dir", "{\"path\":\"hold-3\"}", "ok", "lanterns.md\noil.md", "Beside the oil."),
+        (
+            "where is the oil?",
+            "read_file",
+            "{\"path\":\"hold-3.md\"}",
+            "error",
+            "tools cannot run in this build",
+            "In hold three.",
+        ),
+        (
+            "and the lanterns?",
+            "list_dir",
+            "{\"path\":\"hold-3\"}",
+            "ok",
+            "lanterns.md\noil.md",
+            "Beside the oil.",
+        ),
     ];
     key(&mut app, KeyCode::Enter);
     for (i, (ask, tool, args, status, output, reply)) in turns.into_iter().enumerate() {
