@@ -984,6 +984,12 @@ fn conversations_tool_cards_expand() {
 /// Two short turns, each with a tool card; nothing streaming, the input box left.
 fn two_tool_cards() -> App {
     let mut app = first_run();
+    app.handle(Msg::CallDone {
+        method: "sessions.list".into(),
+        result: Ok(json!({"sessions": [
+            {"id": "dock", "title": "where is the oil?", "createdAt": 1, "updatedAt": 2, "messages": 6}
+        ], "running": []})),
+    });
     let turns = [
         (
             "where is the oil?",
@@ -1184,6 +1190,29 @@ fn providers_matrix_timeline_and_keys() {
             method: "providers.reorder",
             params: json!({"order": ["groq", "openai", "anthropic", "ollama", "offline"]})
         }]
+    );
+    // The engine's answer goes to the status line: saved, or why it holds for this run only.
+    let list = serde_json::to_value(app.view.providers.clone().unwrap()).unwrap();
+    let mut answer = list.clone();
+    answer["savedTo"] = json!("/home/ada/.openclaw-rs/config.toml");
+    app.handle(Msg::CallDone {
+        method: "providers.reorder".into(),
+        result: Ok(answer),
+    });
+    assert_eq!(
+        app.last_event.as_deref(),
+        Some("chain order saved to /home/ada/.openclaw-rs/config.toml")
+    );
+    let mut answer = list;
+    answer["note"] = json!("the new order holds for this run only; it could not be saved");
+    app.handle(Msg::CallDone {
+        method: "providers.reorder".into(),
+        result: Ok(answer),
+    });
+    assert!(
+        app.last_event.as_deref().unwrap().contains("this run only"),
+        "{:?}",
+        app.last_event
     );
     let cmds = app.handle(Msg::Key(KeyEvent::new(
         KeyCode::Char('x'),
