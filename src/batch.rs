@@ -648,4 +648,113 @@ mod tests {
         );
         assert_eq!(frames[1]["error"]["code"], "NOT_FOUND");
     }
+
+    /// `chat.send` emits `events` on the engine's channel, then answers; `status` emits
+    /// the same but is not a streaming method.
+    struct Streamer {
+        tx: tokio::sync::broadcast::Sender<EngineEvent>,
+        events: Vec<EngineEvent>,
+    }
+
+    impl Dispatch for Streamer {
+        async fn dispatch(
+            &self,
+            method: &str,
+            _: Value,
+            _: Option<Duration>,
+        ) -> Result<Value, EngineError> {
+            for e in &self.events {
+                let _ = self.tx.send(e.clone());
+            }
+            Ok(serde_json::json!({ "method": method }))
+        }
+
+        fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<EngineEvent>> {
+            Some(self.tx.subscribe())
+        }
+    }
+
+    fn delta(text: &str) -> EngineEvent {
+        EngineEvent::StreamDelta {
+            conversation: "s".into(),
+            text: text.into(),
+        }
+    }
+
+    async fn run_streamer(capacity: usize, events: Vec<EngineEvent>, input: &str) -> Vec<Value> {
+        let (tx, _) = tokio::sync::broadcast::channel(capacity);
+        let mut out = Vec::new();
+        run(&Streamer { tx, events }, input.as_bytes(), &mut out)
+            .await
+            .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn streaming_events_come_before_the_response_and_only_for_streaming_methods() {
+        let events = vec![
+            delta("half "),
+            EngineEvent::StreamRestart {
+                conversation: "s".into(),
+                provider: "backup".into(),
+            },
+            EngineEvent::ReasoningDelta {
+                conversation: "s".into(),
+                text: "thinking".into(),
+            },
+            EngineEvent::Notice {
+                level: crate::config::Level::Warning,
+                message: "not a stream event".into(),
+            },
+            delta("whole"),
+        ];
+        let input = "{\"id\":1,\"method\":\"chat.send\"}\n\
+                     {\"id\":2,\"method\":\"status\"}\n\
+                     {\"id\":3,\"method\":\"chat.send\",\"events\":false}\n";
+        let lines = run_streamer(64, events, input).await;
+        let shape: Vec<String> = lines
+            .iter()
+            .map(|l| match l.get("event") {
+                Some(e) => format!("{}:{}", l["id"], e.as_str().unwrap()),
+                None => format!("{}:ok={}", l["id"], l["ok"]),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                "1:chat.delta",
+                "1:chat.restart",
+                "1:chat.reasoning",
+                "1:chat.delta",
+                "1:ok=true",
+                "2:ok=true",
+                "3:ok=true"
+            ]
+        );
+        assert_eq!(
+            lines[0]["payload"],
+            serde_json::json!({"session": "s", "text": "half "})
+        );
+        assert_eq!(lines[1]["payload"]["provider"], "backup");
+        assert!(lines[..4].iter().all(|l| l.get("ok").is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_told_how_many_events_it_missed() {
+        let events: Vec<EngineEvent> = (0..40).map(|i| delta(&format!("{i} "))).collect();
+        let lines = run_streamer(8, events, "{\"id\":1,\"method\":\"chat.send\"}\n").await;
+        assert_eq!(lines[0]["event"], "events.skipped");
+        assert_eq!(lines[0]["payload"]["events"], 32);
+        let deltas: Vec<&str> = lines[1..]
+            .iter()
+            .filter_map(|l| l["payload"]["text"].as_str())
+            .collect();
+        assert_eq!(deltas.len(), 8);
+        assert_eq!(deltas[0], "32 ");
+        assert_eq!(lines.last().unwrap()["ok"], true);
+    }
 }
