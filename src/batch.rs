@@ -2,7 +2,9 @@
 //!
 //! One response frame per request, in request order. A malformed or oversized line gets an
 //! error frame naming its line number and the run goes on. Requests run one at a time, so a
-//! script can rely on the effects of one request being visible to the next.
+//! script can rely on the effects of one request being visible to the next. While a
+//! streaming method runs (`chat.send`), its progress goes out first as event lines
+//! (`{"id", "event", "payload"}`, no `ok` key), then its response frame.
 
 use std::future::Future;
 use std::io;
@@ -13,7 +15,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::engine::{EngineError, EngineHandle};
+use crate::engine::{EngineError, EngineEvent, EngineHandle};
 
 /// Longest request line accepted, in bytes (newline excluded).
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -26,7 +28,15 @@ pub trait Dispatch {
         params: Value,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Value, EngineError>>;
+
+    /// Engine events from now on, to stream a running request's progress. None: no events.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<EngineEvent>> {
+        None
+    }
 }
+
+/// Methods whose progress is streamed as event lines before their response frame.
+pub const STREAMING_METHODS: &[&str] = &["chat.send"];
 
 impl Dispatch for EngineHandle {
     fn dispatch(
@@ -36,6 +46,10 @@ impl Dispatch for EngineHandle {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Value, EngineError>> {
         self.call_with_timeout(method, params, timeout)
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<EngineEvent>> {
+        Some(EngineHandle::subscribe(self))
     }
 }
 
@@ -52,6 +66,44 @@ struct Request {
     params: Value,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Stream progress as event lines (streaming methods only); false: the response alone.
+    #[serde(default = "yes")]
+    events: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An event line: progress of the request `id`, before its response frame.
+#[derive(Debug, Serialize)]
+pub struct EventFrame<'a> {
+    pub id: &'a Id,
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+/// The batch name and payload of an engine event a streaming request reports.
+fn stream_event(event: EngineEvent) -> Option<(&'static str, Value)> {
+    use serde_json::json;
+    match event {
+        EngineEvent::StreamDelta { conversation, text } => Some((
+            "chat.delta",
+            json!({ "session": conversation, "text": text }),
+        )),
+        EngineEvent::ReasoningDelta { conversation, text } => Some((
+            "chat.reasoning",
+            json!({ "session": conversation, "text": text }),
+        )),
+        EngineEvent::StreamRestart {
+            conversation,
+            provider,
+        } => Some((
+            "chat.restart",
+            json!({ "session": conversation, "provider": provider }),
+        )),
+        _ => None,
+    }
 }
 
 /// Only the id of a line that is not a valid request, to echo it in the error frame.
@@ -140,22 +192,31 @@ fn line_error(line: usize, message: String) -> EngineError {
         .with_details(serde_json::json!({ "line": line }))
 }
 
-/// Turn one line into (id, result). `None` for blank lines, which are not requests.
-async fn handle_line<D: Dispatch>(
-    dispatch: &D,
-    number: usize,
-    line: Line,
-) -> Option<(Id, Result<Value, EngineError>)> {
+/// A request ready to run, or the error frame a line gets instead.
+enum Parsed {
+    Run(Id, Call),
+    Failed(Id, EngineError),
+}
+
+struct Call {
+    method: String,
+    params: Value,
+    timeout: Option<Duration>,
+    events: bool,
+}
+
+/// Turn one line into a request. `None` for blank lines, which are not requests.
+fn parse_line(number: usize, line: Line) -> Option<Parsed> {
     let text = match line {
         Line::Text(text) => text,
         Line::Oversized(len) => {
             let message = format!("line is {len} bytes; the limit is {MAX_LINE_BYTES}");
-            return Some((None, Err(line_error(number, message))));
+            return Some(Parsed::Failed(None, line_error(number, message)));
         }
         Line::NotUtf8 => {
-            return Some((
+            return Some(Parsed::Failed(
                 None,
-                Err(line_error(number, "line is not valid UTF-8".into())),
+                line_error(number, "line is not valid UTF-8".into()),
             ));
         }
     };
@@ -166,38 +227,130 @@ async fn handle_line<D: Dispatch>(
     }
     let request: Request = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(e) => return Some(not_a_request(number, text, e)),
+        Err(e) => {
+            let (id, error) = not_a_request(number, text, e);
+            return Some(Parsed::Failed(id, error));
+        }
     };
     let timeout = match request.timeout_ms {
         Some(0) => {
             let error = line_error(number, "timeoutMs must be at least 1".into());
-            return Some((request.id, Err(error)));
+            return Some(Parsed::Failed(request.id, error));
         }
         other => other.map(Duration::from_millis),
     };
-    let result = dispatch
-        .dispatch(&request.method, request.params, timeout)
-        .await;
-    Some((request.id, result))
+    Some(Parsed::Run(
+        request.id,
+        Call {
+            method: request.method,
+            params: request.params,
+            timeout,
+            events: request.events,
+        },
+    ))
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    frame: &impl Serialize,
+) -> io::Result<()> {
+    out.clear();
+    serde_json::to_writer(&mut *out, frame).map_err(io::Error::other)?;
+    out.push(b'\n');
+    writer.write_all(out).await
+}
+
+/// Write one engine event as an event line, when it is one a streaming request reports.
+/// A reader that fell behind is told how many events it missed.
+async fn write_event<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    id: &Id,
+    event: Result<EngineEvent, tokio::sync::broadcast::error::RecvError>,
+) -> io::Result<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    let (event, payload) = match event {
+        Ok(event) => match stream_event(event) {
+            Some(pair) => pair,
+            None => return Ok(()),
+        },
+        Err(RecvError::Lagged(missed)) => {
+            ("events.skipped", serde_json::json!({ "events": missed }))
+        }
+        Err(RecvError::Closed) => return Ok(()),
+    };
+    write_line(writer, out, &EventFrame { id, event, payload }).await?;
+    // Progress is worth nothing late: every event line goes out at once.
+    writer.flush().await
+}
+
+/// Run one request; a streaming one writes its event lines to `writer` as they happen.
+async fn run_request<D: Dispatch, W: AsyncWrite + Unpin>(
+    dispatch: &D,
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    id: &Id,
+    call: Call,
+) -> io::Result<Result<Value, EngineError>> {
+    let Call {
+        method,
+        params,
+        timeout,
+        events,
+    } = call;
+    let mut events = if events && STREAMING_METHODS.contains(&method.as_str()) {
+        dispatch.subscribe()
+    } else {
+        None
+    };
+    let call = dispatch.dispatch(&method, params, timeout);
+    let Some(rx) = events.as_mut() else {
+        return Ok(call.await);
+    };
+    tokio::pin!(call);
+    let result = loop {
+        tokio::select! {
+            // Events first: what was already emitted goes out before the response.
+            biased;
+            event = rx.recv() => {
+                if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    break (&mut call).await;
+                }
+                write_event(writer, out, id, event).await?;
+            }
+            result = &mut call => break result,
+        }
+    };
+    // Anything emitted in the call's last moments, still in the channel.
+    loop {
+        match rx.try_recv() {
+            Ok(event) => write_event(writer, out, id, Ok(event)).await?,
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                write_event(
+                    writer,
+                    out,
+                    id,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)),
+                )
+                .await?
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(result)
 }
 
 /// Say why a line is not a request, echoing its id when it has one.
-fn not_a_request(
-    number: usize,
-    text: &str,
-    error: serde_json::Error,
-) -> (Id, Result<Value, EngineError>) {
+fn not_a_request(number: usize, text: &str, error: serde_json::Error) -> (Id, EngineError) {
     if error.is_syntax() || error.is_eof() {
-        return (
-            None,
-            Err(line_error(number, format!("invalid JSON: {error}"))),
-        );
+        return (None, line_error(number, format!("invalid JSON: {error}")));
     }
     let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id);
     let message = format!(
         "not a request ({error}); expected {{\"id\": ..., \"method\": \"...\", \"params\": {{...}}}}"
     );
-    (id, Err(line_error(number, message)))
+    (id, line_error(number, message))
 }
 
 /// Run a whole batch. Only I/O errors on the streams themselves end it early.
@@ -215,8 +368,13 @@ where
     let mut number = 0usize;
     while let Some(line) = read_line(&mut reader, &mut buf).await? {
         number += 1;
-        let Some((id, result)) = handle_line(dispatch, number, line).await else {
-            continue;
+        let (id, result) = match parse_line(number, line) {
+            None => continue,
+            Some(Parsed::Failed(id, error)) => (id, Err(error)),
+            Some(Parsed::Run(id, call)) => {
+                let result = run_request(dispatch, &mut writer, &mut out, &id, call).await?;
+                (id, result)
+            }
         };
         summary.requests += 1;
         let frame = match result {
@@ -236,10 +394,7 @@ where
                 }
             }
         };
-        out.clear();
-        serde_json::to_writer(&mut out, &frame).map_err(io::Error::other)?;
-        out.push(b'\n');
-        writer.write_all(&out).await?;
+        write_line(&mut writer, &mut out, &frame).await?;
         // An interactive caller waits for each answer; a piped file does not need a flush
         // per line. Flush whenever no further input is already buffered.
         if reader.buffer().is_empty() {
@@ -492,5 +647,114 @@ mod tests {
             crate::config::BUILD_TRACK
         );
         assert_eq!(frames[1]["error"]["code"], "NOT_FOUND");
+    }
+
+    /// `chat.send` emits `events` on the engine's channel, then answers; `status` emits
+    /// the same but is not a streaming method.
+    struct Streamer {
+        tx: tokio::sync::broadcast::Sender<EngineEvent>,
+        events: Vec<EngineEvent>,
+    }
+
+    impl Dispatch for Streamer {
+        async fn dispatch(
+            &self,
+            method: &str,
+            _: Value,
+            _: Option<Duration>,
+        ) -> Result<Value, EngineError> {
+            for e in &self.events {
+                let _ = self.tx.send(e.clone());
+            }
+            Ok(serde_json::json!({ "method": method }))
+        }
+
+        fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<EngineEvent>> {
+            Some(self.tx.subscribe())
+        }
+    }
+
+    fn delta(text: &str) -> EngineEvent {
+        EngineEvent::StreamDelta {
+            conversation: "s".into(),
+            text: text.into(),
+        }
+    }
+
+    async fn run_streamer(capacity: usize, events: Vec<EngineEvent>, input: &str) -> Vec<Value> {
+        let (tx, _) = tokio::sync::broadcast::channel(capacity);
+        let mut out = Vec::new();
+        run(&Streamer { tx, events }, input.as_bytes(), &mut out)
+            .await
+            .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn streaming_events_come_before_the_response_and_only_for_streaming_methods() {
+        let events = vec![
+            delta("half "),
+            EngineEvent::StreamRestart {
+                conversation: "s".into(),
+                provider: "backup".into(),
+            },
+            EngineEvent::ReasoningDelta {
+                conversation: "s".into(),
+                text: "thinking".into(),
+            },
+            EngineEvent::Notice {
+                level: crate::config::Level::Warning,
+                message: "not a stream event".into(),
+            },
+            delta("whole"),
+        ];
+        let input = "{\"id\":1,\"method\":\"chat.send\"}\n\
+                     {\"id\":2,\"method\":\"status\"}\n\
+                     {\"id\":3,\"method\":\"chat.send\",\"events\":false}\n";
+        let lines = run_streamer(64, events, input).await;
+        let shape: Vec<String> = lines
+            .iter()
+            .map(|l| match l.get("event") {
+                Some(e) => format!("{}:{}", l["id"], e.as_str().unwrap()),
+                None => format!("{}:ok={}", l["id"], l["ok"]),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                "1:chat.delta",
+                "1:chat.restart",
+                "1:chat.reasoning",
+                "1:chat.delta",
+                "1:ok=true",
+                "2:ok=true",
+                "3:ok=true"
+            ]
+        );
+        assert_eq!(
+            lines[0]["payload"],
+            serde_json::json!({"session": "s", "text": "half "})
+        );
+        assert_eq!(lines[1]["payload"]["provider"], "backup");
+        assert!(lines[..4].iter().all(|l| l.get("ok").is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_told_how_many_events_it_missed() {
+        let events: Vec<EngineEvent> = (0..40).map(|i| delta(&format!("{i} "))).collect();
+        let lines = run_streamer(8, events, "{\"id\":1,\"method\":\"chat.send\"}\n").await;
+        assert_eq!(lines[0]["event"], "events.skipped");
+        assert_eq!(lines[0]["payload"]["events"], 32);
+        let deltas: Vec<&str> = lines[1..]
+            .iter()
+            .filter_map(|l| l["payload"]["text"].as_str())
+            .collect();
+        assert_eq!(deltas.len(), 8);
+        assert_eq!(deltas[0], "32 ");
+        assert_eq!(lines.last().unwrap()["ok"], true);
     }
 }

@@ -542,6 +542,13 @@ pub enum ProvidersAction {
         #[arg(long)]
         json: bool,
     },
+    /// Try these providers first, in this order, and save the order in the config file
+    /// (`self_heal.chain_order`); with no ID, back to the priority order.
+    Reorder {
+        ids: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Models per provider, as configured and as each provider reports them.
     Models {
         id: Option<String>,

@@ -114,3 +114,155 @@ async fn chat_providers_and_sessions_from_the_command_line() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid"));
 }
+
+#[test]
+fn providers_reorder_from_the_command_line_is_saved_for_the_next_run() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "# keep me\n[self_heal]\nfallback = [\"ollama\", \"offline\"]  # why: no keys here\n",
+    )
+    .unwrap();
+    let h = home.path();
+    let out = run(h, &["providers", "reorder", "offline"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("saved to"), "{text}");
+    let list = json(&run(h, &["providers", "list", "--json"]));
+    let ids: Vec<&str> = list["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["offline", "ollama"]);
+    let config = std::fs::read_to_string(h.join("config.toml")).unwrap();
+    assert!(config.starts_with("# keep me\n"), "{config}");
+    assert!(config.contains("# why: no keys here"), "{config}");
+
+    let bad = run(h, &["providers", "reorder", "nope", "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(json(&bad)["error"]["code"], "NOT_FOUND");
+}
+
+fn batch(home: &Path, input: &str) -> (Option<i32>, Vec<Value>) {
+    use std::io::Write as _;
+    let mut c = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OPENCLAW_RS_") {
+            c.env_remove(key);
+        }
+    }
+    let mut child = c
+        .env_remove("RUST_LOG")
+        .arg("--home")
+        .arg(home)
+        .arg("--batch")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    (out.status.code(), lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_chat_send_streams_deltas_before_its_response() {
+    let server = FakeProvider::start().await;
+    server.script([
+        Fault::Reply("one two three four five six seven eight nine".into()),
+        Fault::Endless,
+        Fault::Reply("quiet answer".into()),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let input = "{\"id\":\"a\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"count\"}}\n\
+                 {\"id\":7,\"method\":\"status\"}\n\
+                 {\"id\":\"b\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"go on\"},\"timeoutMs\":400}\n\
+                 {\"id\":\"c\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"hush\"},\"events\":false}\n";
+    let h = home.path().to_path_buf();
+    let (code, lines) = tokio::task::spawn_blocking(move || batch(&h, input))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "request b times out: {lines:?}");
+
+    // Request a: its deltas, in order, then its response; the deltas add up to the reply.
+    let a_end = lines
+        .iter()
+        .position(|l| l["id"] == "a" && l.get("ok").is_some())
+        .unwrap();
+    let deltas: Vec<&Value> = lines[..a_end]
+        .iter()
+        .filter(|l| l["event"] == "chat.delta")
+        .collect();
+    assert!(deltas.len() >= 3, "{lines:?}");
+    assert!(
+        deltas
+            .iter()
+            .all(|d| d["id"] == "a" && d["payload"]["session"] == "s")
+    );
+    let text: String = deltas
+        .iter()
+        .map(|d| d["payload"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(lines[a_end]["payload"]["reply"], text);
+    assert_eq!(text, "one two three four five six seven eight nine");
+    assert_eq!(
+        lines[a_end + 1]["id"],
+        7,
+        "a non-streaming method has no events"
+    );
+
+    // Request b never finishes (an endless stream): its deltas still came out while it
+    // ran, before the TIMEOUT that ends it.
+    let b: Vec<&Value> = lines.iter().filter(|l| l["id"] == "b").collect();
+    let b_end = b.last().unwrap();
+    assert_eq!(b_end["ok"], false);
+    assert_eq!(b_end["error"]["code"], "TIMEOUT");
+    assert!(
+        b[..b.len() - 1]
+            .iter()
+            .filter(|l| l["event"] == "chat.delta")
+            .count()
+            >= 2,
+        "{b:?}"
+    );
+
+    // Request c asked for no events: one line, as before.
+    let c: Vec<&Value> = lines.iter().filter(|l| l["id"] == "c").collect();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["payload"]["reply"], "quiet answer");
+
+    // A script that reads only response lines sees one per request, in order.
+    let responses: Vec<&Value> = lines.iter().filter(|l| l.get("ok").is_some()).collect();
+    let ids: Vec<String> = responses.iter().map(|l| l["id"].to_string()).collect();
+    assert_eq!(ids, vec!["\"a\"", "7", "\"b\"", "\"c\""]);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("ok").is_some() != l.get("event").is_some())
+    );
+}

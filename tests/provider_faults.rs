@@ -730,3 +730,170 @@ async fn a_secret_in_a_model_reply_is_redacted_before_it_is_stored_or_returned()
         .unwrap();
     assert!(!history.to_string().contains(&token));
 }
+
+fn chain(h: &EngineHandle) -> Vec<String> {
+    openclaw_rs::engine::chat::list_providers(h)
+        .providers
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reordered_chain_is_saved_and_a_restart_keeps_it_with_the_comments() {
+    let first = FakeProvider::start().await;
+    let second = FakeProvider::start().await;
+    let s = setup(
+        "",
+        &format!(
+            "# my providers, hand-written\n{}\n# the backup one\n{}",
+            openai("first", &first, 1),
+            ollama("second", &second, 2)
+        ),
+    );
+    let file = s._tmp.path().join("config.toml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(chain(&s.h()), vec!["first", "second", "offline"]);
+
+    let r = s
+        .h()
+        .call("providers.reorder", json!({"order": ["second", "offline"]}))
+        .await
+        .unwrap();
+    assert_eq!(r["savedTo"], file.display().to_string(), "{r}");
+    assert!(r.get("note").is_none(), "{r}");
+    let ids: Vec<&str> = r["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["second", "offline", "first"]);
+
+    // Only the one key changed: comments, keys and layout of the rest are as they were.
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(after.contains("# my providers, hand-written\n"), "{after}");
+    assert!(after.contains("# the backup one\n"), "{after}");
+    assert!(
+        after.contains("chain_order = [\"second\", \"offline\"]"),
+        "{after}"
+    );
+    let removed: Vec<&str> = before.lines().filter(|l| !after.contains(l)).collect();
+    assert!(removed.is_empty(), "lines lost: {removed:?}");
+    assert_eq!(
+        std::fs::read_to_string(openclaw_rs::findings::fix::backup_path(&file, 1)).unwrap(),
+        before,
+        "the file before the change is in the backup ring"
+    );
+
+    // A fresh engine on the same home: the saved order, and turns follow it.
+    let fresh = engine_in(s._tmp.path());
+    assert!(fresh.handle().snapshot().diagnostics.is_empty());
+    assert_eq!(chain(&fresh.handle()), vec!["second", "offline", "first"]);
+    second.script([Fault::Reply("from second".into())]);
+    let r = send(&fresh.handle(), "who answers?").await.unwrap();
+    assert_eq!(r["provider"], "second");
+    assert_eq!(first.chat_calls(), 0);
+
+    // An empty order goes back to priority order, saved too.
+    fresh
+        .handle()
+        .call("providers.reorder", json!({"order": []}))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain(&engine_in(s._tmp.path()).handle()),
+        vec!["first", "second", "offline"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(openclaw_rs::findings::fix::backup_path(&file, 1)).unwrap(),
+        before,
+        "moving providers again does not push older backups out of the ring"
+    );
+    // Unknown ids change nothing, on disk or in memory.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let e = fresh
+        .handle()
+        .call("providers.reorder", json!({"order": ["nope"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorder_that_cannot_be_saved_holds_for_the_run_and_says_why() {
+    let first = FakeProvider::start().await;
+    let s = setup("", &openai("first", &first, 1));
+    // A config file that is a link: the fix engine's rules refuse to write through it.
+    let file = s._tmp.path().join("config.toml");
+    let real = s._tmp.path().join("real.toml");
+    std::fs::rename(&file, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &file).unwrap();
+    let before = std::fs::read_to_string(&real).unwrap();
+    let r = s
+        .h()
+        .call("providers.reorder", json!({"order": ["offline"]}))
+        .await
+        .unwrap();
+    assert!(r.get("savedTo").is_none(), "{r}");
+    let note = r["note"].as_str().unwrap();
+    assert!(
+        note.contains("this run only") && note.contains("symbolic link"),
+        "{note}"
+    );
+    assert!(note.contains("chain_order = [\"offline\"]"), "{note}");
+    assert_eq!(chain(&s.h()), vec!["offline", "first"]);
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
+    // `persist: false` is this run only by request, and leaves the file alone.
+    let r = s
+        .h()
+        .call(
+            "providers.reorder",
+            json!({"order": ["first"], "persist": false}),
+        )
+        .await
+        .unwrap();
+    assert!(r.get("savedTo").is_none(), "{r}");
+    assert_eq!(chain(&s.h()), vec!["first", "offline"]);
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_as_an_http_date_is_honoured_capped_and_past_means_now() {
+    let server = FakeProvider::start().await;
+    // retry_after_max_ms is 2000 here.
+    let s = setup("", &openai("p", &server, 1));
+    let date = |d: std::time::SystemTime| httpdate::fmt_http_date(d);
+    let now = std::time::SystemTime::now;
+
+    // Two seconds ahead; whole seconds on the wire, so the wait is between 1 and 2 s.
+    server.script([Fault::RateLimitHeader(date(now() + Duration::from_secs(2)))]);
+    let start = Instant::now();
+    let r = send(&s.h(), "soon").await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "p:ok"]);
+    let waited = r["runtime"]["selfHealing"]["backoffMs"].as_u64().unwrap();
+    assert!((900..=2000).contains(&waited), "{waited}");
+
+    // A date in the past: retried at once.
+    server.script([Fault::RateLimitHeader(
+        "Wed, 21 Oct 2015 07:28:00 GMT".into(),
+    )]);
+    let start = Instant::now();
+    let r = send(&s.h(), "past").await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "p:ok"]);
+    assert_eq!(r["runtime"]["selfHealing"]["backoffMs"], 0);
+
+    // An hour ahead is past the cap: no waiting, a cooldown and the fallback at once.
+    server.script([Fault::RateLimitHeader(date(
+        now() + Duration::from_secs(3600),
+    ))]);
+    let start = Instant::now();
+    let r = send(&s.h(), "later").await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(900), "{r}");
+    assert_eq!(attempts(&r), vec!["p:rate_limit", "offline:ok"]);
+    let list = openclaw_rs::engine::chat::list_providers(&s.h());
+    assert_eq!(list.providers[0].state, "cooldown");
+}

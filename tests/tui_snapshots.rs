@@ -981,6 +981,133 @@ fn conversations_tool_cards_expand() {
     assert!(text.contains("the turn was aborted"), "{text}");
 }
 
+/// Two short turns, each with a tool card; nothing streaming, the input box left.
+fn two_tool_cards() -> App {
+    let mut app = first_run();
+    app.handle(Msg::CallDone {
+        method: "sessions.list".into(),
+        result: Ok(json!({"sessions": [
+            {"id": "dock", "title": "where is the oil?", "createdAt": 1, "updatedAt": 2, "messages": 6}
+        ], "running": []})),
+    });
+    let turns = [
+        (
+            "where is the oil?",
+            "read_file",
+            "{\"path\":\"hold-3.md\"}",
+            "error",
+            "tools cannot run in this build",
+            "In hold three.",
+        ),
+        (
+            "and the lanterns?",
+            "list_dir",
+            "{\"path\":\"hold-3\"}",
+            "ok",
+            "lanterns.md\noil.md",
+            "Beside the oil.",
+        ),
+    ];
+    key(&mut app, KeyCode::Enter);
+    for (i, (ask, tool, args, status, output, reply)) in turns.into_iter().enumerate() {
+        for c in ask.chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        key(&mut app, KeyCode::Enter);
+        app.handle(Msg::Engine(
+            openclaw_rs::engine::EngineEvent::TurnToolCall {
+                conversation: "dock".into(),
+                id: format!("call_{i}"),
+                name: tool.into(),
+                arguments: args.into(),
+                status: status.into(),
+                output: Some(output.into()),
+            },
+        ));
+        app.handle(Msg::CallDone {
+            method: "chat.send".into(),
+            result: Ok(json!({"session": "dock", "reply": reply,
+                   "provider": "groq", "model": "llama-3.3-70b",
+                   "usage": {"inputTokens": 90, "outputTokens": 4}, "citations": [],
+                   "toolCalls": [], "latencyMs": 300,
+                   "runtime": {"selfHealing": {"enabled": true, "recovered": false,
+                               "profile": "core", "maxAttempts": 3, "backoffMs": 0,
+                               "attempts": []}}})),
+        });
+    }
+    key(&mut app, KeyCode::Esc); // leaves the input
+    app
+}
+
+#[test]
+fn conversations_tool_cards_open_one_at_a_time() {
+    let mut app = two_tool_cards();
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains(" ▸ tool list_dir ✓"), "both closed: {text}");
+    // `[` selects the latest card, `[` again the one before; `o` opens that one alone.
+    key(&mut app, KeyCode::Char('['));
+    key(&mut app, KeyCode::Char('['));
+    key(&mut app, KeyCode::Char('o'));
+    snapshot("conversations_one_card_open_80x24", &app, 80, 24);
+    snapshot("conversations_one_card_open_160x48", &app, 160, 48);
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(text.contains("›▾ tool read_file ✗"), "{text}");
+    assert!(text.contains("→ tools cannot run"), "{text}");
+    assert!(text.contains(" ▸ tool list_dir ✓"), "{text}");
+    assert!(
+        !text.contains("lanterns.md"),
+        "list_dir stays closed: {text}"
+    );
+
+    // `]` moves to the later card and `o` opens it too; `o` again closes it alone.
+    key(&mut app, KeyCode::Char(']'));
+    key(&mut app, KeyCode::Char('o'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("›▾ tool list_dir ✓") && text.contains("lanterns.md"),
+        "{text}"
+    );
+    assert!(text.contains(" ▾ tool read_file ✗"), "{text}");
+    key(&mut app, KeyCode::Char('o'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(text.contains("›▸ tool list_dir ✓"), "{text}");
+    assert!(text.contains(" ▾ tool read_file ✗"), "{text}");
+
+    // `t` still acts on every card: all open, then all closed.
+    key(&mut app, KeyCode::Char('t'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("▾ tool list_dir") && text.contains("▾ tool read_file"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::Char('t'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("▸ tool list_dir") && text.contains("▸ tool read_file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn selecting_a_card_scrolls_it_into_view() {
+    let mut app = two_tool_cards();
+    // Fill the transcript so the first card scrolls out of an 80x24 view.
+    for i in 0..12 {
+        app.conversations
+            .transcript
+            .push(openclaw_rs::tui::conversations::Entry::Note(format!(
+                "note {i}"
+            )));
+    }
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(!text.contains("tool read_file"), "{text}");
+    key(&mut app, KeyCode::Char('['));
+    render(&app, 80, 24);
+    key(&mut app, KeyCode::Char('['));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("›▸ tool read_file"), "{text}");
+}
+
 /// The chain mid-incident: the primary in cooldown, one circuit open, an unconfigured key.
 fn providers_incident() -> App {
     let mut app = first_run();
@@ -1063,6 +1190,29 @@ fn providers_matrix_timeline_and_keys() {
             method: "providers.reorder",
             params: json!({"order": ["groq", "openai", "anthropic", "ollama", "offline"]})
         }]
+    );
+    // The engine's answer goes to the status line: saved, or why it holds for this run only.
+    let list = serde_json::to_value(app.view.providers.clone().unwrap()).unwrap();
+    let mut answer = list.clone();
+    answer["savedTo"] = json!("/home/ada/.openclaw-rs/config.toml");
+    app.handle(Msg::CallDone {
+        method: "providers.reorder".into(),
+        result: Ok(answer),
+    });
+    assert_eq!(
+        app.last_event.as_deref(),
+        Some("chain order saved to /home/ada/.openclaw-rs/config.toml")
+    );
+    let mut answer = list;
+    answer["note"] = json!("the new order holds for this run only; it could not be saved");
+    app.handle(Msg::CallDone {
+        method: "providers.reorder".into(),
+        result: Ok(answer),
+    });
+    assert!(
+        app.last_event.as_deref().unwrap().contains("this run only"),
+        "{:?}",
+        app.last_event
     );
     let cmds = app.handle(Msg::Key(KeyEvent::new(
         KeyCode::Char('x'),

@@ -11,7 +11,8 @@ use super::{emit, exit, print_json};
 use crate::cli::{ChatArgs, ProvidersAction, SessionsAction};
 use crate::engine::chat::{
     ChatSend, ModelsList, ProbeResult, ProvidersList, ProvidersListResult, ProvidersProbe,
-    ProvidersReset, SessionsCreate, SessionsDelete, SessionsExport, SessionsHistory, SessionsList,
+    ProvidersReorder, ProvidersReset, SessionsCreate, SessionsDelete, SessionsExport,
+    SessionsHistory, SessionsList,
 };
 use crate::engine::{Engine, EngineEvent, ErrorCode};
 use crate::orchestrator::SelfHealing;
@@ -186,6 +187,20 @@ pub fn providers_text(r: &ProvidersListResult) -> String {
     out
 }
 
+fn reorder_text(r: &crate::engine::chat::ReorderResult) -> String {
+    let mut out = providers_text(&r.list);
+    match (&r.note, &r.saved_to) {
+        (Some(note), _) => {
+            let _ = writeln!(out, "\n{note}");
+        }
+        (None, Some(file)) => {
+            let _ = writeln!(out, "\nsaved to {file}");
+        }
+        (None, None) => {}
+    }
+    out
+}
+
 fn probe_text(r: &ProbeResult) -> String {
     let mut out = String::new();
     for p in &r.probes {
@@ -230,6 +245,22 @@ pub async fn providers(engine: &Engine, action: ProvidersAction) -> Result<i32> 
             json,
             |r| format!("reset: {}\n", r.reset.join(", ")),
         ),
+        ProvidersAction::Reorder { ids, json } => {
+            let result = h
+                .request::<ProvidersReorder>(crate::engine::chat::ReorderParams {
+                    order: ids,
+                    persist: true,
+                })
+                .await;
+            // This process ends now: an order that was not saved did not happen.
+            let unsaved = result.as_ref().is_ok_and(|r| r.saved_to.is_none());
+            let code = report(result, json, reorder_text)?;
+            Ok(if code == exit::OK && unsaved {
+                exit::FAILED
+            } else {
+                code
+            })
+        }
         ProvidersAction::Models { id, json } => report(
             h.request::<ModelsList>(crate::engine::chat::ModelsParams {
                 provider: id,

@@ -284,6 +284,10 @@ pub struct SelfHealConfig {
     pub request_timeout_ms: u64,
     /// Provider ids to try, in order, after the active one fails.
     pub fallback: Vec<String>,
+    /// Provider ids tried first, in this order; the rest follow by priority, then
+    /// `fallback`. The providers pane's K/J and `providers reorder` write it. Ids that are
+    /// not in the chain are ignored.
+    pub chain_order: Vec<String>,
     /// Retries on the same provider (transient failures) before falling back.
     pub fallback_after_retries: u32,
     /// The whole turn, every attempt and wait included, never runs longer than this.
@@ -312,6 +316,7 @@ impl Default for SelfHealConfig {
             circuit_open_ms: 60_000,
             request_timeout_ms: 60_000,
             fallback: vec!["ollama".into(), "offline".into()],
+            chain_order: Vec::new(),
             fallback_after_retries: 1,
             deadline_ms: 90_000,
             retry_after_max_ms: 10_000,

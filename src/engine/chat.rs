@@ -531,37 +531,130 @@ impl Method for ProvidersReset {
     }
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderParams {
     /// Provider ids to try first, in this order; the rest keep their configured order.
-    /// Empty: back to the configured order. Lasts until the program exits.
+    /// Empty: back to the configured order.
     #[serde(default)]
     pub order: Vec<String>,
+    /// Save the order to the config file as `self_heal.chain_order` (the default), so it
+    /// outlives this run; false: this run only.
+    #[serde(default = "yes")]
+    pub persist: bool,
+}
+
+impl Default for ReorderParams {
+    fn default() -> Self {
+        Self {
+            order: Vec::new(),
+            persist: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReorderResult {
+    /// The chain as it is now, as `providers.list` gives it.
+    #[serde(flatten)]
+    pub list: ProvidersListResult,
+    /// The config file the order was saved to; left out when it was not saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_to: Option<String>,
+    /// Why the order holds for this run only, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub struct ProvidersReorder;
 
 impl Method for ProvidersReorder {
     const NAME: &'static str = "providers.reorder";
-    const DESCRIPTION: &'static str =
-        "Put providers first in the chain for this run (the providers pane's move keys).";
+    const DESCRIPTION: &'static str = "Put providers first in the chain (the providers pane's move keys) and save the order to the config file as self_heal.chain_order, comments and other keys kept, with a backup.";
     type Params = ReorderParams;
-    type Output = ProvidersListResult;
+    type Output = ReorderResult;
 
-    async fn run(
-        engine: &EngineHandle,
-        p: ReorderParams,
-    ) -> Result<ProvidersListResult, EngineError> {
-        let known = Runtime::chain_ids(&engine.snapshot(), &[]);
+    async fn run(engine: &EngineHandle, p: ReorderParams) -> Result<ReorderResult, EngineError> {
+        let snapshot = engine.snapshot();
+        let known = Runtime::chain_ids(&snapshot, &[]);
         if let Some(bad) = p.order.iter().find(|id| !known.contains(id)) {
             return Err(EngineError::not_found(format!(
                 "no provider '{bad}' in the chain; the chain is: {}",
                 known.join(", ")
             )));
         }
-        engine.agent().set_order(p.order);
-        Ok(list_providers(engine))
+        let mut order: Vec<String> = Vec::new();
+        for id in p.order {
+            if !order.contains(&id) {
+                order.push(id);
+            }
+        }
+        let agent = engine.agent();
+        if !p.persist {
+            agent.set_order(Some(order));
+            return Ok(ReorderResult {
+                list: list_providers(engine),
+                saved_to: None,
+                note: Some("this run only (persist: false)".into()),
+            });
+        }
+        let file = snapshot.loaded.paths.config_file.clone();
+        let lock_dir = crate::findings::state_paths(&snapshot).journal;
+        let value = toml::Value::Array(order.iter().cloned().map(toml::Value::String).collect());
+        let worker = engine.clone();
+        let target = file.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let changed = crate::findings::fix::set_config_key(
+                &lock_dir,
+                &target,
+                &["self_heal", "chain_order"],
+                value,
+            )?;
+            if changed {
+                worker.reload();
+            }
+            Ok::<_, crate::findings::fix::FixError>(())
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("saving the chain order failed: {e}")))?;
+        let shown = order
+            .iter()
+            .map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let saved_ok = saved.is_ok();
+        let note = match saved {
+            Ok(()) => {
+                agent.set_order(None);
+                let now = engine.snapshot();
+                // A variable or a broken file can still win over what was saved.
+                if Runtime::chain_ids(&now, &agent.order(&now)) == Runtime::chain_ids(&now, &order)
+                {
+                    None
+                } else {
+                    agent.set_order(Some(order));
+                    Some(format!(
+                        "saved to {}, but another setting overrides it (an \
+                         OPENCLAW_RS_SELF_HEAL__CHAIN_ORDER variable, or an error in the file: \
+                         `openclaw-rs config check`); the new order holds for this run",
+                        file.display()
+                    ))
+                }
+            }
+            Err(e) => {
+                agent.set_order(Some(order));
+                Some(format!(
+                    "the new order holds for this run only; it could not be saved: {e}. To keep \
+                     it, set self_heal.chain_order = [{shown}] in the config file"
+                ))
+            }
+        };
+        Ok(ReorderResult {
+            list: list_providers(engine),
+            saved_to: saved_ok.then(|| file.display().to_string()),
+            note,
+        })
     }
 }
 

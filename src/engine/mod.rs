@@ -25,7 +25,7 @@ pub use methods::{METHODS, Method, MethodEntry};
 use crate::config::{BackendChoice, Config, Diagnostic, EmbedderChoice, Loaded};
 
 /// Events buffered per subscriber; a slow pane skips ahead rather than blocking the engine.
-const EVENT_CAPACITY: usize = 256;
+pub const EVENT_CAPACITY: usize = 256;
 
 /// Owns the engine's state. Dropping it does not stop calls already holding a handle.
 pub struct Engine {

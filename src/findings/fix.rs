@@ -489,6 +489,41 @@ fn revert(step: &UndoStep) -> Result<(), FixError> {
     }
 }
 
+/// Set one key in a config file the way fixes edit it (comments, layout and other keys
+/// kept; the backup ring rotated; an atomic write; links refused), under the fix lock, but
+/// without a journal entry: for settings a face changes on purpose, such as the provider
+/// chain's order. Returns whether the file changed.
+pub fn set_config_key(
+    lock_dir: &Path,
+    file: &Path,
+    key: &[&str],
+    value: toml::Value,
+) -> Result<bool, FixError> {
+    let _lock = JournalLock::acquire(lock_dir)?;
+    let step = Step::SetConfig {
+        file: file.to_path_buf(),
+        key: key.iter().map(|k| k.to_string()).collect(),
+        value,
+    };
+    let before = read_config(file)?;
+    let after = edit_config(&before, file, &step)?;
+    if after == before {
+        return Ok(false);
+    }
+    // When the newest backup differs from the file in this key alone, it already keeps
+    // everything else: repeated edits of one key (a user pressing K/J) must not push the
+    // older backups out of the ring.
+    let newest = fs::read_to_string(backup_path(file, 1)).ok();
+    let same_but_key = newest
+        .and_then(|text| edit_config(&text, file, &step).ok())
+        .is_some_and(|text| text == after);
+    if !same_but_key {
+        rotate_backups(file)?;
+    }
+    write_atomic(file, &after)?;
+    Ok(true)
+}
+
 /// `config.toml.bak.N` beside `file`.
 pub fn backup_path(file: &Path, n: usize) -> PathBuf {
     let mut name = file.file_name().unwrap_or_default().to_os_string();
@@ -828,6 +863,38 @@ mod tests {
             Err(FixError::Conflict { .. })
         ));
         assert_eq!(fs::read_to_string(&file).unwrap(), "a = 3\n", "left alone");
+    }
+
+    #[test]
+    fn repeated_edits_of_one_key_keep_one_backup_of_the_file_before_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        let original = "# mine\n[self_heal]\nmax_attempts = 2 # why\n";
+        fs::write(&file, original).unwrap();
+        let lock = dir.path().join("fixes");
+        let order = |ids: &[&str]| {
+            toml::Value::Array(
+                ids.iter()
+                    .map(|i| toml::Value::String(i.to_string()))
+                    .collect(),
+            )
+        };
+        let key = ["self_heal", "chain_order"];
+        assert!(set_config_key(&lock, &file, &key, order(&["a", "b"])).unwrap());
+        assert!(set_config_key(&lock, &file, &key, order(&["b", "a"])).unwrap());
+        assert!(!set_config_key(&lock, &file, &key, order(&["b", "a"])).unwrap());
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "# mine\n[self_heal]\nmax_attempts = 2 # why\nchain_order = [\"b\", \"a\"]\n"
+        );
+        assert_eq!(fs::read_to_string(backup_path(&file, 1)).unwrap(), original);
+        assert!(!backup_path(&file, 2).exists());
+        // Another change in between: the ring moves on.
+        let edited = fs::read_to_string(&file).unwrap().replace("= 2", "= 3");
+        fs::write(&file, &edited).unwrap();
+        assert!(set_config_key(&lock, &file, &key, order(&["a"])).unwrap());
+        assert_eq!(fs::read_to_string(backup_path(&file, 1)).unwrap(), edited);
+        assert_eq!(fs::read_to_string(backup_path(&file, 2)).unwrap(), original);
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub struct Runtime {
     pub history: History,
     sessions: tokio::sync::Mutex<Option<SessionStore>>,
     built: Mutex<Option<Built>>,
-    /// A chain order the user chose in this run (providers pane), before the configured one.
-    order: Mutex<Vec<String>>,
+    /// A chain order for this run only, over `self_heal.chain_order`: set when a reorder
+    /// was not (or could not be) saved to the config file.
+    order: Mutex<Option<Vec<String>>>,
     running: Mutex<HashMap<String, Cancel>>,
     rng: Mutex<StdRng>,
 }
@@ -177,7 +178,7 @@ impl Runtime {
             history: History::new(),
             sessions: tokio::sync::Mutex::new(None),
             built: Mutex::new(None),
-            order: Mutex::new(Vec::new()),
+            order: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
         }
@@ -214,7 +215,7 @@ impl Runtime {
     /// (never stored): a provider whose key cannot be resolved is unconfigured.
     pub fn chain(&self, engine: &EngineHandle) -> Vec<ChainEntry> {
         let snapshot = engine.snapshot();
-        let order = lock(&self.order).clone();
+        let order = self.order(&snapshot);
         let mut built = lock(&self.built);
         let fresh = built
             .as_ref()
@@ -261,12 +262,16 @@ impl Runtime {
             .collect()
     }
 
-    pub fn set_order(&self, order: Vec<String>) {
+    /// Order the chain for this run only; `None` goes back to `self_heal.chain_order`.
+    pub fn set_order(&self, order: Option<Vec<String>>) {
         *lock(&self.order) = order;
     }
 
-    pub fn order(&self) -> Vec<String> {
-        lock(&self.order).clone()
+    /// The ids tried first: this run's order when one is set, else the configured one.
+    pub fn order(&self, snapshot: &Snapshot) -> Vec<String> {
+        lock(&self.order)
+            .clone()
+            .unwrap_or_else(|| snapshot.config().self_heal.chain_order.clone())
     }
 
     /// The session store, read from disk on first use.

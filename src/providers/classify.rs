@@ -114,15 +114,29 @@ pub fn describe(error: &reqwest::Error) -> String {
     text
 }
 
-/// `Retry-After` (seconds) or `retry-after-ms`; HTTP dates are not honoured (rare from
-/// model APIs, and a wrong clock would turn them into hours).
+/// `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date (a date already past
+/// means no wait). Uncapped here; the policy caps it (`retry_after_max_ms`).
 pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    parse_retry_after_at(headers, std::time::SystemTime::now())
+}
+
+fn parse_retry_after_at(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
         return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_millis(ms as u64));
     }
-    let secs = text("retry-after")?.trim().parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+    let value = text("retry-after")?.trim();
+    // A day is already far past any cap; larger values only risk overflow.
+    let day = Duration::from_secs(86_400);
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(day))
 }
 
 #[cfg(test)]
@@ -177,12 +191,39 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = reqwest::header::HeaderMap::new();
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(parse_retry_after(&h), None);
         h.insert("retry-after", "-5".parse().unwrap());
         assert_eq!(parse_retry_after(&h), None);
+        h.insert("retry-after", "soon, please".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let at = |value: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert("retry-after", value.parse().unwrap());
+            parse_retry_after_at(&h, now)
+        };
+        assert_eq!(
+            at("Wed, 21 Oct 2015 07:28:07 GMT"),
+            Some(Duration::from_secs(7))
+        );
+        // RFC 850 and asctime, which HTTP still allows.
+        assert_eq!(
+            at("Wednesday, 21-Oct-15 07:28:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            at("Wed Oct 21 07:29:00 2015"),
+            Some(Duration::from_secs(60))
+        );
+        // Past: no wait. Far future: a day at most (the policy's cap then falls back).
+        assert_eq!(at("Tue, 20 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            at("Wed, 21 Oct 2099 07:28:00 GMT"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(at("Wed, 32 Oct 2015 07:28:00 GMT"), None);
     }
 }

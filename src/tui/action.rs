@@ -70,7 +70,10 @@ actions! {
     TtsAutoToggle => "tts-auto-toggle", "Turn auto-speaking of replies on or off";
     ConversationCompose => "conversation-compose", "Type a message (Enter sends, Alt+Enter adds a line, Esc leaves)";
     ConversationNew => "conversation-new", "Start a new session";
-    ConversationToggleTools => "conversation-toggle-tools", "Expand or collapse the tool-call cards";
+    ConversationToggleTools => "conversation-toggle-tools", "Expand or collapse every tool-call card";
+    ConversationToolNext => "conversation-tool-next", "Select the next tool-call card";
+    ConversationToolPrev => "conversation-tool-prev", "Select the previous tool-call card";
+    ConversationToggleTool => "conversation-toggle-tool", "Expand or collapse the selected tool-call card";
     ConversationAbort => "conversation-abort", "Stop the running turn";
     ProvidersProbe => "providers-probe", "Probe the selected provider (a success ends its cooldown)";
     ProvidersReset => "providers-reset", "End the selected provider's cooldown and close its circuit";

@@ -345,7 +345,22 @@ impl App {
                 Vec::new()
             }
             Action::ConversationToggleTools => {
-                self.conversations.tools_expanded = !self.conversations.tools_expanded;
+                self.conversations.toggle_all_cards();
+                Vec::new()
+            }
+            Action::ConversationToolNext | Action::ConversationToolPrev => {
+                self.focus = PaneId::Conversations;
+                let by = if action == Action::ConversationToolNext {
+                    1
+                } else {
+                    -1
+                };
+                self.conversations.select_card(by);
+                Vec::new()
+            }
+            Action::ConversationToggleTool => {
+                self.focus = PaneId::Conversations;
+                self.conversations.toggle_card();
                 Vec::new()
             }
             Action::ConversationAbort => self.conversations.abort(),
@@ -576,6 +591,9 @@ impl App {
             Action::ConversationCompose
             | Action::ConversationNew
             | Action::ConversationToggleTools
+            | Action::ConversationToolNext
+            | Action::ConversationToolPrev
+            | Action::ConversationToggleTool
             | Action::ConversationAbort
             | Action::ProvidersProbe
             | Action::ProvidersReset
@@ -886,8 +904,18 @@ impl App {
                 self.view.config = value.get("value").cloned();
                 Ok(())
             }
-            "providers.list" | "providers.reorder" => {
+            "providers.list" => {
                 serde_json::from_value(value).map(|r| self.view.providers = Some(r))
+            }
+            "providers.reorder" => {
+                serde_json::from_value::<crate::engine::chat::ReorderResult>(value).map(|r| {
+                    self.last_event = Some(match (&r.note, &r.saved_to) {
+                        (Some(note), _) => note.clone(),
+                        (None, Some(file)) => format!("chain order saved to {file}"),
+                        (None, None) => "chain order changed".into(),
+                    });
+                    self.view.providers = Some(r.list);
+                })
             }
             "telemetry.recent" => {
                 serde_json::from_value(value).map(|r| self.view.telemetry = Some(r))

@@ -79,8 +79,15 @@ pub struct ConversationsState {
     history_pos: Option<usize>,
     /// First transcript line shown; `None` follows the end as text streams in.
     pub scroll: Option<usize>,
-    /// Tool cards show their arguments and output.
+    /// Tool cards show their arguments and output (the all-cards toggle).
     pub tools_expanded: bool,
+    /// Cards toggled one at a time, whose state is the opposite of `tools_expanded`; by
+    /// transcript index.
+    pub tools_flipped: std::collections::BTreeSet<usize>,
+    /// The tool card the card keys act on, by transcript index.
+    pub tool_selected: Option<usize>,
+    /// Set by render: (transcript index, first line) of each tool card, to scroll to one.
+    pub card_lines: std::cell::RefCell<Vec<(usize, usize)>>,
     pub provider: Option<String>,
     pub model: Option<String>,
     /// Set by render: wrapped transcript lines and the rows they had, for paging.
@@ -119,6 +126,7 @@ impl ConversationsState {
     fn open(&mut self, id: String) -> Vec<Command> {
         self.current = Some(id.clone());
         self.transcript.clear();
+        self.forget_cards();
         self.scroll = None;
         vec![Command::Call {
             method: "sessions.history",
@@ -144,10 +152,93 @@ impl ConversationsState {
     pub fn new_session(&mut self) {
         self.current = None;
         self.transcript.clear();
+        self.forget_cards();
         self.scroll = None;
         self.transcript.push(Entry::Note(
             "new session: the first message starts it".into(),
         ));
+    }
+
+    /// Card state is by transcript index: a new transcript starts it over.
+    fn forget_cards(&mut self) {
+        self.tools_flipped.clear();
+        self.tool_selected = None;
+    }
+
+    /// Whether the tool card at transcript index `index` shows its arguments and output.
+    pub fn card_open(&self, index: usize) -> bool {
+        self.tools_expanded != self.tools_flipped.contains(&index)
+    }
+
+    fn cards(&self) -> Vec<usize> {
+        self.transcript
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e, Entry::Tool { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Select the next (`by` > 0) or previous tool card. With none selected, the way in is
+    /// from the end: the latest card is the one a user usually wants.
+    pub fn select_card(&mut self, by: isize) {
+        let cards = self.cards();
+        let Some(&last) = cards.last() else {
+            self.tool_selected = None;
+            return;
+        };
+        let at = self
+            .tool_selected
+            .and_then(|sel| cards.iter().position(|&c| c == sel));
+        let next = match at {
+            None => last,
+            Some(at) => {
+                let to = (at as isize + by).clamp(0, cards.len() as isize - 1);
+                cards[to as usize]
+            }
+        };
+        self.tool_selected = Some(next);
+        self.reveal_card(next);
+    }
+
+    /// Open or close the selected card alone (the latest one when none is selected).
+    pub fn toggle_card(&mut self) {
+        if self.tool_selected.is_none() {
+            self.select_card(1);
+        }
+        if let Some(card) = self.tool_selected
+            && !self.tools_flipped.remove(&card)
+        {
+            self.tools_flipped.insert(card);
+        }
+    }
+
+    /// Open or close every card: they all take the new state.
+    pub fn toggle_all_cards(&mut self) {
+        self.tools_expanded = !self.tools_expanded;
+        self.tools_flipped.clear();
+    }
+
+    /// Scroll so the card's first line is in view, where the last render put it.
+    fn reveal_card(&mut self, card: usize) {
+        let Some(line) = self
+            .card_lines
+            .borrow()
+            .iter()
+            .find(|(i, _)| *i == card)
+            .map(|(_, line)| *line)
+        else {
+            return;
+        };
+        let (total, rows) = self.rendered.get();
+        let bottom = total.saturating_sub(rows);
+        let top = self.scroll.unwrap_or(bottom);
+        if line >= top && line < top + rows {
+            return;
+        }
+        // A little context above the card.
+        let top = line.saturating_sub(2).min(bottom);
+        self.scroll = (top < bottom).then_some(top);
     }
 
     /// Scroll the transcript by `by` lines; reaching the end follows it again.
@@ -478,6 +569,7 @@ impl ConversationsState {
                     let lines: Vec<Line> =
                         serde_json::from_value(v["lines"].clone()).unwrap_or_default();
                     self.transcript = transcript(&lines);
+                    self.forget_cards();
                 }
                 (Vec::new(), None)
             }

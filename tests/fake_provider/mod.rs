@@ -27,6 +27,8 @@ pub enum Fault {
     ToolCall(String, String),
     /// 429 with `Retry-After: secs`.
     RateLimit(u64),
+    /// 429 with this `Retry-After` value as it is (an HTTP date, say).
+    RateLimitHeader(String),
     Status(u16),
     /// Headers only after this long.
     SlowFirstByte(Duration),
@@ -193,6 +195,12 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
             let mut r = error_body(429, "rate limited");
             r.headers_mut()
                 .insert("retry-after", secs.to_string().parse().unwrap());
+            return r;
+        }
+        Fault::RateLimitHeader(value) => {
+            let mut r = error_body(429, "rate limited");
+            r.headers_mut()
+                .insert("retry-after", value.parse().unwrap());
             return r;
         }
         Fault::Status(code) => return error_body(code, "scripted failure"),

@@ -183,10 +183,19 @@ fn transcript(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     if state.transcript.is_empty() && state.streaming.is_none() {
         empty(app, theme, &mut lines, width);
     }
-    for entry in &state.transcript {
-        entry_lines(entry, state.tools_expanded, theme, width, &mut lines);
+    let mut cards = Vec::new();
+    for (i, entry) in state.transcript.iter().enumerate() {
+        if matches!(entry, Entry::Tool { .. }) {
+            cards.push((i, lines.len()));
+        }
+        let card = Card {
+            open: state.card_open(i),
+            selected: state.tool_selected == Some(i),
+        };
+        entry_lines(entry, card, theme, width, &mut lines);
         lines.push(Line::default());
     }
+    *state.card_lines.borrow_mut() = cards;
     if let Some(s) = &state.streaming {
         lines.push(Line::from(Span::styled(
             " assistant · replying…",
@@ -229,9 +238,17 @@ fn transcript(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// How a tool-call card is drawn.
+#[derive(Clone, Copy)]
+struct Card {
+    open: bool,
+    /// The card keys act on it.
+    selected: bool,
+}
+
 fn entry_lines(
     entry: &Entry,
-    expanded: bool,
+    card: Card,
     theme: &Theme,
     width: usize,
     lines: &mut Vec<Line<'static>>,
@@ -318,6 +335,7 @@ fn entry_lines(
                 "error" => "✗",
                 _ => "…",
             };
+            let expanded = card.open;
             let fold = if expanded { "▾" } else { "▸" };
             let args = if expanded {
                 String::new()
@@ -327,9 +345,14 @@ fn entry_lines(
                     truncate_right(arguments, width.saturating_sub(name.len() + 12))
                 )
             };
+            let (pointer, style) = if card.selected {
+                ("›", theme.style("ui.selection"))
+            } else {
+                (" ", theme.style("conversations.tool"))
+            };
             lines.push(Line::from(Span::styled(
-                format!(" {fold} tool {name} {mark}{args}"),
-                theme.style("conversations.tool"),
+                format!("{pointer}{fold} tool {name} {mark}{args}"),
+                style,
             )));
             if expanded {
                 push_wrapped(
