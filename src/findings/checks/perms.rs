@@ -17,6 +17,8 @@ enum Kind {
     Secret,
     /// A file others should neither change nor read (logs).
     Private,
+    /// Compiled code the sandbox loads (`<state>/cache/wasmtime/*.cwasm`).
+    Code,
 }
 
 /// A permission problem: mode bits that must be clear, worst first within a kind.
@@ -93,7 +95,7 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             .map(|t| t.display().to_string())
             .unwrap_or_else(|_| "an unreadable target".into());
         let severity = match kind {
-            Kind::Private => Severity::Warn,
+            Kind::Private | Kind::Code => Severity::Warn,
             Kind::Dir | Kind::Secret => Severity::Critical,
         };
         return Some(
@@ -153,6 +155,7 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
         Kind::Dir => (DIR_RULES, 0o7700),
         Kind::Secret => (SECRET_RULES, 0o7600),
         Kind::Private => (PRIVATE_RULES, 0o7700),
+        Kind::Code => (PRIVATE_RULES, 0o7600),
     };
     let rule = rules.iter().find(|r| mode & r.bits != 0)?;
     let (id, severity, target) = (rule.id, rule.severity, mode & allowed);
@@ -163,6 +166,10 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             "It holds (or may hold) keys and settings that decide where your data goes."
         }
         Kind::Private => "Logs can hold prompts, paths and provider replies.",
+        Kind::Code => {
+            "The sandbox runs this compiled code as it is; it refuses files others can change \
+             (and compiles the module again every time)."
+        }
     };
     Some(
         Finding::new(&format!("{prefix}.{id}"), severity, title)
@@ -296,4 +303,34 @@ pub fn tools(ctx: &Context<'_>) -> Vec<Finding> {
     check("fs.tools", "The tools dir", &paths.tools, Kind::Dir)
         .into_iter()
         .collect()
+}
+
+/// The cache dir and wasmtime's compiled code in it (`sandbox.disk_cache`): code that is
+/// loaded and run, so nobody else may plant or change it.
+pub fn cache(ctx: &Context<'_>) -> Vec<Finding> {
+    let dir = ctx.snapshot.loaded.paths.state_dir.join("cache");
+    let code = crate::engine::sandbox::wasmtime_cache_dir(&ctx.snapshot.loaded.paths.state_dir);
+    let mut out: Vec<Finding> = check("fs.cache", "The cache dir", &dir, Kind::Dir)
+        .into_iter()
+        .collect();
+    if is_link(&dir) {
+        return out;
+    }
+    out.extend(check(
+        "fs.cache",
+        "The compiled-code cache",
+        &code,
+        Kind::Dir,
+    ));
+    if is_link(&code) {
+        return out;
+    }
+    if let Ok(entries) = std::fs::read_dir(&code) {
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            out.extend(check("fs.cache", "A compiled module", &file, Kind::Code));
+        }
+    }
+    out
 }
