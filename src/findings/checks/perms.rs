@@ -334,3 +334,71 @@ pub fn cache(ctx: &Context<'_>) -> Vec<Finding> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::{LoadOptions, load};
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn the_compiled_code_cache_is_audited_and_fixed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let code = tmp.path().join("cache").join("wasmtime");
+        std::fs::create_dir_all(&code).unwrap();
+        let file = code.join("abc-def.cwasm");
+        std::fs::write(&file, b"code").unwrap();
+        set_mode(&tmp.path().join("cache"), 0o700);
+        set_mode(&code, 0o777);
+        set_mode(&file, 0o666);
+        let snapshot = crate::engine::Engine::start(
+            load(&LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }),
+            Vec::new(),
+        )
+        .handle()
+        .snapshot();
+        let ctx = Context {
+            snapshot: &snapshot,
+            deep: false,
+            terminal: None,
+            memory: Default::default(),
+        };
+        let found = cache(&ctx);
+        let got: Vec<(&str, Severity)> = found
+            .iter()
+            .map(|f| (f.check_id.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("fs.cache.perms_world_writable", Severity::Critical),
+                ("fs.cache.perms_writable", Severity::Warn),
+            ]
+        );
+        for finding in &found {
+            finding
+                .plan
+                .as_ref()
+                .unwrap()
+                .apply(&tmp.path().join("fixes"))
+                .unwrap();
+        }
+        assert_eq!(
+            std::fs::metadata(&code).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(cache(&ctx).is_empty());
+    }
+}
