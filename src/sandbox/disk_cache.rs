@@ -227,7 +227,7 @@ impl DiskCache {
 }
 
 /// Write the digest-headed file under `temp` (created here, owner-only), then rename it to
-/// `path`: a reader sees the old file or the whole new one.
+/// `path`: a reader in another process sees the old file or the whole new one.
 fn write_atomically(temp: &Path, path: &Path, code: &[u8]) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -238,7 +238,8 @@ fn write_atomically(temp: &Path, path: &Path, code: &[u8]) -> std::io::Result<()
     file.write_all(MAGIC)?;
     file.write_all(&Sha256::digest(code))?;
     file.write_all(code)?;
-    file.sync_all()?;
+    // No fsync: it cost more than the compile it saves for small modules, and a file a
+    // crash left short or empty fails the digest and is simply compiled again.
     std::fs::rename(temp, path)
 }
 
