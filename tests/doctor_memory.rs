@@ -159,3 +159,42 @@ fn the_doctor_reads_a_store_another_process_holds_open() {
     drop(stdin);
     assert!(batch.wait().unwrap().success());
 }
+
+/// The embedder the doctor expects is the one the engine would really use: minilm without
+/// its model files falls back to hash (and on a core build always does), so a hash store
+/// matches; with the model (edge), the same store is a mismatch.
+#[test]
+fn the_expected_embedder_follows_the_minilm_fallback() {
+    let home = tempfile::tempdir().unwrap();
+    add(
+        home.path(),
+        "The lighthouse keeper logs the weather every morning.",
+    );
+    let no_model = tempfile::tempdir().unwrap();
+    let mut minilm = cmd(home.path());
+    minilm
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "minilm")
+        .env("OPENCLAW_RS_MEMORY__MODEL_DIR", no_model.path());
+    let (code, report) = doctor(minilm);
+    assert_eq!((code, check_ids(&report)), (0, vec![]), "{report}");
+
+    let Some(model) = std::env::var_os("OPENCLAW_RS_MINILM_DIR").filter(|_| cfg!(feature = "edge"))
+    else {
+        return;
+    };
+    let mut minilm = cmd(home.path());
+    minilm
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "minilm")
+        .env("OPENCLAW_RS_MEMORY__MODEL_DIR", &model);
+    let (code, report) = doctor(minilm);
+    assert_eq!(
+        (code, check_ids(&report)),
+        (1, vec![("memory.embedder.mismatch".into(), "warn".into())]),
+        "{report}"
+    );
+    let title = report["findings"][0]["title"].as_str().unwrap();
+    assert!(
+        title.contains("hash") && title.contains("minilm"),
+        "{title}"
+    );
+}

@@ -103,11 +103,33 @@ fn minilm_identity(_snapshot: &Snapshot) -> Option<EmbedderIdentity> {
     None
 }
 
+/// Hashing the model reads about 90 MB; the TUI runs the doctor after every fix, so the
+/// identity is kept while the files' sizes and times stay the same.
 #[cfg(feature = "edge")]
 fn minilm_identity(snapshot: &Snapshot) -> Option<EmbedderIdentity> {
+    type Stamp = Vec<Option<(u64, Option<std::time::SystemTime>)>>;
+    static LAST: std::sync::Mutex<Option<(PathBuf, Stamp, EmbedderIdentity)>> =
+        std::sync::Mutex::new(None);
     let dirs = model_dirs(snapshot);
     let dir = dirs.iter().find(|dir| dir.join("model.onnx").is_file())?;
-    crate::memory::embed::MiniLmEmbedder::identity_of(dir).ok()
+    let stamp: Stamp = ["model.onnx", "tokenizer.json"]
+        .iter()
+        .map(|name| {
+            std::fs::metadata(dir.join(name))
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        })
+        .collect();
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((d, s, identity)) = last.as_ref()
+        && d == dir
+        && *s == stamp
+    {
+        return Some(identity.clone());
+    }
+    let identity = crate::memory::embed::MiniLmEmbedder::identity_of(dir).ok()?;
+    *last = Some((dir.clone(), stamp, identity.clone()));
+    Some(identity)
 }
 
 #[cfg(not(feature = "edge"))]

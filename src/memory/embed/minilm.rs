@@ -263,6 +263,20 @@ mod tests {
         assert!(embedder.embed(&[]).expect("embed nothing").is_empty());
     }
 
+    /// The doctor compares stores against this identity without loading the model; it must
+    /// be the very one a loaded model records.
+    #[test]
+    fn identity_without_loading_is_the_loaded_identity() {
+        let Some(embedder) = embedder("identity_without_loading_is_the_loaded_identity") else {
+            return;
+        };
+        let dir = std::env::var_os("OPENCLAW_RS_MINILM_DIR").expect("set when loaded");
+        let identity = MiniLmEmbedder::identity_of(Path::new(&dir)).expect("identity");
+        assert_eq!(identity, embedder.identity());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(MiniLmEmbedder::identity_of(empty.path()).is_err());
+    }
+
     #[test]
     fn similar_meaning_is_closer_than_unrelated_text() {
         let Some(embedder) = embedder("similar_meaning_is_closer_than_unrelated_text") else {
