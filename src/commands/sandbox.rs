@@ -165,6 +165,20 @@ pub async fn sandbox(engine: &Engine, action: SandboxAction) -> Result<i32> {
                 "cache       {} module(s), {} hit(s), {} compile(s); {} run(s), {} failed",
                 c.entries, c.hits, c.compiles, c.runs, c.failures
             )?;
+            if let Some(d) = &c.disk {
+                writeln!(
+                    out,
+                    "disk cache  {} file(s), {} KiB in {}; {} loaded, {} compiled, {} refused, \
+                     {} invalid",
+                    d.files,
+                    d.bytes / 1024,
+                    d.dir,
+                    d.hits,
+                    d.misses,
+                    d.refused,
+                    d.invalid
+                )?;
+            }
             writeln!(out, "tools dir   {}", status.tools_dir)?;
             emit(&out)?;
             Ok(exit::OK)

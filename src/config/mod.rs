@@ -244,6 +244,9 @@ pub struct SandboxConfig {
     /// Capabilities tools may be granted (`memory`, `kv`, `fs`, `http`): a tool gets what
     /// its manifest requests and this list allows.
     pub capabilities: Vec<String>,
+    /// Keep wasmtime's compiled code in `<state>/cache/wasmtime/` so later runs skip the
+    /// compile (edge builds; wasmi has nothing to keep).
+    pub disk_cache: bool,
 }
 
 impl Default for SandboxConfig {
@@ -256,6 +259,7 @@ impl Default for SandboxConfig {
             max_output_kb: 256,
             http_allow: Vec::new(),
             capabilities: vec!["memory".into(), "kv".into(), "fs".into(), "http".into()],
+            disk_cache: false,
         }
     }
 }

@@ -82,6 +82,56 @@ fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
     }
 }
 
+/// The identity of the embedder the configuration resolves to now, with the same fallbacks
+/// as [`memory_options`] but without loading a model or calling an endpoint: what the
+/// doctor compares with the identity a store recorded. A remote embedder whose dimensions
+/// are not configured gets 0 (unknown) dimensions.
+pub fn configured_identity(snapshot: &Snapshot) -> EmbedderIdentity {
+    let config = snapshot.config();
+    let hash = || HashEmbedder::new(config.memory.dimensions as usize).identity();
+    match snapshot.embedder.in_use {
+        EmbedderKind::Hash => hash(),
+        EmbedderKind::Minilm => minilm_identity(snapshot).unwrap_or_else(hash),
+        EmbedderKind::Remote => {
+            RemoteEmbedder::configured_identity(&config.memory.remote).unwrap_or_else(|_| hash())
+        }
+    }
+}
+
+#[cfg(not(feature = "edge"))]
+fn minilm_identity(_snapshot: &Snapshot) -> Option<EmbedderIdentity> {
+    None
+}
+
+/// Hashing the model reads about 90 MB; the TUI runs the doctor after every fix, so the
+/// identity is kept while the files' sizes and times stay the same.
+#[cfg(feature = "edge")]
+fn minilm_identity(snapshot: &Snapshot) -> Option<EmbedderIdentity> {
+    type Stamp = Vec<Option<(u64, Option<std::time::SystemTime>)>>;
+    static LAST: std::sync::Mutex<Option<(PathBuf, Stamp, EmbedderIdentity)>> =
+        std::sync::Mutex::new(None);
+    let dirs = model_dirs(snapshot);
+    let dir = dirs.iter().find(|dir| dir.join("model.onnx").is_file())?;
+    let stamp: Stamp = ["model.onnx", "tokenizer.json"]
+        .iter()
+        .map(|name| {
+            std::fs::metadata(dir.join(name))
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        })
+        .collect();
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((d, s, identity)) = last.as_ref()
+        && d == dir
+        && *s == stamp
+    {
+        return Some(identity.clone());
+    }
+    let identity = crate::memory::embed::MiniLmEmbedder::identity_of(dir).ok()?;
+    *last = Some((dir.clone(), stamp, identity.clone()));
+    Some(identity)
+}
+
 #[cfg(not(feature = "edge"))]
 fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
     Err("the minilm embedder needs the edge build; using hash".into())
@@ -151,6 +201,14 @@ impl EngineHandle {
     /// The memory store, opened (and checked) on first use.
     pub async fn memory(&self) -> Result<Arc<Memory>, EngineError> {
         self.open_memory(false).await
+    }
+
+    /// Run `f` (blocking) with the store if the engine has it open; the slot stays locked
+    /// meanwhile, so the engine does not open the store while `f` has it open read-only.
+    /// Must not be called from the async runtime.
+    pub(crate) fn with_memory_slot<T>(&self, f: impl FnOnce(Option<&Memory>) -> T) -> T {
+        let slot = self.inner.memory.blocking_lock();
+        f(slot.as_deref())
     }
 
     async fn open_memory(&self, for_rebuild: bool) -> Result<Arc<Memory>, EngineError> {

@@ -613,11 +613,18 @@ enum Scope {
     Both,
 }
 
-fn scan_blocking(snapshot: &crate::engine::Snapshot, scope: Scope, params: &ScanParams) -> Report {
+/// Runs on a blocking thread (the memory checks wait for the engine's memory slot).
+fn scan_blocking(
+    engine: &EngineHandle,
+    snapshot: &crate::engine::Snapshot,
+    scope: Scope,
+    params: &ScanParams,
+) -> Report {
     let ctx = findings::Context {
         snapshot,
         deep: params.deep,
         terminal: params.terminal,
+        memory: findings::MemoryAccess::engine(engine.clone()),
     };
     let registry: Vec<&findings::Check> = match scope {
         Scope::Doctor => findings::checks::DOCTOR.iter().collect(),
@@ -645,7 +652,8 @@ async fn scan(
     params: ScanParams,
 ) -> Result<Report, EngineError> {
     let snapshot = engine.snapshot();
-    tokio::task::spawn_blocking(move || scan_blocking(&snapshot, scope, &params))
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || scan_blocking(&engine, &snapshot, scope, &params))
         .await
         .map_err(|e| EngineError::internal(format!("checks failed: {e}")))
 }
@@ -672,7 +680,7 @@ scan_method!(
     DoctorRun,
     "doctor.run",
     Scope::Doctor,
-    "Checks that the installation is healthy: config, secrets resolve, state dir, profile vs build, providers, voice, logs."
+    "Checks that the installation is healthy: config, secrets resolve, state dir, profile vs build, memory store and embedder, providers, voice, logs."
 );
 scan_method!(
     SecurityAudit,
@@ -727,7 +735,7 @@ impl Method for FindingsFix {
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || {
             let snapshot = engine.snapshot();
-            let report = scan_blocking(&snapshot, Scope::Both, &ScanParams::default());
+            let report = scan_blocking(&engine, &snapshot, Scope::Both, &ScanParams::default());
             let plan = report
                 .findings
                 .iter()
@@ -817,7 +825,7 @@ impl Method for FindingsFixAll {
                 skip: params.skip,
                 ..Default::default()
             };
-            let report = scan_blocking(&snapshot, scope, &scan_params);
+            let report = scan_blocking(&engine, &snapshot, scope, &scan_params);
             let journal = findings::state_paths(&snapshot).journal;
             let mut result = FixAllResult {
                 dry_run: params.dry_run,

@@ -20,11 +20,20 @@ use crate::sandbox::{
 };
 
 impl EngineHandle {
-    /// The sandbox service; its backends start on first use.
+    /// The sandbox service; its backends start on first use. `sandbox.disk_cache` is read
+    /// then: changing it takes a restart.
     pub fn sandbox(&self) -> Arc<Sandbox> {
         self.inner
             .sandbox
-            .get_or_init(|| Arc::new(Sandbox::new()))
+            .get_or_init(|| {
+                let snapshot = self.snapshot();
+                let disk = snapshot
+                    .config()
+                    .sandbox
+                    .disk_cache
+                    .then(|| wasmtime_cache_dir(&snapshot.loaded.paths.state_dir));
+                Arc::new(Sandbox::with_disk_cache(disk))
+            })
             .clone()
     }
 
@@ -587,6 +596,11 @@ impl Method for SandboxRun {
     }
 }
 
+/// Where wasmtime's compiled code is kept between runs (`sandbox.disk_cache`).
+pub fn wasmtime_cache_dir(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("cache").join("wasmtime")
+}
+
 // ---- sandbox.status ----------------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -608,7 +622,7 @@ pub struct SandboxStatus;
 
 impl Method for SandboxStatus {
     const NAME: &'static str = "sandbox.status";
-    const DESCRIPTION: &'static str = "Backends in this build, the one in use, default limits, allowed capabilities and module cache counters.";
+    const DESCRIPTION: &'static str = "Backends in this build, the one in use, default limits, allowed capabilities, and module cache counters (in memory, and on disk for wasmtime).";
     type Params = NoParams;
     type Output = SandboxStatusResult;
 

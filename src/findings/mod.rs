@@ -167,6 +167,58 @@ pub struct Context<'a> {
     pub deep: bool,
     /// Set when the run comes from the TUI, for the terminal checks.
     pub terminal: Option<TerminalInfo>,
+    /// How the memory checks reach the store.
+    pub memory: MemoryAccess,
+}
+
+/// How the memory checks reach the store. LMDB forbids opening one environment twice in a
+/// process, so when the engine has the store open the checks look through its handle;
+/// otherwise they open it read-only themselves, which other processes holding it (a TUI,
+/// an index run) allow.
+#[derive(Default)]
+pub struct MemoryAccess {
+    source: MemorySource,
+    /// One look per run, shared by the memory checks.
+    look: std::sync::OnceLock<checks::memory::Look>,
+}
+
+#[derive(Default)]
+enum MemorySource {
+    /// Nothing in this process has the store open (tests, tools that hold no engine).
+    #[default]
+    Closed,
+    Open(std::sync::Arc<crate::memory::Memory>),
+    /// The engine's store if it has one open; its memory slot is held during the look, so
+    /// the engine cannot open the store while the checks have it open read-only.
+    Engine(crate::engine::EngineHandle),
+}
+
+impl MemoryAccess {
+    /// A store this process already has open.
+    pub fn open(memory: std::sync::Arc<crate::memory::Memory>) -> Self {
+        Self {
+            source: MemorySource::Open(memory),
+            look: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whatever `engine` holds. The checks then run on a blocking thread, never on the async
+    /// runtime (they wait for the engine's memory slot).
+    pub fn engine(engine: crate::engine::EngineHandle) -> Self {
+        Self {
+            source: MemorySource::Engine(engine),
+            look: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Run `f` with the open store, if any, while nothing in this process can open it.
+    fn with_store<T>(&self, f: impl FnOnce(Option<&crate::memory::Memory>) -> T) -> T {
+        match &self.source {
+            MemorySource::Closed => f(None),
+            MemorySource::Open(memory) => f(Some(memory)),
+            MemorySource::Engine(engine) => engine.with_memory_slot(f),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

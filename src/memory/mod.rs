@@ -9,6 +9,7 @@ pub mod chunk;
 pub mod embed;
 pub mod graph;
 mod ingest;
+pub mod inspect;
 mod search;
 pub mod store;
 pub mod text;
@@ -266,25 +267,10 @@ impl Memory {
             checked_at: now_ms(),
             ..Default::default()
         };
-        let chunk_ids: roaring::RoaringBitmap = self.read(|txn| {
-            let mut ids = roaring::RoaringBitmap::new();
-            for entry in self
-                .store
-                .dbs
-                .chunks
-                .remap_data_type::<heed::types::DecodeIgnore>()
-                .iter(txn)?
-            {
-                ids.insert(entry?.0);
-            }
-            Ok(ids)
-        })?;
-        let text_ids = self.text.all_ids()?;
-        let missing_text = &chunk_ids - &text_ids;
-        let orphan_text = &text_ids - &chunk_ids;
-        report.missing_text = missing_text.len() as u32;
-        report.orphan_text = orphan_text.len() as u32;
-        if !missing_text.is_empty() || !orphan_text.is_empty() {
+        let text_diff = inspect::compare_text(&self.store, &self.text)?;
+        report.missing_text = text_diff.missing.len() as u32;
+        report.orphan_text = text_diff.orphans.len() as u32;
+        if !text_diff.missing.is_empty() || !text_diff.orphans.is_empty() {
             let mut writer = match self.text.writer() {
                 Ok(writer) => writer,
                 Err(e) => {
@@ -294,11 +280,11 @@ impl Memory {
                     return Ok(report);
                 }
             };
-            for id in &orphan_text {
+            for id in &text_diff.orphans {
                 writer.delete(id);
             }
             let txn = self.store.read_txn()?;
-            for id in &missing_text {
+            for id in &text_diff.missing {
                 if let Some(chunk) = self.store.dbs.chunks.get(&txn, &id)? {
                     writer.add(id, &chunk.indexed_text())?;
                 }
@@ -308,12 +294,10 @@ impl Memory {
             report.repaired += report.missing_text + report.orphan_text;
         }
         if self.vectors_enabled() {
-            let have = self.read(|txn| Ok(vectors::ids(&self.store.dbs, txn)?))?;
-            let missing = &chunk_ids - &have;
-            let stray = &have - &chunk_ids;
-            report.missing_vectors = missing.len() as u32;
-            if !missing.is_empty() || !stray.is_empty() {
-                let repaired = self.embed_missing(&missing, &stray)?;
+            let vectors = inspect::compare_vectors(&self.store, &text_diff.chunk_ids)?;
+            report.missing_vectors = vectors.missing.len() as u32;
+            if !vectors.missing.is_empty() || !vectors.stray.is_empty() {
+                let repaired = self.embed_missing(&vectors.missing, &vectors.stray)?;
                 report.repaired += repaired;
             }
         } else {

@@ -37,6 +37,16 @@ pub enum StoreError {
         "memory store at {dir} has schema version {found}; this build reads version {SCHEMA_VERSION}. Run `openclaw-rs memory index --force` to rebuild it"
     )]
     Schema { dir: String, found: u32 },
+    #[error(
+        "memory store at {dir} was written by an older version (schema {found}); the next \
+         normal open (starting the app, or `openclaw-rs memory index`) upgrades it in place"
+    )]
+    Outdated { dir: String, found: u32 },
+    #[error(
+        "memory store at {dir} is missing some of its databases (not made by this program, or \
+         damaged); move the directory aside and run `openclaw-rs memory index --force`"
+    )]
+    Incomplete { dir: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -232,6 +242,103 @@ impl Store {
         };
         store.check_schema()?;
         Ok(store)
+    }
+
+    /// Open an existing store without writing to it: for the doctor, which may run while
+    /// another process (a TUI, an index run) has the store open. LMDB allows any number of
+    /// readers across processes. Nothing is created, so a missing database is an error.
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
+        let with_dir = |source: heed::Error| StoreError::Lmdb {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let existing = std::fs::metadata(dir.join("data.mdb"))?.len() as usize;
+        let map_size = round_to_page(existing.max(INITIAL_MAP_SIZE));
+        // SAFETY: the caller makes sure this process has no other `Store` on `dir` (heed
+        // refuses a second opening anyway); the environment is read-only, so it never
+        // writes, truncates or resizes the file that other processes map.
+        let env = unsafe {
+            let mut options = EnvOpenOptions::new().read_txn_without_tls();
+            options
+                .map_size(map_size)
+                .max_dbs(MAX_DBS)
+                .flags(heed::EnvFlags::READ_ONLY);
+            options.open(dir)
+        }
+        .map_err(with_dir)?;
+        let rtxn = env.read_txn().map_err(with_dir)?;
+        let opened = env
+            .open_databases_and_commit(rtxn, |opener, rtxn| -> heed::Result<_> {
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    (
+                        opener.open_database(rtxn, Some("meta"))?,
+                        opener.open_database(rtxn, Some("documents"))?,
+                        opener.open_database(rtxn, Some("doc_by_source"))?,
+                        opener.open_database(rtxn, Some("chunks"))?,
+                    ),
+                    (
+                        opener.open_database(rtxn, Some("nodes"))?,
+                        opener.open_database(rtxn, Some("node_by_key"))?,
+                        opener.open_database(rtxn, Some("edges_out"))?,
+                        opener.open_database(rtxn, Some("edges_in"))?,
+                    ),
+                    (
+                        opener.open_database(rtxn, Some("vectors"))?,
+                        opener.open_database(rtxn, Some("vector_slots"))?,
+                        opener.open_database(rtxn, Some("vector_codes"))?,
+                    ),
+                )))
+            })
+            .map_err(with_dir)?
+            .unwrap_commit();
+        let missing = || StoreError::Incomplete {
+            dir: dir.display().to_string(),
+        };
+        let (
+            (meta, documents, doc_by_source, chunks),
+            (nodes, node_by_key, edges_out, edges_in),
+            (vectors, vector_slots, vector_codes),
+        ) = opened;
+        // A store of an older schema lacks newer databases: say that, not "damaged".
+        if let Some(meta) = meta {
+            let txn = env.read_txn().map_err(with_dir)?;
+            let found = meta
+                .get(&txn, "schema_version")
+                .map_err(with_dir)?
+                .and_then(|v| serde_json::from_value::<u32>(v).ok());
+            if let Some(found) = found.filter(|f| *f < SCHEMA_VERSION) {
+                return Err(StoreError::Outdated {
+                    dir: dir.display().to_string(),
+                    found,
+                });
+            }
+        }
+        let store = Self {
+            dir: dir.to_path_buf(),
+            env,
+            dbs: Dbs {
+                meta: meta.ok_or_else(missing)?,
+                documents: documents.ok_or_else(missing)?,
+                doc_by_source: doc_by_source.ok_or_else(missing)?,
+                chunks: chunks.ok_or_else(missing)?,
+                nodes: nodes.ok_or_else(missing)?,
+                node_by_key: node_by_key.ok_or_else(missing)?,
+                edges_out: edges_out.ok_or_else(missing)?,
+                edges_in: edges_in.ok_or_else(missing)?,
+                vectors: vectors.ok_or_else(missing)?,
+                vector_slots: vector_slots.ok_or_else(missing)?,
+                vector_codes: vector_codes.ok_or_else(missing)?,
+            },
+            resize: RwLock::new(()),
+        };
+        match store.read(|txn| store.meta_get::<u32>(txn, "schema_version"))? {
+            Some(SCHEMA_VERSION) => Ok(store),
+            Some(found) => Err(StoreError::Schema {
+                dir: dir.display().to_string(),
+                found,
+            }),
+            None => Err(missing()),
+        }
     }
 
     fn check_schema(&self) -> Result<()> {

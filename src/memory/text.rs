@@ -49,6 +49,16 @@ pub struct TextWriter<'a> {
 
 impl TextIndex {
     pub fn open(dir: &Path) -> Result<Self, TextError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Open an index that must already exist, creating nothing: for the doctor's read-only
+    /// look (tantivy readers need no lock, so another process may be writing meanwhile).
+    pub fn open_existing(dir: &Path) -> Result<Self, TextError> {
+        Self::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, create: bool) -> Result<Self, TextError> {
         let err = |message: String| TextError {
             dir: dir.display().to_string(),
             message: format!(
@@ -56,7 +66,9 @@ impl TextIndex {
                  stored chunks"
             ),
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        if create {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
         let mut builder = Schema::builder();
         let chunk_id = builder.add_u64_field("chunk_id", INDEXED | FAST);
         let body = builder.add_text_field(
@@ -69,7 +81,21 @@ impl TextIndex {
         );
         let schema = builder.build();
         let directory = MmapDirectory::open(dir).map_err(|e| err(e.to_string()))?;
-        let index = Index::open_or_create(directory, schema).map_err(|e| err(e.to_string()))?;
+        let index = if create {
+            Index::open_or_create(directory, schema)
+        } else {
+            Index::open(directory).and_then(|index| {
+                // `open_or_create` compares schemas itself; `open` takes whatever it finds.
+                if index.schema() == schema {
+                    Ok(index)
+                } else {
+                    Err(tantivy::TantivyError::SchemaError(
+                        "the index has another schema than this build's".into(),
+                    ))
+                }
+            })
+        }
+        .map_err(|e| err(e.to_string()))?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -234,7 +260,7 @@ impl TextIndex {
         }
     }
 
-    fn reload(&self) -> Result<(), TextError> {
+    pub fn reload(&self) -> Result<(), TextError> {
         self.reader.reload().map_err(|e| self.error(e))
     }
 }

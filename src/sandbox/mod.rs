@@ -11,6 +11,8 @@
 //! both; `tests/sandbox_conformance.rs` holds them to it. Every run is bounded by fuel,
 //! memory, table size, instance count, stack depth, a wall-clock deadline and an output cap.
 
+#[cfg(feature = "edge")]
+pub mod disk_cache;
 pub mod error;
 mod fs;
 mod host;
@@ -306,6 +308,28 @@ pub struct CacheStats {
     pub compiles: u64,
     pub runs: u64,
     pub failures: u64,
+    /// wasmtime's compiled code on disk (`sandbox.disk_cache`, edge builds); absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskCacheStats>,
+}
+
+/// The on-disk code cache: what is there and what it saved since the engine started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskCacheStats {
+    pub dir: String,
+    /// `.cwasm` files in `dir`, from every process and engine configuration.
+    pub files: u64,
+    pub bytes: u64,
+    /// Compiles saved: modules loaded from disk.
+    pub hits: u64,
+    /// Modules compiled because no usable file was there.
+    pub misses: u64,
+    /// Files not loaded because of their owner, mode, type or links (then compiled).
+    pub refused: u64,
+    /// Truncated, damaged or foreign files (then compiled and replaced).
+    pub invalid: u64,
+    pub writes: u64,
 }
 
 struct CacheEntry {
@@ -319,6 +343,8 @@ pub struct Sandbox {
     #[cfg(feature = "edge")]
     wasmtime: OnceLock<Result<wasmtime_backend::WasmtimeBackend, String>>,
     cache: Mutex<HashMap<(&'static str, String), CacheEntry>>,
+    #[cfg(feature = "edge")]
+    disk: Option<Arc<disk_cache::DiskCache>>,
     clock: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -428,11 +454,22 @@ pub fn imported_capabilities(wasm: &[u8]) -> Result<Vec<Capability>, SandboxErro
 
 impl Sandbox {
     pub fn new() -> Self {
+        Self::with_disk_cache(None)
+    }
+
+    /// With wasmtime's compiled code also kept in `dir` across processes (normally
+    /// `<state>/cache/wasmtime`). wasmi interprets and has nothing to keep, so on a core
+    /// build this is [`new`](Self::new).
+    pub fn with_disk_cache(dir: Option<PathBuf>) -> Self {
+        #[cfg(not(feature = "edge"))]
+        let _ = dir;
         Self {
             wasmi: OnceLock::new(),
             #[cfg(feature = "edge")]
             wasmtime: OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
+            #[cfg(feature = "edge")]
+            disk: dir.map(|dir| Arc::new(disk_cache::DiskCache::new(dir))),
             clock: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -448,7 +485,7 @@ impl Sandbox {
             #[cfg(feature = "edge")]
             BackendKind::Wasmtime => self
                 .wasmtime
-                .get_or_init(wasmtime_backend::WasmtimeBackend::new)
+                .get_or_init(|| wasmtime_backend::WasmtimeBackend::new(self.disk.clone()))
                 .as_ref()
                 .map(|b| b as &dyn SandboxBackend)
                 .map_err(|e| SandboxError::host(format!("wasmtime could not start: {e}"))),
@@ -580,13 +617,20 @@ impl Sandbox {
     }
 
     pub fn stats(&self) -> CacheStats {
+        #[cfg(feature = "edge")]
+        let disk = self.disk.as_ref().map(|disk| disk.stats());
+        #[cfg(not(feature = "edge"))]
+        let disk: Option<DiskCacheStats> = None;
+        let misses = self.misses.load(Ordering::Relaxed);
         CacheStats {
             entries: self.lock_cache().len() as u64,
             hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            compiles: self.misses.load(Ordering::Relaxed),
+            misses,
+            // A module loaded from disk was not compiled.
+            compiles: misses.saturating_sub(disk.as_ref().map_or(0, |d| d.hits)),
             runs: self.runs.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            disk,
         }
     }
 

@@ -13,6 +13,7 @@ use wasmtime::{
     UpdateDeadline,
 };
 
+use super::disk_cache::{self, DiskCache};
 use super::host::{self, HostResult, HostState, Limiter};
 use super::{BackendKind, CompiledModule, Limits, RawRun, SandboxBackend, SandboxError};
 
@@ -121,23 +122,39 @@ pub struct WasmtimeBackend {
     engine: Engine,
     linker: Linker<HostState>,
     ticker: Arc<Ticker>,
+    /// The on-disk code cache and this engine's fingerprint in it.
+    disk: Option<(Arc<DiskCache>, String)>,
+}
+
+/// The engine configuration every run relies on (fuel, deadlines, stack bound).
+pub fn config() -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK);
+    config
 }
 
 impl WasmtimeBackend {
-    pub fn new() -> Result<Self, String> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(MAX_WASM_STACK);
-        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+    pub fn new(disk: Option<Arc<DiskCache>>) -> Result<Self, String> {
+        Self::with_config(&config(), disk)
+    }
+
+    pub fn with_config(config: &Config, disk: Option<Arc<DiskCache>>) -> Result<Self, String> {
+        let engine = Engine::new(config).map_err(|e| e.to_string())?;
         let mut linker = Linker::new(&engine);
         define_host_functions(&mut linker).map_err(|e| e.to_string())?;
         let ticker = Ticker::start(engine.clone());
+        let disk = disk.map(|disk| {
+            let fingerprint = disk_cache::fingerprint(&engine);
+            (disk, fingerprint)
+        });
         Ok(Self {
             engine,
             linker,
             ticker,
+            disk,
         })
     }
 }
@@ -250,9 +267,18 @@ impl SandboxBackend for WasmtimeBackend {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, SandboxError> {
-        Module::new(&self.engine, wasm)
-            .map(CompiledModule::new)
-            .map_err(|e| SandboxError::invalid(format!("{e:#}")))
+        let compile =
+            || Module::new(&self.engine, wasm).map_err(|e| SandboxError::invalid(format!("{e:#}")));
+        let Some((disk, fingerprint)) = &self.disk else {
+            return compile().map(CompiledModule::new);
+        };
+        let sha256 = super::sha256_hex(wasm);
+        if let Some(module) = disk.load(&self.engine, fingerprint, &sha256) {
+            return Ok(CompiledModule::new(module));
+        }
+        let module = compile()?;
+        disk.store(fingerprint, &sha256, &module);
+        Ok(CompiledModule::new(module))
     }
 
     fn run(

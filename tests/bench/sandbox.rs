@@ -241,4 +241,50 @@ fn main() {
             wasmtime.fuel_sha as f64 / wasmi.fuel_sha as f64,
         );
     }
+    if sandbox::available_backends().contains(&BackendKind::Wasmtime) {
+        disk_cache(full);
+    }
+}
+
+/// wasmtime with `sandbox.disk_cache`: a fresh engine per prepare (as a new process has),
+/// compiling into an empty cache dir (cold) against loading what the first one wrote (warm).
+fn disk_cache(full: bool) {
+    let rounds = if full { 20 } else { 2 };
+    let mut lines = Vec::new();
+    for name in ["echo.wat", "sha256.wat"] {
+        let bytes = fixture(name);
+        let (mut cold, mut warm) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..rounds {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let dir = tmp.path().join("cache").join("wasmtime");
+            for pass in 0..2 {
+                let sandbox = Sandbox::with_disk_cache(Some(dir.clone()));
+                sandbox.backend(BackendKind::Wasmtime).expect("backend");
+                let started = Instant::now();
+                sandbox
+                    .prepare(BackendKind::Wasmtime, &bytes, None)
+                    .expect("prepare");
+                let took = started.elapsed();
+                let disk = sandbox.stats().disk.expect("disk stats");
+                if pass == 0 {
+                    assert_eq!(disk.writes, 1);
+                    cold += took;
+                } else {
+                    assert_eq!(disk.hits, 1, "loaded from disk");
+                    warm += took;
+                }
+            }
+        }
+        let (cold, warm) = (cold / rounds, warm / rounds);
+        lines.push(format!(
+            "  {name:<11} cold (compile + write) {:>8.0} µs, warm (load) {:>7.0} µs: {:.1}x",
+            us(cold),
+            us(warm),
+            us(cold) / us(warm)
+        ));
+    }
+    println!("\nwasmtime disk cache, fresh engine per prepare ({rounds} rounds):");
+    for line in lines {
+        println!("{line}");
+    }
 }

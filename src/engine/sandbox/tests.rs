@@ -372,3 +372,68 @@ async fn both_backends_answer_on_an_edge_build() {
         );
     }
 }
+
+/// `sandbox.disk_cache`: a second engine (a later process) on the same state dir loads the
+/// compiled tool from `<state>/cache/wasmtime/`, and `sandbox.status` says so.
+#[cfg(feature = "edge")]
+#[tokio::test]
+async fn a_later_engine_loads_compiled_tools_from_the_disk_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        "[sandbox]\nbackend = \"wasmtime\"\ndisk_cache = true\n",
+    )
+    .unwrap();
+    let invoke_and_status = || async {
+        let engine = Engine::start(
+            load(&LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }),
+            Vec::new(),
+        );
+        let h = engine.handle();
+        let out = h
+            .call(
+                "tools.invoke",
+                json!({ "name": "text_stats", "input": { "text": "a b c" } }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out["output"]["words"], 3);
+        h.call("sandbox.status", json!({})).await.unwrap()["cache"]["disk"].clone()
+    };
+    let first = invoke_and_status().await;
+    assert_eq!(
+        (&first["hits"], &first["misses"], &first["writes"]),
+        (&json!(0), &json!(1), &json!(1))
+    );
+    assert_eq!(
+        first["dir"],
+        tmp.path().join("cache/wasmtime").display().to_string()
+    );
+    let second = invoke_and_status().await;
+    assert_eq!((&second["hits"], &second["misses"]), (&json!(1), &json!(0)));
+    assert!(second["bytes"].as_u64().unwrap() > 0);
+}
+
+/// Off, or on a core build (wasmi has no compiled code to keep): no disk cache, no stats.
+#[tokio::test]
+async fn no_disk_cache_stats_without_one() {
+    let config = if cfg!(feature = "edge") {
+        "[sandbox]\ndisk_cache = false\n"
+    } else {
+        "[sandbox]\ndisk_cache = true\n"
+    };
+    let (tmp, engine) = engine_with(config);
+    let h = engine.handle();
+    h.call(
+        "tools.invoke",
+        json!({ "name": "text_stats", "input": { "text": "a b c" } }),
+    )
+    .await
+    .unwrap();
+    let status = h.call("sandbox.status", json!({})).await.unwrap();
+    assert!(status["cache"].get("disk").is_none(), "{status}");
+    assert!(!tmp.path().join("cache").exists());
+}

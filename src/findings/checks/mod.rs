@@ -4,6 +4,7 @@
 
 mod audit;
 mod doctor;
+pub(crate) mod memory;
 mod perms;
 mod tools;
 
@@ -32,6 +33,16 @@ pub static DOCTOR: &[Check] = &[
         ids: &["profile.sandbox_fallback", "profile.embedder_fallback"],
         deep_only: false,
         run: doctor::profile_vs_build,
+    },
+    Check {
+        ids: &["memory.store.unreadable", "memory.store.inconsistent"],
+        deep_only: false,
+        run: memory::store,
+    },
+    Check {
+        ids: &["memory.embedder.mismatch"],
+        deep_only: false,
+        run: memory::embedder,
     },
     Check {
         ids: &["providers.none"],
@@ -95,6 +106,11 @@ pub static AUDIT: &[Check] = &[
         ids: &["fs.journal"],
         deep_only: false,
         run: perms::journal,
+    },
+    Check {
+        ids: &["fs.cache"],
+        deep_only: false,
+        run: perms::cache,
     },
     Check {
         ids: &["config.unreadable"],

@@ -17,6 +17,8 @@ enum Kind {
     Secret,
     /// A file others should neither change nor read (logs).
     Private,
+    /// Compiled code the sandbox loads (`<state>/cache/wasmtime/*.cwasm`).
+    Code,
 }
 
 /// A permission problem: mode bits that must be clear, worst first within a kind.
@@ -93,7 +95,7 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             .map(|t| t.display().to_string())
             .unwrap_or_else(|_| "an unreadable target".into());
         let severity = match kind {
-            Kind::Private => Severity::Warn,
+            Kind::Private | Kind::Code => Severity::Warn,
             Kind::Dir | Kind::Secret => Severity::Critical,
         };
         return Some(
@@ -153,6 +155,7 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
         Kind::Dir => (DIR_RULES, 0o7700),
         Kind::Secret => (SECRET_RULES, 0o7600),
         Kind::Private => (PRIVATE_RULES, 0o7700),
+        Kind::Code => (PRIVATE_RULES, 0o7600),
     };
     let rule = rules.iter().find(|r| mode & r.bits != 0)?;
     let (id, severity, target) = (rule.id, rule.severity, mode & allowed);
@@ -163,6 +166,10 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             "It holds (or may hold) keys and settings that decide where your data goes."
         }
         Kind::Private => "Logs can hold prompts, paths and provider replies.",
+        Kind::Code => {
+            "The sandbox runs this compiled code as it is; it refuses files others can change \
+             (and compiles the module again every time)."
+        }
     };
     Some(
         Finding::new(&format!("{prefix}.{id}"), severity, title)
@@ -296,4 +303,102 @@ pub fn tools(ctx: &Context<'_>) -> Vec<Finding> {
     check("fs.tools", "The tools dir", &paths.tools, Kind::Dir)
         .into_iter()
         .collect()
+}
+
+/// The cache dir and wasmtime's compiled code in it (`sandbox.disk_cache`): code that is
+/// loaded and run, so nobody else may plant or change it.
+pub fn cache(ctx: &Context<'_>) -> Vec<Finding> {
+    let dir = ctx.snapshot.loaded.paths.state_dir.join("cache");
+    let code = crate::engine::sandbox::wasmtime_cache_dir(&ctx.snapshot.loaded.paths.state_dir);
+    let mut out: Vec<Finding> = check("fs.cache", "The cache dir", &dir, Kind::Dir)
+        .into_iter()
+        .collect();
+    if is_link(&dir) {
+        return out;
+    }
+    out.extend(check(
+        "fs.cache",
+        "The compiled-code cache",
+        &code,
+        Kind::Dir,
+    ));
+    if is_link(&code) {
+        return out;
+    }
+    if let Ok(entries) = std::fs::read_dir(&code) {
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            out.extend(check("fs.cache", "A compiled module", &file, Kind::Code));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::{LoadOptions, load};
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn the_compiled_code_cache_is_audited_and_fixed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let code = tmp.path().join("cache").join("wasmtime");
+        std::fs::create_dir_all(&code).unwrap();
+        let file = code.join("abc-def.cwasm");
+        std::fs::write(&file, b"code").unwrap();
+        set_mode(&tmp.path().join("cache"), 0o700);
+        set_mode(&code, 0o777);
+        set_mode(&file, 0o666);
+        let snapshot = crate::engine::Engine::start(
+            load(&LoadOptions {
+                state_dir: tmp.path().to_path_buf(),
+                ..Default::default()
+            }),
+            Vec::new(),
+        )
+        .handle()
+        .snapshot();
+        let ctx = Context {
+            snapshot: &snapshot,
+            deep: false,
+            terminal: None,
+            memory: Default::default(),
+        };
+        let found = cache(&ctx);
+        let got: Vec<(&str, Severity)> = found
+            .iter()
+            .map(|f| (f.check_id.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("fs.cache.perms_world_writable", Severity::Critical),
+                ("fs.cache.perms_writable", Severity::Warn),
+            ]
+        );
+        for finding in &found {
+            finding
+                .plan
+                .as_ref()
+                .unwrap()
+                .apply(&tmp.path().join("fixes"))
+                .unwrap();
+        }
+        assert_eq!(
+            std::fs::metadata(&code).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(cache(&ctx).is_empty());
+    }
 }

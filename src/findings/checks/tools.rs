@@ -184,6 +184,7 @@ mod tests {
             snapshot: &snap,
             deep: true,
             terminal: None,
+            memory: Default::default(),
         };
         let found = manifests(&ctx);
         assert_eq!(

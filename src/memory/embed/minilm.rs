@@ -34,6 +34,22 @@ pub struct MiniLmEmbedder {
 }
 
 impl MiniLmEmbedder {
+    /// The identity [`load`](Self::load) would give, without building the model: for the
+    /// doctor, which compares it with the identity a store recorded.
+    pub fn identity_of(dir: &Path) -> Result<EmbedderIdentity, EmbedError> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| EmbedError::Model {
+                dir: dir.display().to_string(),
+                message: format!("cannot read {name}: {e}"),
+            })
+        };
+        Ok(EmbedderIdentity {
+            name: "minilm".into(),
+            dimensions: DIMENSIONS as u32,
+            model_hash: model_hash(&read(MODEL_FILE)?, &read(TOKENIZER_FILE)?),
+        })
+    }
+
     /// Load `model.onnx` and `tokenizer.json` from `dir` and optimise the model once.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let model_error = |message: String| EmbedError::Model {
@@ -52,12 +68,7 @@ impl MiniLmEmbedder {
         let model_bytes = read(MODEL_FILE)?;
         let tokenizer_bytes = read(TOKENIZER_FILE)?;
 
-        let digest = Sha256::new()
-            .chain_update(&model_bytes)
-            .chain_update(&tokenizer_bytes)
-            .finalize();
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let model_hash = format!("sha256:{hex}");
+        let model_hash = model_hash(&model_bytes, &tokenizer_bytes);
 
         let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
             .map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
@@ -140,6 +151,15 @@ impl MiniLmEmbedder {
             .collect();
         Ok(vectors)
     }
+}
+
+fn model_hash(model_bytes: &[u8], tokenizer_bytes: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(model_bytes)
+        .chain_update(tokenizer_bytes)
+        .finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 fn build_plan(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
@@ -241,6 +261,20 @@ mod tests {
         assert!(identity.model_hash.starts_with("sha256:"));
         assert_eq!(identity.model_hash.len(), "sha256:".len() + 16);
         assert!(embedder.embed(&[]).expect("embed nothing").is_empty());
+    }
+
+    /// The doctor compares stores against this identity without loading the model; it must
+    /// be the very one a loaded model records.
+    #[test]
+    fn identity_without_loading_is_the_loaded_identity() {
+        let Some(embedder) = embedder("identity_without_loading_is_the_loaded_identity") else {
+            return;
+        };
+        let dir = std::env::var_os("OPENCLAW_RS_MINILM_DIR").expect("set when loaded");
+        let identity = MiniLmEmbedder::identity_of(Path::new(&dir)).expect("identity");
+        assert_eq!(identity, embedder.identity());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(MiniLmEmbedder::identity_of(empty.path()).is_err());
     }
 
     #[test]

@@ -47,37 +47,7 @@ impl RemoteEmbedder {
     /// Start the worker and settle the vector size: from the configuration, else by
     /// embedding one short text (so an unreachable endpoint is reported here, at open).
     pub fn connect(config: &RemoteEmbedderConfig) -> Result<Self, EmbedError> {
-        let invalid = |message: &str| EmbedError::Failed(format!("memory.remote: {message}"));
-        let base_url = config
-            .base_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| invalid("base_url is not set"))?;
-        let model = config
-            .model
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| invalid("model is not set"))?;
-        let parsed = reqwest::Url::parse(base_url)
-            .map_err(|e| invalid(&format!("base_url {}: {e}", redact_url(base_url))))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid("base_url must start with http:// or https://"));
-        }
-        let path = match config.kind {
-            RemoteEmbedderKind::Openai => "embeddings",
-            RemoteEmbedderKind::Ollama => "api/embed",
-        };
-        let url = format!("{}/{path}", base_url.trim_end_matches('/'));
-        let endpoint = Endpoint {
-            kind: config.kind,
-            shown_url: redact_url(&url),
-            url,
-            model: model.to_string(),
-            api_key: config.api_key.clone(),
-            batch: config.batch.max(1) as usize,
-        };
+        let endpoint = endpoint(config)?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         let client = crate::net::client_builder()
             .timeout(timeout)
@@ -122,6 +92,14 @@ impl RemoteEmbedder {
         Ok(embedder)
     }
 
+    /// The identity [`connect`](Self::connect) would give, without contacting the endpoint:
+    /// `dimensions` is 0 when the configuration does not set it (only a request can tell).
+    pub fn configured_identity(
+        config: &RemoteEmbedderConfig,
+    ) -> Result<EmbedderIdentity, EmbedError> {
+        Ok(identity(&endpoint(config)?, config.dimensions.unwrap_or(0)))
+    }
+
     fn request(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
         let (reply, answer) = mpsc::channel();
         self.jobs
@@ -131,6 +109,40 @@ impl RemoteEmbedder {
             .recv()
             .map_err(|_| EmbedError::Failed("the embedding thread has stopped".into()))?
     }
+}
+
+fn endpoint(config: &RemoteEmbedderConfig) -> Result<Endpoint, EmbedError> {
+    let invalid = |message: &str| EmbedError::Failed(format!("memory.remote: {message}"));
+    let base_url = config
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| invalid("base_url is not set"))?;
+    let model = config
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("model is not set"))?;
+    let parsed = reqwest::Url::parse(base_url)
+        .map_err(|e| invalid(&format!("base_url {}: {e}", redact_url(base_url))))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("base_url must start with http:// or https://"));
+    }
+    let path = match config.kind {
+        RemoteEmbedderKind::Openai => "embeddings",
+        RemoteEmbedderKind::Ollama => "api/embed",
+    };
+    let url = format!("{}/{path}", base_url.trim_end_matches('/'));
+    Ok(Endpoint {
+        kind: config.kind,
+        shown_url: redact_url(&url),
+        url,
+        model: model.to_string(),
+        api_key: config.api_key.clone(),
+        batch: config.batch.max(1) as usize,
+    })
 }
 
 /// The model and where it is served define the vectors; the key does not.
