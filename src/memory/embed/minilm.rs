@@ -24,6 +24,8 @@ const MAX_TOKENS: usize = 256;
 /// Sequences per model run. Batching beat one sequence per run by about 1.3x (measured on
 /// 32 texts of 40-60 words); the cap bounds memory for long inputs.
 const BATCH: usize = 32;
+/// Threads one `embed` call may use; more than a few only contend for memory bandwidth.
+const MAX_THREADS: usize = 4;
 
 pub struct MiniLmEmbedder {
     // A plan is immutable once built (each run spawns its own state), so `&self` can run it
@@ -194,10 +196,43 @@ impl Embedder for MiniLmEmbedder {
         // put the vectors back in the caller's order.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
+        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        // tract runs a plan on one core; batches are independent, so spread them over the
+        // cores (ingestion runs off the UI thread, and the plan is shared read-only).
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS)
+            .min(batches.len())
+            .max(1);
+        type Share = Result<Vec<(usize, Vec<f32>)>, EmbedError>;
+        let run_share = |worker: usize| -> Share {
+            let mut done = Vec::new();
+            for chunk in batches.iter().skip(worker).step_by(workers) {
+                let batch: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+                done.extend(chunk.iter().copied().zip(self.run(&batch)?));
+            }
+            Ok(done)
+        };
+        let shares: Vec<Share> = if workers == 1 {
+            vec![run_share(0)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|worker| scope.spawn(move || run_share(worker)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(EmbedError::Failed("the model panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
         let mut out = vec![Vec::new(); ids.len()];
-        for chunk in order.chunks(BATCH) {
-            let batch: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-            for (&i, vector) in chunk.iter().zip(self.run(&batch)?) {
+        for share in shares {
+            for (i, vector) in share? {
                 out[i] = vector;
             }
         }
@@ -336,6 +371,26 @@ mod tests {
         assert!(cosine(&alone[0], &batch[1]) > 0.9999);
         // Only the first 256 tokens count, so the differing last word is cut off.
         assert!(cosine(&batch[0], &batch[2]) > 0.9999);
+    }
+
+    #[test]
+    fn many_batches_on_several_threads_come_back_in_the_callers_order() {
+        let Some(embedder) =
+            embedder("many_batches_on_several_threads_come_back_in_the_callers_order")
+        else {
+            return;
+        };
+        // More than two batches of varied lengths, so the work is split and reordered.
+        let texts: Vec<String> = (0..(BATCH * 2 + 5))
+            .map(|i| format!("note {i}: {}", "the tide was high ".repeat(1 + i % 7)))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let together = embedder.embed(&refs).expect("embed");
+        assert_eq!(together.len(), texts.len());
+        for i in [0, BATCH - 1, BATCH + 3, texts.len() - 1] {
+            let alone = embedder.embed(&[refs[i]]).expect("embed");
+            assert!(cosine(&alone[0], &together[i]) > 0.9999, "text {i}");
+        }
     }
 
     #[test]
