@@ -392,11 +392,9 @@ fn save_slots(dbs: &Dbs, txn: &mut RwTxn<'_>, free: &RoaringBitmap, next: u32) -
 }
 
 fn unit_length(vector: &[f32]) -> Vec<f32> {
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm == 0.0 || !norm.is_finite() {
-        return vec![0.0; vector.len()];
-    }
-    vector.iter().map(|x| x / norm).collect()
+    let mut unit = vector.to_vec();
+    super::embed::l2_normalize(&mut unit);
+    unit
 }
 
 fn f32_bytes(vector: &[f32]) -> Vec<u8> {
