@@ -472,18 +472,14 @@ mod tests {
             token: Some(secret.into()),
             ..Fake::default()
         });
-        let var = "OPENCLAW_RS_TEST_REMOTE_EMBED_KEY";
-        // SAFETY: a variable no other test reads.
-        unsafe { std::env::set_var(var, secret) };
+        // The keys are given in the configuration itself: a test never changes the
+        // process environment, which other tests on other threads read.
         let mut good = config(RemoteEmbedderKind::Openai, format!("{base}/v1"));
-        good.api_key = Some(SecretRef::parse(&format!("env:{var}")));
+        good.api_key = Some(SecretRef::Inline(secret.into()));
         assert!(RemoteEmbedder::connect(&good).is_ok());
 
-        let wrong_var = "OPENCLAW_RS_TEST_REMOTE_EMBED_WRONG_KEY";
-        // SAFETY: as above.
-        unsafe { std::env::set_var(wrong_var, "sk-wrong-key-value-123") };
         let mut bad = good.clone();
-        bad.api_key = Some(SecretRef::parse(&format!("env:{wrong_var}")));
+        bad.api_key = Some(SecretRef::Inline("sk-wrong-key-value-123".into()));
         let message = RemoteEmbedder::connect(&bad).err().unwrap().to_string();
         assert!(message.contains("401"), "{message}");
         assert!(message.contains("memory.remote.api_key"), "{message}");
