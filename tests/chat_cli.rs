@@ -266,3 +266,54 @@ async fn batch_chat_send_streams_deltas_before_its_response() {
             .all(|l| l.get("ok").is_some() != l.get("event").is_some())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_prints_all_of_a_reply_streamed_faster_than_the_terminal_reads() {
+    const TOKENS: usize = 40_000;
+    let server = FakeProvider::start().await;
+    server.script([Fault::Flood {
+        tokens: TOKENS,
+        per_sec: 40_000,
+    }]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let h = home.path().to_path_buf();
+    let (out, history) = tokio::task::spawn_blocking(move || {
+        (
+            run(&h, &["chat", "--session", "fast", "flood me"]),
+            run(&h, &["sessions", "history", "fast", "--json"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Vec<String> = json(&history)["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["role"] == "assistant")
+        .map(|l| l["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0], fake_provider::flood_text(TOKENS));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    // Compared by length first: a failure message with two 250 kB strings helps nobody.
+    assert_eq!(
+        printed.len(),
+        stored[0].len() + 1,
+        "printed vs stored bytes"
+    );
+    assert_eq!(printed, format!("{}\n", stored[0]));
+}

@@ -38,38 +38,36 @@ pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
         model: args.model,
     };
     // Human mode prints the reply as it streams; a restart (failed attempt) says so.
-    let printer = (!args.json).then(|| {
+    let mut printer = StreamPrinter::default();
+    let result = if args.json {
+        handle.request::<ChatSend>(params).await
+    } else {
+        // Subscribed before the request is sent, so no event of the turn is missed.
         let mut events = handle.subscribe();
-        tokio::spawn(async move {
-            let mut printed = false;
-            loop {
-                match events.recv().await {
-                    Ok(EngineEvent::StreamDelta { text, .. }) => {
-                        let _ = emit(&text);
-                        printed = true;
-                    }
-                    Ok(EngineEvent::StreamRestart { provider, .. }) if printed => {
-                        let _ = emit("\n");
-                        eprintln!("[the reply broke off; starting over on {provider}]");
-                        printed = false;
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => return printed,
-                }
+        let request = handle.request::<ChatSend>(params);
+        tokio::pin!(request);
+        let mut open = true;
+        let result = loop {
+            tokio::select! {
+                biased;
+                event = events.recv(), if open => match event {
+                    Ok(event) => printer.event(event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => printer.lagged(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => open = false,
+                },
+                result = &mut request => break result,
             }
-        })
-    });
-    let result = handle.request::<ChatSend>(params).await;
-    let streamed = match printer {
-        Some(task) => {
-            // Give the printer the events already sent, then stop it.
-            tokio::task::yield_now().await;
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            task.abort();
-            task.await.unwrap_or(true)
+        };
+        // The engine publishes a turn's events before it answers, so whatever is left of
+        // them is queued now: drain it instead of waiting an arbitrary time.
+        loop {
+            match events.try_recv() {
+                Ok(event) => printer.event(event),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => printer.lagged(),
+                Err(_) => break,
+            }
         }
-        None => false,
+        result
     };
     match result {
         Ok(r) if args.json => {
@@ -77,9 +75,7 @@ pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
             Ok(exit::OK)
         }
         Ok(r) => {
-            if !streamed {
-                emit(&r.reply)?;
-            }
+            printer.finish(&r.reply)?;
             emit("\n")?;
             for t in &r.tool_calls {
                 eprintln!(
@@ -126,6 +122,65 @@ pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
             } else {
                 exit::FAILED
             })
+        }
+    }
+}
+
+/// Prints a streamed reply in human mode and, once the turn has answered, completes it from
+/// the stored reply, so the terminal never shows less than what was saved: events can be
+/// dropped when the printer falls behind a fast stream (the engine's channel is bounded).
+#[derive(Default)]
+struct StreamPrinter {
+    /// Text printed since the current attempt or tool round began.
+    printed: String,
+    /// Deltas were missed: print no more of them (there would be a hole) until the end.
+    behind: bool,
+}
+
+impl StreamPrinter {
+    fn event(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::StreamDelta { text, .. } if !self.behind => {
+                let _ = emit(&text);
+                self.printed.push_str(&text);
+            }
+            EngineEvent::StreamRestart { provider, .. } => {
+                if !self.printed.is_empty() {
+                    let _ = emit("\n");
+                    eprintln!("[the reply broke off; starting over on {provider}]");
+                }
+                self.restart();
+            }
+            // The text before a tool call is not the reply; the next round's text is.
+            EngineEvent::TurnToolCall { status, .. } if status == "running" => {
+                if !self.printed.is_empty() {
+                    let _ = emit("\n");
+                }
+                self.restart();
+            }
+            _ => {}
+        }
+    }
+
+    fn restart(&mut self) {
+        self.printed.clear();
+        self.behind = false;
+    }
+
+    fn lagged(&mut self) {
+        self.behind = true;
+    }
+
+    /// Prints what the stream did not: the rest of the reply, or all of it when the printed
+    /// text is not its beginning (a missed restart, or the SafetyLayer redacted the reply).
+    fn finish(&self, reply: &str) -> Result<()> {
+        match reply.strip_prefix(self.printed.as_str()) {
+            Some(rest) => emit(rest),
+            None => {
+                emit("\n")?;
+                eprintln!("[the saved reply differs from the streamed text; it follows whole]");
+                emit(reply)
+            }
         }
     }
 }

@@ -42,6 +42,12 @@ pub enum Fault {
     Silent,
     /// One text chunk, then silence forever: a stream that stalls mid-way.
     Stall,
+    /// This many one-token text frames at this many tokens per second, then a normal end:
+    /// a stream faster than any reader of it.
+    Flood {
+        tokens: usize,
+        per_sec: u64,
+    },
     /// 404 model not found.
     WrongModel,
     /// 401.
@@ -218,6 +224,7 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
         Fault::Cut => reply_chunks(wire, "partial answer that never", false),
         Fault::Malformed => vec![frame(wire, None, "{\"choices\": [ this is not json")],
         Fault::Endless => return streaming(wire, Endless::Text),
+        Fault::Flood { tokens, per_sec } => return flood(wire, tokens, per_sec),
         Fault::Silent => return streaming(wire, Endless::Silent),
         Fault::Stall => return streaming(wire, Endless::Stall),
     };
@@ -262,6 +269,45 @@ fn streaming(wire: Wire, kind: Endless) -> Response {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    body_response(wire, rx)
+}
+
+/// The token that `Fault::Flood` sends `i`-th; `flood_text` is all of them joined.
+pub fn flood_token(i: usize) -> String {
+    format!("t{i} ")
+}
+
+pub fn flood_text(tokens: usize) -> String {
+    (0..tokens).map(flood_token).collect()
+}
+
+fn flood(wire: Wire, tokens: usize, per_sec: u64) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    tokio::spawn(async move {
+        // An empty text has no text frames: the opening frames, then the closing ones.
+        let mut frames = reply_chunks(wire, "", false);
+        let head = frames.len();
+        frames.extend((0..tokens).map(|i| text_frame(wire, &flood_token(i))));
+        frames.extend(reply_chunks(wire, "", true).into_iter().skip(head));
+        // Each write carries the frames due by now, so the rate holds whatever the timer's
+        // granularity.
+        let started = std::time::Instant::now();
+        let mut sent = 0;
+        while sent < frames.len() {
+            let due = head + (started.elapsed().as_micros() as u64 * per_sec / 1_000_000) as usize;
+            let due = if due >= head + tokens {
+                frames.len()
+            } else {
+                due.max(sent + 1)
+            };
+            let chunk: String = frames[sent..due].concat();
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            sent = due;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
     body_response(wire, rx)
