@@ -483,6 +483,46 @@ async fn tool_calls_are_repaired_and_their_errors_go_back_to_the_model() {
     );
 }
 
+/// A reply that stops at the token limit may have cut a tool call's arguments short: closing
+/// the braces would run the tool on shortened values. The call is never run, and the model
+/// is told why, in every wire format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_cut_at_the_token_limit_never_runs() {
+    for wire in ["openai", "anthropic", "ollama"] {
+        let server = FakeProvider::start().await;
+        let (providers, args) = match wire {
+            "openai" => (openai("p", &server, 1), "{\"text\": \"hi th"),
+            "anthropic" => (anthropic("p", &server, 1), "{\"text\": \"hi th"),
+            // Ollama sends arguments parsed, so a cut call still arrives whole-looking.
+            _ => (ollama("p", &server, 1), "{\"text\": \"hi th\"}"),
+        };
+        let s = setup("", &providers);
+        server.script([
+            Fault::CutToolCall("text_stats".into(), args.into()),
+            Fault::Reply("said it shorter".into()),
+        ]);
+        let mut rx = s.h().subscribe();
+        let r = send(&s.h(), "count the words").await.unwrap();
+        assert_eq!(r["reply"], "said it shorter", "{wire}: {r}");
+        let call = &r["toolCalls"][0];
+        assert_eq!(call["name"], "text_stats", "{wire}: {call}");
+        assert_eq!(call["ok"], false, "{wire}: {call}");
+        assert!(call.get("repaired").is_none(), "{wire}: {call}");
+        let output = call["output"].as_str().unwrap();
+        assert!(output.contains("token limit"), "{wire}: {output}");
+        assert!(!output.contains("words"), "{wire}: the tool ran: {output}");
+        let ran = drain(&mut rx).into_iter().any(
+            |e| matches!(e, EngineEvent::TurnToolCall { ref status, .. } if status == "running"),
+        );
+        assert!(!ran, "{wire}: the cut call was run");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{wire}");
+        let told = requests[1].to_string();
+        assert!(told.contains("token limit"), "{wire}: {told}");
+        assert!(!told.contains("\\\"words\\\""), "{wire}: {told}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tool_loop_is_bounded() {
     let server = FakeProvider::start().await;

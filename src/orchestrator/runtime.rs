@@ -21,7 +21,7 @@ use super::tools::{self, ToolOutcome};
 use crate::config::{ProviderKind, TelemetryLevel};
 use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
 use crate::providers::{
-    self, ChatMessage, ChatRequest, FailureClass, Provider, Role, Timeouts, Usage,
+    self, ChatMessage, ChatRequest, FailureClass, FinishReason, Provider, Role, Timeouts, Usage,
 };
 use crate::sandbox::safety::{Direction, SafetyReport};
 
@@ -511,11 +511,19 @@ impl Runtime {
                 );
             }
             rounds += 1;
-            // Repair what can be repaired before the calls go into the history.
+            // Repair what can be repaired before the calls go into the history; calls from a
+            // reply cut at the token limit are not repaired but answered as not run.
+            let cut = reply.finish == FinishReason::Length;
             let repaired: Vec<_> = reply
                 .tool_calls
                 .iter()
-                .map(|c| tools::repair(c, &tool_specs))
+                .map(|c| {
+                    if cut {
+                        tools::cut_off(c)
+                    } else {
+                        tools::repair(c, &tool_specs)
+                    }
+                })
                 .collect();
             assistant.tool_calls = repaired.iter().map(|r| r.call.clone()).collect();
             request.messages.push(assistant.clone());

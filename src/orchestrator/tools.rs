@@ -89,6 +89,22 @@ pub async fn specs(engine: &EngineHandle) -> Vec<ToolSpec> {
         .collect()
 }
 
+/// What the model is told for a call written in a reply that stopped at the token limit.
+pub const CUT_OFF: &str = "the reply reached the token limit while this tool call was being \
+written, so its arguments may be cut short; it was not run. Call it again with shorter \
+arguments, or answer without it";
+
+/// A call from a reply that ended at the token limit: never repaired and never run, since
+/// closing its braces would run the tool on shortened values. The call is kept as sent.
+pub fn cut_off(call: &ToolCall) -> Repaired {
+    Repaired {
+        call: call.clone(),
+        args: None,
+        note: None,
+        error: Some(CUT_OFF.into()),
+    }
+}
+
 /// Fix what has one obvious fix: a `functions.` prefix or wrong case in the name, empty
 /// arguments, a markdown fence, unclosed braces, arguments sent as a JSON string.
 pub fn repair(call: &ToolCall, specs: &[ToolSpec]) -> Repaired {

@@ -108,10 +108,12 @@ fn decode(
             input_tokens: v["prompt_eval_count"].as_u64().unwrap_or(0),
             output_tokens: v["eval_count"].as_u64().unwrap_or(0),
         }));
-        let reason = if *next_tool > 0 {
-            FinishReason::ToolCalls
-        } else {
-            FinishReason::parse(v["done_reason"].as_str().unwrap_or("stop"))
+        // Ollama says `stop` after tool calls; `length` must survive, since calls in a reply
+        // cut at the token limit are not run.
+        let reason = match FinishReason::parse(v["done_reason"].as_str().unwrap_or("stop")) {
+            FinishReason::Length => FinishReason::Length,
+            _ if *next_tool > 0 => FinishReason::ToolCalls,
+            other => other,
         };
         out.push_back(StreamEvent::Finish(reason));
         return Ok(true);

@@ -25,6 +25,9 @@ pub enum Fault {
     Reply(String),
     /// A tool call (name, raw argument text), then the turn ends with finish `tool_calls`.
     ToolCall(String, String),
+    /// A tool call whose reply stops at the token limit: finish `length` (OpenAI),
+    /// stop_reason `max_tokens` (Anthropic), done_reason `length` (Ollama).
+    CutToolCall(String, String),
     /// 429 with `Retry-After: secs`.
     RateLimit(u64),
     /// 429 with this `Retry-After` value as it is (an HTTP date, say).
@@ -220,7 +223,8 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
             reply_chunks(wire, "slow hello", true)
         }
         Fault::Reply(text) => reply_chunks(wire, &text, true),
-        Fault::ToolCall(name, args) => tool_chunks(wire, &name, &args),
+        Fault::ToolCall(name, args) => tool_chunks(wire, &name, &args, false),
+        Fault::CutToolCall(name, args) => tool_chunks(wire, &name, &args, true),
         Fault::Cut => reply_chunks(wire, "partial answer that never", false),
         Fault::Malformed => vec![frame(wire, None, "{\"choices\": [ this is not json")],
         Fault::Endless => return streaming(wire, Endless::Text),
@@ -398,7 +402,13 @@ fn reply_chunks(wire: Wire, text: &str, finish: bool) -> Vec<String> {
     out
 }
 
-fn tool_chunks(wire: Wire, name: &str, args: &str) -> Vec<String> {
+/// A streamed tool call; `cut` ends the reply at the token limit instead.
+fn tool_chunks(wire: Wire, name: &str, args: &str, cut: bool) -> Vec<String> {
+    let (openai_finish, anthropic_stop, ollama_done) = if cut {
+        ("length", "max_tokens", "length")
+    } else {
+        ("tool_calls", "tool_use", "stop")
+    };
     match wire {
         Wire::OpenAi => {
             // The arguments arrive in two pieces, as real servers send them.
@@ -406,7 +416,7 @@ fn tool_chunks(wire: Wire, name: &str, args: &str) -> Vec<String> {
             vec![
                 frame(wire, None, &json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": a}}]}}]}).to_string()),
                 frame(wire, None, &json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": b}}]}}]}).to_string()),
-                frame(wire, None, &json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}).to_string()),
+                frame(wire, None, &json!({"choices": [{"index": 0, "delta": {}, "finish_reason": openai_finish}]}).to_string()),
                 frame(wire, None, "[DONE]"),
             ]
         }
@@ -414,14 +424,15 @@ fn tool_chunks(wire: Wire, name: &str, args: &str) -> Vec<String> {
             frame(wire, Some("message_start"), &json!({"type": "message_start", "message": {"usage": {"input_tokens": 5}}}).to_string()),
             frame(wire, Some("content_block_start"), &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": name, "input": {}}}).to_string()),
             frame(wire, Some("content_block_delta"), &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": args}}).to_string()),
-            frame(wire, Some("message_delta"), &json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 2}}).to_string()),
+            frame(wire, Some("message_delta"), &json!({"type": "message_delta", "delta": {"stop_reason": anthropic_stop}, "usage": {"output_tokens": 2}}).to_string()),
             frame(wire, Some("message_stop"), &json!({"type": "message_stop"}).to_string()),
         ],
         Wire::Ollama => {
+            // Ollama sends parsed arguments; a cut call still arrives as an object.
             let parsed: Value = serde_json::from_str(args).unwrap_or(json!({}));
             vec![
                 frame(wire, None, &json!({"message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": name, "arguments": parsed}}]}, "done": false}).to_string()),
-                frame(wire, None, &json!({"message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop"}).to_string()),
+                frame(wire, None, &json!({"message": {"role": "assistant", "content": ""}, "done": true, "done_reason": ollama_done}).to_string()),
             ]
         }
     }
