@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod fix;
+pub mod redact;
 pub mod secrets;
 
 use std::path::PathBuf;

@@ -4,43 +4,111 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// A kind of secret and the pattern that finds it. Patterns are ASCII-only and anchored on
-/// the shapes providers document, so ordinary prose does not match.
-struct Rule {
-    id: &'static str,
-    pattern: &'static str,
+/// A kind of secret and the pattern that decides it.
+///
+/// Patterns are ASCII-only, anchored on the shapes providers document so ordinary prose
+/// does not match, and bounded: each stops where the text is certainly a secret (a GitHub
+/// token at its 36th character), and the rest of the secret is the `then` class that
+/// follows. Bounded patterns are what lets [`super::redact::StreamRedactor`] hold back a
+/// bounded tail of a stream; every match of the open-ended shapes (`{36,}`) starts with a
+/// match of these.
+pub(crate) struct Rule {
+    pub id: &'static str,
+    pub pattern: &'static str,
+    pub then: Continuation,
 }
 
-const RULES: &[Rule] = &[
+/// What belongs to a secret after its deciding prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Continuation {
+    /// `[0-9A-Z]`
+    UpperDigits,
+    /// `[A-Za-z0-9_]`
+    Word,
+    /// `[A-Za-z0-9_-]`
+    WordDash,
+    /// `[A-Za-z0-9_.-]`
+    WordDashDot,
+    /// `[A-Za-z0-9+/=_.~-]`: a generic value.
+    GenericValue,
+    /// Everything up to `-----END ` and the next `-----`, or to the end of the text.
+    PemBlock,
+}
+
+impl Continuation {
+    pub fn contains(self, b: u8) -> bool {
+        match self {
+            Continuation::UpperDigits => b.is_ascii_uppercase() || b.is_ascii_digit(),
+            Continuation::Word => b.is_ascii_alphanumeric() || b == b'_',
+            Continuation::WordDash => b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'),
+            Continuation::WordDashDot => {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+            }
+            Continuation::GenericValue => {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'+' | b'/' | b'=' | b'_' | b'.' | b'~' | b'-')
+            }
+            Continuation::PemBlock => false,
+        }
+    }
+}
+
+/// In order: at one position the first rule that matches wins.
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: "pem_private_key",
         pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----",
+        then: Continuation::PemBlock,
     },
     Rule {
         id: "aws_access_key",
-        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}",
+        then: Continuation::UpperDigits,
     },
     Rule {
         id: "github_token",
-        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b",
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40})",
+        then: Continuation::Word,
     },
     Rule {
         id: "gitlab_token",
-        pattern: r"\bglpat-[A-Za-z0-9_-]{20,}\b",
+        pattern: r"\bglpat-[A-Za-z0-9_-]{20}",
+        then: Continuation::WordDash,
     },
     Rule {
         id: "anthropic_key",
-        pattern: r"\bsk-ant-[A-Za-z0-9_-]{20,}",
+        pattern: r"\bsk-ant-[A-Za-z0-9_-]{20}",
+        then: Continuation::WordDash,
     },
     Rule {
         id: "openai_key",
-        pattern: r"\bsk-(?:proj-|live-|svcacct-)?[A-Za-z0-9_-]{20,}",
+        pattern: r"\bsk-(?:proj-|live-|svcacct-)?[A-Za-z0-9_-]{20}",
+        then: Continuation::WordDash,
     },
+    // A JWT's header is unbounded, so a run of 257 characters after `eyJ` (base64 of `{"`)
+    // counts without its `.eyJ`: a blob that long starting like JSON is hidden either way.
     Rule {
         id: "jwt",
-        pattern: r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        pattern: r"\beyJ(?:[A-Za-z0-9_-]{8,256}\.eyJ[A-Za-z0-9_-]{8}|[A-Za-z0-9_-]{257})",
+        then: Continuation::WordDashDot,
     },
 ];
+
+/// The rule id of high-entropy values of secret-named keys.
+pub(crate) const GENERIC_RULE: &str = "generic_secret_assignment";
+/// A secret-named key and its separator, ending where the value starts (`TOKEN=`,
+/// `"api_key": "`, `password: `). Bounded like the rules: a name up to 64 characters
+/// after its keyword, up to 16 spaces around the separator.
+pub(crate) const GENERIC_CONTEXT: &str = r#"(?i-u)(?:key|token|secret|password|passwd|credential)[A-Za-z0-9_.-]{0,64}["']?\s{0,16}[:=]\s{0,16}["']?"#;
+/// A generic value is at least this long...
+pub(crate) const GENERIC_VALUE_MIN: usize = 16;
+/// ...and judged random on at most its first this many bytes (the rest is swallowed).
+pub(crate) const GENERIC_VALUE_CAP: usize = 64;
+
+/// Random keys score high, words and paths low.
+pub(crate) fn looks_random(value: &[u8]) -> bool {
+    entropy(value) >= 3.5
+}
 
 static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
     RULES
@@ -84,20 +152,11 @@ pub fn scan(text: &str) -> Vec<Hit> {
     hits
 }
 
-/// A secret-named key assigned a long, random-looking value in any common syntax
-/// (`TOKEN=…`, `"api_key": "…"`, `password: …`); the value is group 1.
-static GENERIC_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|credential)[A-Za-z0-9_.-]*["']?\s*[:=]\s*["']?([A-Za-z0-9+/=_.~-]{16,})"#,
-    )
-    .expect("static pattern")
-});
-
-/// Bits of entropy per character; random keys score high, words and paths low.
-fn entropy(text: &str) -> f64 {
+/// Bits of entropy per character.
+fn entropy(text: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    for b in text.bytes() {
-        counts[b as usize] += 1;
+    for b in text {
+        counts[*b as usize] += 1;
     }
     let n = text.len() as f64;
     counts
@@ -117,47 +176,12 @@ pub struct Match {
     pub range: std::ops::Range<usize>,
 }
 
-/// Every secret in `text` by byte range, the shaped rules first, then generic high-entropy
-/// assignments (`generic_secret_assignment`) that no shaped rule already covers. Ranges do
-/// not overlap.
+/// Every secret in `text` by byte range, exactly the ones [`super::redact::redact`]
+/// replaces: the shaped rules with what follows them (a PEM key's whole block), and
+/// high-entropy values of secret-named keys (`generic_secret_assignment`). Ranges do not
+/// overlap and are in order.
 pub fn find(text: &str) -> Vec<Match> {
-    let mut found: Vec<Match> = Vec::new();
-    let overlaps = |found: &[Match], r: &std::ops::Range<usize>| {
-        found
-            .iter()
-            .any(|m| m.range.start < r.end && r.start < m.range.end)
-    };
-    for (rule, re) in COMPILED.iter() {
-        for m in re.find_iter(text) {
-            let mut range = m.range();
-            if *rule == "pem_private_key" {
-                // The whole key block, not only its header.
-                let end_marker = text[range.end..].find("-----END ").and_then(|i| {
-                    let tail = range.end + i;
-                    text[tail + 9..].find("-----").map(|j| tail + 9 + j + 5)
-                });
-                range.end = end_marker.unwrap_or(text.len());
-            }
-            if !overlaps(&found, &range) {
-                found.push(Match { rule, range });
-            }
-        }
-    }
-    for caps in GENERIC_ASSIGNMENT.captures_iter(text) {
-        let Some(value) = caps.get(1) else { continue };
-        let v = value.as_str();
-        if v.starts_with("env:") || v.starts_with("file:") || entropy(v) < 3.5 {
-            continue;
-        }
-        if !overlaps(&found, &value.range()) {
-            found.push(Match {
-                rule: "generic_secret_assignment",
-                range: value.range(),
-            });
-        }
-    }
-    found.sort_by_key(|m| m.range.start);
-    found
+    super::redact::find(text)
 }
 
 /// The text with literal values of secret-named keys replaced; references (`env:`, `file:`)

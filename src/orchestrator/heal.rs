@@ -268,7 +268,11 @@ impl Healer<'_> {
                         reply.model = model;
                         return Ok(reply);
                     }
-                    Err(error) => {
+                    Err(mut error) => {
+                        // A provider's message can echo its response body (or our request):
+                        // from here it reaches the health book, the providers list, the
+                        // turn's error and the session file, so it is redacted once, here.
+                        error.message = crate::findings::redact::redact(&error.message);
                         let status = if error.class == FailureClass::Cancelled {
                             "cancelled"
                         } else {

@@ -1,6 +1,7 @@
 //! The turn loop and the self-heal policy: classify, retry, back off, cool down, break the
 //! circuit, fall back; and the telemetry every turn carries.
 
+pub mod guard;
 pub mod heal;
 pub mod health;
 pub mod runtime;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::guard::StreamGuard;
 use super::heal::{Cancel, ChainEntry, HealError, Healer, Progress, millis};
 use super::health::{Change, HealthBook};
 use super::sessions::{Line, SessionError, SessionStore, now_ms};
@@ -20,6 +21,7 @@ use super::telemetry::{History, Runtime as RuntimeTelemetry, SelfHealing, TurnRe
 use super::tools::{self, ToolOutcome};
 use crate::config::{ProviderKind, TelemetryLevel};
 use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
+use crate::findings::redact::{redact, redact_json, redact_json_text};
 use crate::providers::{
     self, ChatMessage, ChatRequest, FailureClass, FinishReason, Provider, Role, Timeouts, Usage,
 };
@@ -434,19 +436,35 @@ impl Runtime {
         let deadline = started + Duration::from_millis(config.self_heal.deadline_ms);
         let sink_session = session.clone();
         let sink_engine = engine.clone();
+        let layer = crate::engine::sandbox::safety_layer(&snapshot);
+        let guard = StreamGuard::new(&layer, cancel.clone());
+        let guard = &guard;
         let sink = move |p: Progress<'_>| match p {
-            Progress::Text(t) => sink_engine.emit(EngineEvent::StreamDelta {
-                conversation: sink_session.clone(),
-                text: t.to_string(),
-            }),
-            Progress::Reasoning(t) => sink_engine.emit(EngineEvent::ReasoningDelta {
-                conversation: sink_session.clone(),
-                text: t.to_string(),
-            }),
-            Progress::Restart { provider } => sink_engine.emit(EngineEvent::StreamRestart {
-                conversation: sink_session.clone(),
-                provider: provider.to_string(),
-            }),
+            Progress::Text(t) => {
+                let text = guard.pass(t, false);
+                if !text.is_empty() {
+                    sink_engine.emit(EngineEvent::StreamDelta {
+                        conversation: sink_session.clone(),
+                        text,
+                    });
+                }
+            }
+            Progress::Reasoning(t) => {
+                let text = guard.pass(t, true);
+                if !text.is_empty() {
+                    sink_engine.emit(EngineEvent::ReasoningDelta {
+                        conversation: sink_session.clone(),
+                        text,
+                    });
+                }
+            }
+            Progress::Restart { provider } => {
+                guard.restart();
+                sink_engine.emit(EngineEvent::StreamRestart {
+                    conversation: sink_session.clone(),
+                    provider: provider.to_string(),
+                })
+            }
             Progress::Attempt(a) => sink_engine.emit(EngineEvent::Telemetry {
                 provider: a.provider.clone(),
                 model: a.model.clone(),
@@ -478,6 +496,27 @@ impl Runtime {
         let mut exhausted = false;
         let (reply, reasoning, provider, model, safety) = loop {
             let result = healer.complete(&chain, &request, &mut telemetry).await;
+            // What the redactors held is decided now: passed on after a reply, void after
+            // a failure (its streamed text is void too).
+            let tails = guard.close();
+            if let Some(rule) = guard.blocked() {
+                return Err(self
+                    .blocked(engine, &session, rule, telemetry, started)
+                    .await);
+            }
+            if result.is_ok() {
+                for (text, reasoning) in [(tails.reasoning, true), (tails.text, false)] {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let conversation = session.clone();
+                    engine.emit(if reasoning {
+                        EngineEvent::ReasoningDelta { conversation, text }
+                    } else {
+                        EngineEvent::StreamDelta { conversation, text }
+                    });
+                }
+            }
             let reply = match result {
                 Ok(reply) => reply,
                 Err(e) if e.class == Some(FailureClass::ContextOverflow) && !compacted => {
@@ -491,20 +530,21 @@ impl Runtime {
                 Err(e) => return Err(self.fail(engine, &session, e, telemetry, started).await),
             };
             usage.add(reply.usage);
-            let mut assistant = ChatMessage::new(Role::Assistant, reply.text.clone());
+            // Tool-round text was streamed redacted; the history and the session keep it so.
+            let mut assistant = ChatMessage::new(Role::Assistant, layer.redact_text(&reply.text));
             assistant.tool_calls = reply.tool_calls.clone();
             if reply.tool_calls.is_empty() || exhausted {
                 assistant.tool_calls.clear();
                 // The SafetyLayer sees the final reply before it is stored or returned:
-                // a secret a model echoes back is redacted (or the reply blocked).
-                let layer = crate::engine::sandbox::safety_layer(&engine.snapshot());
+                // a secret a model echoes back is redacted (or the reply blocked), as the
+                // stream was.
                 let checked = layer.check_text(&reply.text, Direction::ModelReply);
                 engine.report_safety(Direction::ModelReply, &reply.provider, &checked.report);
                 assistant.content = checked.text.clone();
                 self.append(engine, &session, assistant).await?;
                 break (
                     checked.text,
-                    reply.reasoning,
+                    layer.redact_text(&reply.reasoning),
                     reply.provider,
                     reply.model,
                     checked.report,
@@ -525,7 +565,18 @@ impl Runtime {
                     }
                 })
                 .collect();
-            assistant.tool_calls = repaired.iter().map(|r| r.call.clone()).collect();
+            // The calls run with their arguments as the model sent them (the sandbox checks
+            // them); the history and the session keep them redacted like the text.
+            assistant.tool_calls = repaired
+                .iter()
+                .map(|r| {
+                    let mut call = r.call.clone();
+                    if layer.scans_secrets() {
+                        call.arguments = redact_json_text(&call.arguments);
+                    }
+                    call
+                })
+                .collect();
             request.messages.push(assistant.clone());
             self.append(engine, &session, assistant).await?;
             for fixed in repaired {
@@ -617,6 +668,10 @@ impl Runtime {
                 }
             }
         }
+        // Reasoning and errors were redacted where they were made; citations quote memory.
+        if config.config().safety.secret_scanning {
+            redact_json(&mut saved);
+        }
         self.history.push(record, cap);
         let _ = self
             .with_sessions(engine, |store| {
@@ -646,7 +701,9 @@ impl Runtime {
             "configure a provider, or wait for a cooldown to end (`providers reset` ends it now)",
             |c| c.advice(),
         );
-        let message = format!("{}; {advice}", error.message);
+        // Provider messages can echo a request or a response body; the healer redacted
+        // them, and the whole line is redacted again for what the turn adds.
+        let message = redact(&format!("{}; {advice}", error.message));
         let last = telemetry.attempts.last();
         let record = TurnRecord {
             at: now_ms(),
@@ -665,6 +722,53 @@ impl Runtime {
         });
         self.finish(engine, session, record, &json!({})).await;
         EngineError::new(error_code(class), message).with_details(details)
+    }
+}
+
+impl Runtime {
+    /// The turn stopped on a secret (`on_secret = "block"`): recorded like a failure, and
+    /// reported as refused by the safety layer.
+    async fn blocked(
+        &self,
+        engine: &EngineHandle,
+        session: &str,
+        rule: &str,
+        telemetry: SelfHealing,
+        started: Instant,
+    ) -> EngineError {
+        let message = format!(
+            "the reply was stopped: it held a secret (secret.{rule}) and safety.on_secret = \"block\"; \
+             nothing from the secret on was shown or stored"
+        );
+        engine.emit(EngineEvent::SafetyDecision {
+            direction: Direction::ModelReply.as_str().to_string(),
+            subject: telemetry
+                .attempts
+                .last()
+                .map(|a| a.provider.clone())
+                .unwrap_or_default(),
+            decision: "block".into(),
+            rules: vec![format!("secret.{rule}")],
+            reasons: vec![message.clone()],
+        });
+        let last = telemetry.attempts.last();
+        let record = TurnRecord {
+            at: now_ms(),
+            session: session.to_string(),
+            ok: false,
+            error: Some(message.clone()),
+            provider: last.map(|a| a.provider.clone()).unwrap_or_default(),
+            model: last.map(|a| a.model.clone()).unwrap_or_default(),
+            latency_ms: millis(started.elapsed()),
+            self_healing: telemetry.clone(),
+        };
+        let details = json!({
+            "session": session,
+            "rule": format!("secret.{rule}"),
+            "runtime": { "selfHealing": telemetry },
+        });
+        self.finish(engine, session, record, &json!({})).await;
+        EngineError::new(ErrorCode::Denied, message).with_details(details)
     }
 }
 

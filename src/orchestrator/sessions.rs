@@ -270,12 +270,17 @@ impl SessionStore {
         Ok(())
     }
 
-    /// The session as JSONL, exactly the lines kept.
+    /// The session as JSONL, the lines kept with any secret in their strings redacted
+    /// (files written before redaction existed may hold some).
     pub fn export(&self, id: &str) -> Result<String, SessionError> {
         let session = self.get(id)?;
         let mut out = String::new();
         for line in &session.lines {
-            if let Ok(text) = serde_json::to_string(line) {
+            let Ok(mut value) = serde_json::to_value(line) else {
+                continue;
+            };
+            crate::findings::redact::redact_json(&mut value);
+            if let Ok(text) = serde_json::to_string(&value) {
                 out.push_str(&text);
                 out.push('\n');
             }

@@ -276,7 +276,8 @@ pub async fn run(
             conversation: session.to_string(),
             id: call.id.clone(),
             name: call.name.clone(),
-            arguments: call.arguments.clone(),
+            // Shown on every face: redacted like the turn's text (the tool got them whole).
+            arguments: crate::findings::redact::redact_json_text(&call.arguments),
             status: status.to_string(),
             output,
         });
@@ -286,7 +287,7 @@ pub async fn run(
         ToolOutcome {
             id: call.id.clone(),
             name: call.name.clone(),
-            arguments: call.arguments.clone(),
+            arguments: crate::findings::redact::redact_json_text(&call.arguments),
             ok,
             output,
             repaired: repaired.note.clone(),

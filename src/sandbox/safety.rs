@@ -170,7 +170,7 @@ static INJECTIONS: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
 });
 
 /// Characters that render as nothing or reorder text: used to hide instructions.
-fn is_stripped(c: char) -> bool {
+pub(crate) fn is_stripped(c: char) -> bool {
     match c {
         '\t' | '\n' | '\r' => false,
         c if c.is_control() => true, // C0, DEL, C1
@@ -194,6 +194,28 @@ impl SafetyLayer {
             secret_scanning: config.secret_scanning,
             on_secret: config.on_secret,
             max_bytes: (config.max_content_kb as usize).saturating_mul(1024),
+        }
+    }
+
+    /// Whether secrets are looked for at all (`safety.secret_scanning`).
+    pub fn scans_secrets(&self) -> bool {
+        self.secret_scanning
+    }
+
+    /// What to do on a secret (`safety.on_secret`).
+    pub fn on_secret(&self) -> SecretAction {
+        self.on_secret
+    }
+
+    /// Control and invisible characters stripped and, when scanning, every secret replaced
+    /// by its marker whatever `on_secret` says: for text that is stored or shown but not
+    /// refused (reasoning, error messages), so it reads as the stream did.
+    pub fn redact_text(&self, text: &str) -> String {
+        let clean: String = text.chars().filter(|c| !is_stripped(*c)).collect();
+        if self.secret_scanning {
+            crate::findings::redact::redact(&clean)
+        } else {
+            clean
         }
     }
 
