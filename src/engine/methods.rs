@@ -702,7 +702,7 @@ fn fix_error(error: fix::FixError) -> EngineError {
         E::NotInJournal(_) | E::NothingToUndo => ErrorCode::NotFound,
         E::UnsafeJournal(_) => ErrorCode::Denied,
         E::BadConfig { .. } => ErrorCode::InvalidRequest,
-        E::Io { .. } => ErrorCode::Internal,
+        E::Io { .. } | E::RevertFailed { .. } => ErrorCode::Internal,
     };
     EngineError::new(code, error.to_string())
 }

@@ -1,19 +1,24 @@
 //! The fix engine: plans of small steps, shown as a dry-run diff, applied with backups,
 //! recorded in an undo journal, and reverted exactly.
 //!
-//! Safety rules: symlinks are never followed (refused and reported instead); config edits go
+//! Safety rules: symlinks are never followed (refused and reported instead): every read,
+//! write, rename and chmod goes through a descriptor opened with `O_NOFOLLOW` in a directory
+//! opened with `O_NOFOLLOW` (see `at.rs`), never a check followed by an open; config edits go
 //! through `toml_edit`, so comments, order and keys the fix does not own survive; every
 //! config write leaves a backup ring (`config.toml.bak.1` .. `.5`); writes are atomic
 //! (temporary file and rename); a step that is already done is a no-op, so fixing twice
 //! changes nothing.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::at::{self, Dir};
 
 /// How many config backups are kept.
 pub const BACKUPS: usize = 5;
@@ -42,6 +47,16 @@ pub enum FixError {
         "the fix journal {0} is not safe to act on (a link, not yours, or writable by others); inspect and remove it"
     )]
     UnsafeJournal(String),
+    /// A fix failed part-way and putting back its earlier steps failed too: the fix is half
+    /// applied, and the user must know which steps to put back by hand.
+    #[error(
+        "{cause}; putting back the steps already done failed too, so the fix is half applied: {}. Restore these by hand (config backups are FILE.bak.1 to .bak.5)",
+        .failures.join("; ")
+    )]
+    RevertFailed {
+        cause: Box<FixError>,
+        failures: Vec<String>,
+    },
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> FixError {
@@ -141,6 +156,107 @@ pub struct Applied {
     pub diff: String,
 }
 
+/// The error for a no-follow open: a link there is refused by name.
+fn open_error(path: &Path, e: std::io::Error) -> FixError {
+    if at::is_link_error(&e) {
+        FixError::Symlink(path.display().to_string())
+    } else {
+        io_error(path, e)
+    }
+}
+
+/// A file named through its parent directory's descriptor: every read, backup, write and
+/// chmod of it happens in that one directory, and no link is followed on the way (a linked
+/// parent directory, say `state -> /etc`, is refused too).
+struct Target {
+    dir: Dir,
+    name: OsString,
+    path: PathBuf,
+}
+
+impl Target {
+    fn open(path: &Path) -> Result<Self, FixError> {
+        let (dir, name) = Dir::parent_of(path)
+            .map_err(|e| open_error(path.parent().unwrap_or(Path::new(".")), e))?;
+        Ok(Self {
+            dir,
+            name,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn sibling(&self, suffix: &str) -> OsString {
+        let mut name = self.name.clone();
+        name.push(suffix);
+        name
+    }
+
+    /// The file, opened without following a link, and its metadata; None when missing.
+    fn open_existing(&self) -> Result<Option<(fs::File, fs::Metadata)>, FixError> {
+        match self.dir.open_read(&self.name) {
+            Ok(file) => {
+                let meta = file.metadata().map_err(|e| io_error(&self.path, e))?;
+                Ok(Some((file, meta)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(open_error(&self.path, e)),
+        }
+    }
+
+    /// The text and mode of a config file a step edits ("" and None when it is missing).
+    fn read(&self) -> Result<(String, Option<u32>), FixError> {
+        let Some((mut file, meta)) = self.open_existing()? else {
+            return Ok((String::new(), None));
+        };
+        if !meta.is_file() {
+            return Err(FixError::Refused(format!(
+                "{} is not a regular file",
+                self.path.display()
+            )));
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| io_error(&self.path, e))?;
+        Ok((text, Some(meta.permissions().mode() & 0o7777)))
+    }
+
+    /// A backup beside the file, when it can be read (links are not).
+    fn read_sibling(&self, suffix: &str) -> Option<String> {
+        let mut file = self.dir.open_read(&self.sibling(suffix)).ok()?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
+        Some(text)
+    }
+
+    fn write(&self, text: &str, mode: u32) -> Result<(), FixError> {
+        write_at(&self.dir, &self.name, &self.path, text.as_bytes(), mode)
+    }
+
+    /// Shift `.bak.1..4` to `.bak.2..5` (dropping the oldest) and write `text`, the file as
+    /// just read through the same descriptor, to `.bak.1`.
+    fn rotate_backups(&self, text: &str) -> Result<(), FixError> {
+        for n in (1..BACKUPS).rev() {
+            let from = self.sibling(&format!(".bak.{n}"));
+            match self
+                .dir
+                .rename(&from, &self.sibling(&format!(".bak.{}", n + 1)))
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&backup_path(&self.path, n), e)),
+            }
+        }
+        write_at(
+            &self.dir,
+            &self.sibling(".bak.1"),
+            &backup_path(&self.path, 1),
+            text.as_bytes(),
+            0o600,
+        )
+    }
+}
+
+/// Display only (the dry run): the mode of `path`, and whether it is a link.
 fn mode_of(path: &Path) -> Result<Option<(u32, bool)>, FixError> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some((
@@ -152,38 +268,9 @@ fn mode_of(path: &Path) -> Result<Option<(u32, bool)>, FixError> {
     }
 }
 
-/// chmod through a descriptor opened with O_NOFOLLOW: a link swapped in after the check
-/// makes the open fail instead of changing the link's target. A linked parent directory
-/// (say `logs -> /etc`) is refused too, so a fix never reaches outside through it.
-fn chmod_nofollow(path: &Path, mode: u32) -> Result<(), FixError> {
-    if let Some(parent) = path.parent()
-        && fs::symlink_metadata(parent).is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return Err(FixError::Symlink(parent.display().to_string()));
-    }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                FixError::Symlink(path.display().to_string())
-            } else {
-                io_error(path, e)
-            }
-        })?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| io_error(path, e))
-}
-
 /// Read a config file that a step will edit; refuses links.
 fn read_config(path: &Path) -> Result<String, FixError> {
-    match mode_of(path)? {
-        Some((_, true)) => return Err(FixError::Symlink(path.display().to_string())),
-        None => return Ok(String::new()),
-        Some(_) => {}
-    }
-    fs::read_to_string(path).map_err(|e| io_error(path, e))
+    Target::open(path)?.read().map(|(text, _)| text)
 }
 
 fn edit_config(text: &str, path: &Path, step: &Step) -> Result<String, FixError> {
@@ -344,24 +431,33 @@ impl Plan {
     /// nothing changes, no journal entry is written. Fixes run one at a time (a lock in the
     /// journal dir), and a fix that cannot be journaled is reverted: no change without undo.
     pub fn apply(&self, journal_dir: &Path) -> Result<Applied, FixError> {
-        let _lock = JournalLock::acquire(journal_dir)?;
+        let lock = JournalLock::acquire(journal_dir)?;
         let diff = self.dry_run();
         let mut undo = Vec::new();
         let result = self.apply_steps(&mut undo).and_then(|()| {
             if undo.is_empty() {
                 Ok(None)
             } else {
-                journal_append(journal_dir, self, undo.clone()).map(Some)
+                journal_append(&lock.dir, self, undo.clone()).map(Some)
             }
         });
         let seq = match result {
             Ok(seq) => seq,
             Err(e) => {
-                // Put back what this plan already changed, newest first, then report.
-                for step in undo.iter().rev() {
-                    let _ = revert(step);
+                // Put back what this plan already changed, newest first, then report; a
+                // step that cannot be put back is part of the report, never dropped.
+                let failures: Vec<String> = undo
+                    .iter()
+                    .rev()
+                    .filter_map(|step| revert(step).err().map(|f| f.to_string()))
+                    .collect();
+                if failures.is_empty() {
+                    return Err(e);
                 }
-                return Err(e);
+                return Err(FixError::RevertFailed {
+                    cause: Box::new(e),
+                    failures,
+                });
             }
         };
         Ok(Applied {
@@ -376,36 +472,41 @@ impl Plan {
         let mut edited: Vec<&PathBuf> = Vec::new();
         for step in &self.steps {
             match step {
-                Step::SetMode { path, mode } => match mode_of(path)? {
-                    None => {
+                Step::SetMode { path, mode } => {
+                    // The mode is read and changed through one descriptor: what is changed is
+                    // what was checked.
+                    let Some((file, meta)) = Target::open(path)?.open_existing()? else {
                         return Err(FixError::Refused(format!(
                             "{} does not exist",
                             path.display()
                         )));
-                    }
-                    Some((_, true)) => return Err(FixError::Symlink(path.display().to_string())),
-                    Some((current, false)) if current == *mode => {}
-                    Some((current, false)) => {
-                        chmod_nofollow(path, *mode)?;
+                    };
+                    let current = meta.permissions().mode() & 0o7777;
+                    if current != *mode {
+                        file.set_permissions(fs::Permissions::from_mode(*mode))
+                            .map_err(|e| io_error(path, e))?;
                         undo.push(UndoStep::RestoreMode {
                             path: path.clone(),
                             mode: current,
                             applied: Some(*mode),
                         });
                     }
-                },
+                }
                 Step::SetConfig { file, .. } | Step::AppendConfig { file, .. } => {
                     if edited.contains(&file) {
                         continue;
                     }
                     edited.push(file);
-                    let before = read_config(file)?;
+                    let target = Target::open(file)?;
+                    let (before, mode) = target.read()?;
                     let after = self.config_result(file, &before)?;
                     if after == before {
                         continue;
                     }
-                    rotate_backups(file)?;
-                    write_atomic(file, &after)?;
+                    if mode.is_some() {
+                        target.rotate_backups(&before)?;
+                    }
+                    target.write(&after, mode.unwrap_or(0o600))?;
                     undo.push(UndoStep::RestoreFile {
                         path: file.clone(),
                         before,
@@ -413,25 +514,21 @@ impl Plan {
                     });
                 }
                 Step::CreateDir { path, mode } => {
-                    if mode_of(path)?.is_some() {
-                        continue;
+                    let target = Target::open(path)?;
+                    match target.dir.create_dir(&target.name, *mode) {
+                        Ok(()) => undo.push(UndoStep::RemoveDir { path: path.clone() }),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(io_error(path, e)),
                     }
-                    std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), *mode)
-                        .create(path)
-                        .map_err(|e| io_error(path, e))?;
-                    undo.push(UndoStep::RemoveDir { path: path.clone() });
                 }
                 Step::MoveFile { from, to } => {
-                    if mode_of(from)?.is_none() && mode_of(to)?.is_some() {
+                    let (source, dest) = (Target::open(from)?, Target::open(to)?);
+                    let exists =
+                        |t: &Target| t.dir.exists(&t.name).map_err(|e| io_error(&t.path, e));
+                    if !exists(&source)? && exists(&dest)? {
                         continue;
                     }
-                    if mode_of(to)?.is_some() {
-                        return Err(FixError::Refused(format!(
-                            "{} already exists; not overwriting it",
-                            to.display()
-                        )));
-                    }
-                    fs::rename(from, to).map_err(|e| io_error(from, e))?;
+                    move_no_replace(&source, &dest)?;
                     undo.push(UndoStep::MoveBack {
                         from: to.clone(),
                         to: from.clone(),
@@ -443,48 +540,69 @@ impl Plan {
     }
 }
 
+/// Rename `from` to `to` within their directories' descriptors, never replacing `to`.
+fn move_no_replace(from: &Target, to: &Target) -> Result<(), FixError> {
+    match from.dir.rename_no_replace(&from.name, &to.dir, &to.name) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(FixError::Refused(format!(
+            "{} already exists; not overwriting it",
+            to.path.display()
+        ))),
+        Err(e) => Err(io_error(&from.path, e)),
+    }
+}
+
 fn revert(step: &UndoStep) -> Result<(), FixError> {
     match step {
         UndoStep::RestoreMode {
             path,
             mode,
             applied,
-        } => match mode_of(path)? {
-            Some((_, true)) => Err(FixError::Symlink(path.display().to_string())),
-            None => Err(FixError::Refused(format!(
-                "{} no longer exists",
-                path.display()
-            ))),
-            Some((current, false)) if applied.is_some_and(|set| set != current) => {
-                Err(FixError::Refused(format!(
+        } => {
+            let Some((file, meta)) = Target::open(path)?.open_existing()? else {
+                return Err(FixError::Refused(format!(
+                    "{} no longer exists",
+                    path.display()
+                )));
+            };
+            let current = meta.permissions().mode() & 0o7777;
+            if applied.is_some_and(|set| set != current) {
+                return Err(FixError::Refused(format!(
                     "{} changed mode since the fix (now {current:04o}); not changing it back",
                     path.display()
-                )))
+                )));
             }
-            Some(_) => chmod_nofollow(path, *mode),
-        },
+            file.set_permissions(fs::Permissions::from_mode(*mode))
+                .map_err(|e| io_error(path, e))
+        }
         UndoStep::RestoreFile {
             path,
             before,
             after,
         } => {
-            let current = read_config(path)?;
+            let target = Target::open(path)?;
+            let (current, mode) = target.read()?;
             if current != *after {
                 return Err(FixError::Conflict {
                     path: path.display().to_string(),
                 });
             }
-            write_atomic(path, before)
+            target.write(before, mode.unwrap_or(0o600))
         }
-        UndoStep::RemoveDir { path } => fs::remove_dir(path).map_err(|e| io_error(path, e)),
+        UndoStep::RemoveDir { path } => {
+            let target = Target::open(path)?;
+            target
+                .dir
+                .remove_dir(&target.name)
+                .map_err(|e| io_error(path, e))
+        }
         UndoStep::MoveBack { from, to } => {
-            if mode_of(to)?.is_some() {
-                return Err(FixError::Refused(format!(
-                    "{} exists again; not overwriting it",
-                    to.display()
-                )));
-            }
-            fs::rename(from, to).map_err(|e| io_error(from, e))
+            move_no_replace(&Target::open(from)?, &Target::open(to)?).map_err(|e| match e {
+                FixError::Refused(_) => {
+                    FixError::Refused(format!("{} exists again; not overwriting it", to.display()))
+                }
+                other => other,
+            })
         }
     }
 }
@@ -505,7 +623,8 @@ pub fn set_config_key(
         key: key.iter().map(|k| k.to_string()).collect(),
         value,
     };
-    let before = read_config(file)?;
+    let target = Target::open(file)?;
+    let (before, mode) = target.read()?;
     let after = edit_config(&before, file, &step)?;
     if after == before {
         return Ok(false);
@@ -513,14 +632,14 @@ pub fn set_config_key(
     // When the newest backup differs from the file in this key alone, it already keeps
     // everything else: repeated edits of one key (a user pressing K/J) must not push the
     // older backups out of the ring.
-    let newest = fs::read_to_string(backup_path(file, 1)).ok();
+    let newest = target.read_sibling(".bak.1");
     let same_but_key = newest
         .and_then(|text| edit_config(&text, file, &step).ok())
         .is_some_and(|text| text == after);
-    if !same_but_key {
-        rotate_backups(file)?;
+    if !same_but_key && mode.is_some() {
+        target.rotate_backups(&before)?;
     }
-    write_atomic(file, &after)?;
+    target.write(&after, mode.unwrap_or(0o600))?;
     Ok(true)
 }
 
@@ -531,50 +650,31 @@ pub fn backup_path(file: &Path, n: usize) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// Shift `.bak.1..4` to `.bak.2..5` (dropping the oldest) and copy `file` to `.bak.1`.
-fn rotate_backups(file: &Path) -> Result<PathBuf, FixError> {
-    let newest = backup_path(file, 1);
-    if mode_of(file)?.is_none() {
-        return Ok(newest);
-    }
-    for n in (1..BACKUPS).rev() {
-        let from = backup_path(file, n);
-        if mode_of(&from)?.is_some() {
-            fs::rename(&from, backup_path(file, n + 1)).map_err(|e| io_error(&from, e))?;
-        }
-    }
-    let text = fs::read(file).map_err(|e| io_error(file, e))?;
-    write_bytes_atomic(&newest, &text, 0o600)?;
-    Ok(newest)
-}
-
-/// Replace `path` with `text` atomically, keeping its mode (0600 for a new file).
-fn write_atomic(path: &Path, text: &str) -> Result<(), FixError> {
-    let mode = mode_of(path)?.map_or(0o600, |(m, _)| m);
-    write_bytes_atomic(path, text.as_bytes(), mode)
-}
-
-fn write_bytes_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FixError> {
+/// Write `bytes` to `name` in `dir` atomically: a new temporary file beside it (created with
+/// `O_EXCL | O_NOFOLLOW`, mode `mode` exactly), synced, then renamed over the name (a rename
+/// replaces a link; it never writes through one).
+fn write_at(
+    dir: &Dir,
+    name: &OsStr,
+    shown: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), FixError> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
+    let mut tmp = name.to_os_string();
+    tmp.push(format!(".tmp-{}-{n}", std::process::id()));
     let written = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let mut file = dir.open_file(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
         file.write_all(bytes)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        dir.rename(&tmp, name)
     })();
     if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(path, e));
+        // Only the temporary file is removed; the target was not touched.
+        let _ = dir.unlink(&tmp);
+        return Err(io_error(shown, e));
     }
     Ok(())
 }
@@ -593,71 +693,109 @@ pub fn unified_diff(file: &Path, before: &str, after: &str) -> String {
         .to_string()
 }
 
+const JOURNAL: &str = "journal.jsonl";
+
 fn journal_file(dir: &Path) -> PathBuf {
-    dir.join("journal.jsonl")
+    dir.join(JOURNAL)
 }
 
-/// A journal path is trusted only when it is not a link, belongs to this user and no one
-/// else can write it: undo acts on whatever paths the journal names.
-fn check_trusted(path: &Path) -> Result<(), FixError> {
+/// A journal path is trusted only when it is not a link (it was opened with `O_NOFOLLOW`),
+/// belongs to this user and no one else can write it: undo acts on whatever paths the
+/// journal names. `meta` comes from the open descriptor, so what is checked is what is read.
+fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), FixError> {
     use std::os::unix::fs::MetadataExt;
-    match fs::symlink_metadata(path) {
-        Ok(meta) => {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            let me = unsafe { libc::geteuid() };
-            if meta.file_type().is_symlink() || meta.uid() != me || meta.mode() & 0o022 != 0 {
-                return Err(FixError::UnsafeJournal(path.display().to_string()));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_error(path, e)),
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(FixError::UnsafeJournal(path.display().to_string()));
     }
+    Ok(())
 }
 
-/// Held while a fix or an undo runs, so two runs never interleave their writes.
+/// The journal dir, opened without following a link and trusted; created (0700, with its
+/// parents) when `create`, else None when it does not exist.
+fn open_journal_dir(dir: &Path, create: bool) -> Result<Option<Dir>, FixError> {
+    if create {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io_error(parent, e))?;
+        }
+        let (parent, name) = Dir::parent_of(dir).map_err(|e| io_error(dir, e))?;
+        match parent.create_dir(&name, 0o700) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_error(dir, e)),
+        }
+    }
+    let opened = match Dir::open(dir) {
+        Ok(opened) => opened,
+        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if at::is_link_error(&e) => {
+            return Err(FixError::UnsafeJournal(dir.display().to_string()));
+        }
+        Err(e) => return Err(io_error(dir, e)),
+    };
+    check_trusted(dir, &opened.metadata().map_err(|e| io_error(dir, e))?)?;
+    Ok(Some(opened))
+}
+
+/// Held while a fix or an undo runs, so two runs never interleave their writes. Holds the
+/// journal dir's descriptor, through which the journal is read and written.
 struct JournalLock {
+    dir: Dir,
     _file: fs::File,
 }
 
 impl JournalLock {
     fn acquire(dir: &Path) -> Result<Self, FixError> {
-        check_trusted(dir)?;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_error(dir, e))?;
-        check_trusted(dir)?;
+        let opened = open_journal_dir(dir, true)?
+            .ok_or_else(|| io_error(dir, std::io::ErrorKind::NotFound.into()))?;
         let path = dir.join(".lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = opened
+            .open_file(OsStr::new(".lock"), libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .map_err(|e| open_error(&path, e))?;
         use std::os::fd::AsRawFd;
         // SAFETY: the descriptor is open for the life of `file`, which the lock keeps.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         if rc != 0 {
             return Err(io_error(&path, std::io::Error::last_os_error()));
         }
-        Ok(Self { _file: file })
+        Ok(Self {
+            dir: opened,
+            _file: file,
+        })
     }
 }
 
 /// Every entry in the journal, oldest first.
 pub fn journal(dir: &Path) -> Result<Vec<JournalEntry>, FixError> {
-    check_trusted(dir)?;
-    let path = journal_file(dir);
-    check_trusted(&path)?;
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
+    match open_journal_dir(dir, false)? {
+        Some(opened) => read_journal(&opened),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn read_journal(dir: &Dir) -> Result<Vec<JournalEntry>, FixError> {
+    let path = journal_file(dir.path());
+    let mut file = match dir.open_read(OsStr::new(JOURNAL)) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if at::is_link_error(&e) => {
+            return Err(FixError::UnsafeJournal(path.display().to_string()));
+        }
         Err(e) => return Err(io_error(&path, e)),
     };
+    let meta = file.metadata().map_err(|e| io_error(&path, e))?;
+    check_trusted(&path, &meta)?;
+    if !meta.is_file() {
+        return Err(FixError::UnsafeJournal(path.display().to_string()));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| io_error(&path, e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
@@ -669,28 +807,24 @@ pub fn journal(dir: &Path) -> Result<Vec<JournalEntry>, FixError> {
         .collect()
 }
 
-fn journal_write(dir: &Path, entries: &[JournalEntry]) -> Result<(), FixError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io_error(dir, e))?;
+fn journal_write(dir: &Dir, entries: &[JournalEntry]) -> Result<(), FixError> {
+    let path = journal_file(dir.path());
     let mut text = String::new();
     for entry in entries {
         let line = serde_json::to_string(entry).map_err(|e| FixError::Io {
-            path: dir.display().to_string(),
+            path: path.display().to_string(),
             reason: e.to_string(),
         })?;
         text.push_str(&line);
         text.push('\n');
     }
-    write_bytes_atomic(&journal_file(dir), text.as_bytes(), 0o600)
+    write_at(dir, OsStr::new(JOURNAL), &path, text.as_bytes(), 0o600)
 }
 
 use std::os::unix::fs::DirBuilderExt;
 
-fn journal_append(dir: &Path, plan: &Plan, undo: Vec<UndoStep>) -> Result<u64, FixError> {
-    let mut entries = journal(dir)?;
+fn journal_append(dir: &Dir, plan: &Plan, undo: Vec<UndoStep>) -> Result<u64, FixError> {
+    let mut entries = read_journal(dir)?;
     let seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
     let applied_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -710,8 +844,8 @@ fn journal_append(dir: &Path, plan: &Plan, undo: Vec<UndoStep>) -> Result<u64, F
 
 /// Undo the newest applied fix, or the one with journal number `seq`.
 pub fn undo(dir: &Path, seq: Option<u64>) -> Result<JournalEntry, FixError> {
-    let _lock = JournalLock::acquire(dir)?;
-    let mut entries = journal(dir)?;
+    let lock = JournalLock::acquire(dir)?;
+    let mut entries = read_journal(&lock.dir)?;
     let index = match seq {
         Some(seq) => entries
             .iter()
@@ -726,7 +860,7 @@ pub fn undo(dir: &Path, seq: Option<u64>) -> Result<JournalEntry, FixError> {
         revert(step)?;
     }
     entries[index].undone = true;
-    journal_write(dir, &entries)?;
+    journal_write(&lock.dir, &entries)?;
     Ok(entries[index].clone())
 }
 
@@ -801,6 +935,106 @@ mod tests {
             Err(FixError::Symlink(_))
         ));
         assert_eq!(fs::read_to_string(&outside).unwrap(), "x");
+    }
+
+    /// The plan is made and shown while the paths are plain; then a link is swapped in, as
+    /// an attacker racing the fix would. Apply refuses and touches nothing behind the link.
+    #[test]
+    fn a_link_swapped_in_between_plan_and_apply_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("config.toml"), "a = 1\n").unwrap();
+        fs::set_permissions(
+            victim.join("config.toml"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let outside = victim.join("config.toml");
+
+        // The file itself becomes a link.
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let file = state.join("config.toml");
+        fs::write(&file, "a = 1\n").unwrap();
+        let edit = plan(vec![Step::SetConfig {
+            file: file.clone(),
+            key: vec!["a".into()],
+            value: toml::Value::Integer(2),
+        }]);
+        let chmod = plan(vec![Step::SetMode {
+            path: file.clone(),
+            mode: 0o600,
+        }]);
+        assert!(edit.dry_run().contains("+a = 2"), "{}", edit.dry_run());
+        fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&outside, &file).unwrap();
+        let journal_dir = dir.path().join("fixes");
+        assert!(matches!(
+            edit.apply(&journal_dir),
+            Err(FixError::Symlink(_))
+        ));
+        assert!(matches!(
+            chmod.apply(&journal_dir),
+            Err(FixError::Symlink(_))
+        ));
+
+        // The directory holding the file becomes a link.
+        fs::remove_file(&file).unwrap();
+        fs::remove_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&victim, &state).unwrap();
+        for p in [&edit, &chmod] {
+            match p.apply(&journal_dir) {
+                Err(FixError::Symlink(path)) => assert_eq!(Path::new(&path), state),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            fs::read_to_string(&outside).unwrap(),
+            "a = 1\n",
+            "not edited"
+        );
+        assert_eq!(mode(&outside), 0o644, "not chmodded");
+        assert!(
+            !backup_path(&outside, 1).exists(),
+            "no backup written there"
+        );
+        assert!(journal(&journal_dir).unwrap().is_empty());
+    }
+
+    /// A fix that fails part-way puts back its earlier steps; when one of those cannot be
+    /// put back, the error says so instead of reporting only the first failure.
+    #[test]
+    fn a_revert_that_fails_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let p = plan(vec![
+            Step::CreateDir {
+                path: made.clone(),
+                mode: 0o700,
+            },
+            // Writes a file into the new directory; undoing this leaves the (emptied) file,
+            // so the directory cannot be removed.
+            Step::SetConfig {
+                file: made.join("config.toml"),
+                key: vec!["a".into()],
+                value: toml::Value::Integer(1),
+            },
+            Step::SetMode {
+                path: dir.path().join("missing"),
+                mode: 0o600,
+            },
+        ]);
+        let error = p.apply(&dir.path().join("fixes")).unwrap_err();
+        let FixError::RevertFailed { cause, failures } = &error else {
+            panic!("{error:?}");
+        };
+        assert!(matches!(**cause, FixError::Refused(_)), "{cause:?}");
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let message = error.to_string();
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(message.contains("half applied"), "{message}");
+        assert!(message.contains(&made.display().to_string()), "{message}");
     }
 
     #[test]
