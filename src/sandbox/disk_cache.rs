@@ -111,7 +111,10 @@ impl DiskCache {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return Some(module);
             }
-            Err(Skip::Absent) => {}
+            // No file yet (or no directory yet, before the first write): an ordinary miss.
+            Err(Skip::Absent) => {
+                tracing::debug!("no compiled code at {}; compiling", path.display());
+            }
             Err(Skip::Refused(why)) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
@@ -132,6 +135,11 @@ impl DiskCache {
     }
 
     fn try_load(&self, engine: &Engine, path: &Path) -> Result<Module, Skip> {
+        if std::fs::symlink_metadata(&self.dir)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        {
+            return Err(Skip::Absent);
+        }
         check_dir(&self.dir).map_err(Skip::Refused)?;
         let mut file = match OpenOptions::new()
             .read(true)
@@ -348,9 +356,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = cache_dir(&tmp);
         let first = fresh_run(&dir);
+        // The directory does not exist before the first write: a plain miss, not a refusal
+        // (a refusal is logged at warn; a miss only at debug).
         assert_eq!(
-            (first.hits, first.misses, first.writes, first.files),
-            (0, 1, 1, 1)
+            (
+                first.hits,
+                first.misses,
+                first.writes,
+                first.files,
+                first.refused
+            ),
+            (0, 1, 1, 1, 0)
         );
         let file = the_file(&dir);
         assert_eq!(mode(&file), 0o600);

@@ -3,10 +3,11 @@
 //! Rules, in order:
 //! - the URL is `http` or `https`, and its host (and port, when the rule has one) matches a
 //!   granted rule: `api.example.com`, `*.example.com`, `127.0.0.1:8080`, `[::1]:8080`;
-//! - every address the host resolves to must be public. Loopback, private, shared (CGNAT),
-//!   link-local, multicast and unspecified addresses are reachable only when the rule names
-//!   that address as an IP literal; a host *name* resolving to one is always refused, which
-//!   stops DNS rebinding. Cloud metadata addresses are refused whatever the rules say;
+//! - every address the host resolves to must be public ([`non_public`]: IANA's special-purpose
+//!   ranges, looked through every IPv6 form that embeds an IPv4 address). Others are
+//!   reachable only when the rule names that address as an IP literal; a host *name*
+//!   resolving to one is always refused, which stops DNS rebinding. Cloud metadata
+//!   addresses are refused whatever the rules say, in any spelling;
 //! - the connection goes to the vetted addresses (reqwest is told them, so it does not
 //!   resolve again), without proxies and without following redirects;
 //! - plain `http` only to an explicitly allowed loopback address; otherwise `https`;
@@ -90,6 +91,10 @@ impl HostRule {
         if self.wildcard {
             host.strip_suffix(self.host.as_str())
                 .is_some_and(|prefix| prefix.ends_with('.') && prefix.len() > 1)
+        } else if let Some(ip) = self.ip {
+            // IPv6 has many spellings of one address (the URL parser rewrites embedded
+            // dotted quads as hex): compare addresses, not text.
+            host.parse::<IpAddr>().is_ok_and(|h| h == ip)
         } else {
             host == self.host
         }
@@ -168,71 +173,192 @@ pub enum FetchError {
     Failed(String),
 }
 
-/// Why an address may not be reached without an explicit IP rule, if it may not.
+fn v4_at(v6: Ipv6Addr, byte: usize) -> Ipv4Addr {
+    let o = v6.octets();
+    Ipv4Addr::new(o[byte], o[byte + 1], o[byte + 2], o[byte + 3])
+}
+
+/// The IPv4 addresses an IPv6 address carries, in every form that embeds one: IPv4-mapped
+/// (`::ffff:0:0/96`), SIIT (`::ffff:0:0:0/96`), IPv4-compatible (`::/96`, not `::` or `::1`),
+/// NAT64 well-known (`64:ff9b::/96`) and local-use (`64:ff9b:1::/48`, at every RFC 6052 prefix
+/// length, since the translator's choice cannot be known), 6to4 (`2002::/16`) and Teredo
+/// (`2001::/32`: the server, and the client with its bits inverted). Every check looks
+/// through these, so no spelling of an address reaches what its plain form may not.
+pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) && !(s[5] == 0 && s[6] == 0) {
+        // Mapped, or compatible (whose /96 also holds `::` and `::1`, excluded above as
+        // long as the upper half is zero; `::0.0.x.y` is still reserved below).
+        return vec![v4_at(v6, 12)];
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return vec![v4_at(v6, 12)];
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
+        return vec![v4_at(v6, 12)];
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        // RFC 6052 section 2.2: bits 64..72 (octet 8) are never part of the address.
+        let pick = |idx: [usize; 4]| Ipv4Addr::new(o[idx[0]], o[idx[1]], o[idx[2]], o[idx[3]]);
+        return vec![
+            pick([4, 5, 6, 7]),    // /32
+            pick([5, 6, 7, 9]),    // /40
+            pick([6, 7, 9, 10]),   // /48
+            pick([7, 9, 10, 11]),  // /56
+            pick([9, 10, 11, 12]), // /64
+            v4_at(v6, 12),         // /96
+        ];
+    }
+    if s[0] == 0x2002 {
+        return vec![v4_at(v6, 2)];
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        let c = v4_at(v6, 12).octets();
+        return vec![v4_at(v6, 4), Ipv4Addr::new(!c[0], !c[1], !c[2], !c[3])];
+    }
+    Vec::new()
+}
+
+/// Why an address may not be reached without an explicit IP rule, if it may not: every
+/// range of IANA's IPv4 and IPv6 special-purpose registries that is not globally reachable,
+/// multicast, IPv6 outside global unicast (`2000::/3`), and the deprecated site-local
+/// `fec0::/10`. An IPv6 address embedding an IPv4 one is judged by that address too.
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => non_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return non_public_v4(v4);
+            for v4 in embedded_v4(v6) {
+                if let Some(why) = non_public_v4(v4) {
+                    return Some(why);
+                }
             }
-            let s = v6.segments();
-            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address inside.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let embedded =
-                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-                return non_public_v4(embedded);
-            }
-            if s[0] == 0x2002 {
-                let embedded =
-                    Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
-                return non_public_v4(embedded);
-            }
-            if v6.is_loopback() {
-                Some("a loopback address")
-            } else if v6.is_unspecified() {
-                Some("the unspecified address")
-            } else if (s[0] & 0xfe00) == 0xfc00 {
-                Some("a private (unique local) address")
-            } else if (s[0] & 0xffc0) == 0xfe80 {
-                Some("a link-local address")
-            } else if v6.is_multicast() {
-                Some("a multicast address")
-            } else {
-                None
-            }
+            non_public_v6(v6)
         }
     }
 }
 
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+}
+
+fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, len: u32) -> bool {
+    let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+/// IANA IPv4 special-purpose ranges that are not globally reachable, plus multicast.
 fn non_public_v4(v4: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = v4.octets();
-    if v4.is_loopback() {
-        Some("a loopback address")
-    } else if v4.is_private() {
-        Some("a private address")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("a shared (carrier-grade NAT) address")
-    } else if v4.is_link_local() {
-        Some("a link-local address")
-    } else if v4.is_unspecified() || a == 0 {
-        Some("an unspecified address")
-    } else if v4.is_broadcast() || v4.is_multicast() || a >= 240 {
-        Some("a broadcast, multicast or reserved address")
-    } else {
-        None
+    const RANGES: &[([u8; 4], u32, &str)] = &[
+        ([0, 0, 0, 0], 8, "an unspecified (\"this network\") address"),
+        ([10, 0, 0, 0], 8, "a private address"),
+        ([100, 64, 0, 0], 10, "a shared (carrier-grade NAT) address"),
+        ([127, 0, 0, 0], 8, "a loopback address"),
+        ([169, 254, 0, 0], 16, "a link-local address"),
+        ([172, 16, 0, 0], 12, "a private address"),
+        ([192, 0, 0, 0], 24, "an IETF protocol assignment"),
+        ([192, 0, 2, 0], 24, "a documentation address"),
+        ([192, 88, 99, 0], 24, "a deprecated 6to4 relay address"),
+        ([192, 168, 0, 0], 16, "a private address"),
+        ([198, 18, 0, 0], 15, "a benchmarking address"),
+        ([198, 51, 100, 0], 24, "a documentation address"),
+        ([203, 0, 113, 0], 24, "a documentation address"),
+        ([224, 0, 0, 0], 4, "a multicast address"),
+        ([240, 0, 0, 0], 4, "a reserved or broadcast address"),
+    ];
+    // The registry marks these two of 192.0.0.0/24 globally reachable (PCP and TURN anycast).
+    if v4 == Ipv4Addr::new(192, 0, 0, 9) || v4 == Ipv4Addr::new(192, 0, 0, 10) {
+        return None;
+    }
+    RANGES
+        .iter()
+        .find(|(net, len, _)| in_v4(v4, *net, *len))
+        .map(|(_, _, why)| *why)
+}
+
+/// IANA IPv6 special-purpose ranges that are not globally reachable, and everything outside
+/// global unicast; forms embedding IPv4 are looked through first by [`non_public`].
+fn non_public_v6(v6: Ipv6Addr) -> Option<&'static str> {
+    let net = |text: &str| text.parse::<Ipv6Addr>().unwrap_or(Ipv6Addr::UNSPECIFIED);
+    // IPv4-mapped and SIIT-translated addresses are IPv4 on the wire: judged as that alone.
+    // So are NAT64 well-known addresses (inside ::/8, which is otherwise reserved).
+    if in_v6(v6, net("::ffff:0:0"), 96)
+        || in_v6(v6, net("::ffff:0:0:0"), 96)
+        || in_v6(v6, net("64:ff9b::"), 96)
+    {
+        return None;
+    }
+    // Inside 2001::/23 (IETF protocol assignments, not reachable) the registry marks these
+    // globally reachable.
+    const REACHABLE_2001: &[(&str, u32)] = &[
+        ("2001:1::1", 128),
+        ("2001:1::2", 128),
+        ("2001:1::3", 128),
+        ("2001:3::", 32),
+        ("2001:4:112::", 48),
+        ("2001:20::", 28),
+        ("2001:30::", 28),
+    ];
+    const RANGES: &[(&str, u32, &str)] = &[
+        ("::1", 128, "a loopback address"),
+        ("::", 128, "the unspecified address"),
+        ("::", 8, "a reserved address"),
+        ("64:ff9b:1::", 48, "a local-use NAT64 address"),
+        ("100::", 64, "a discard-only address"),
+        ("100:0:0:1::", 64, "a dummy address"),
+        ("2001:2::", 48, "a benchmarking address"),
+        ("2001:10::", 28, "a deprecated ORCHID address"),
+        ("2001:db8::", 32, "a documentation address"),
+        ("3fff::", 20, "a documentation address"),
+        ("5f00::", 16, "a segment routing (SRv6) address"),
+        ("fc00::", 7, "a private (unique local) address"),
+        ("fe80::", 10, "a link-local address"),
+        ("fec0::", 10, "a site-local address"),
+        ("ff00::", 8, "a multicast address"),
+    ];
+    if let Some((_, _, why)) = RANGES.iter().find(|(n, len, _)| in_v6(v6, net(n), *len)) {
+        return Some(why);
+    }
+    if in_v6(v6, net("2001::"), 23)
+        && !in_v6(v6, net("2001::"), 32)
+        && !REACHABLE_2001
+            .iter()
+            .any(|(n, len)| in_v6(v6, net(n), *len))
+    {
+        return Some("an IETF protocol assignment");
+    }
+    if !in_v6(v6, net("2000::"), 3) {
+        return Some("a reserved address");
+    }
+    None
+}
+
+/// Cloud instance metadata endpoints: credentials live there. Never reachable, in any
+/// spelling (see [`embedded_v4`]).
+pub fn is_metadata(ip: IpAddr) -> bool {
+    const V4: [Ipv4Addr; 2] = [
+        Ipv4Addr::new(169, 254, 169, 254),
+        Ipv4Addr::new(100, 100, 100, 200),
+    ];
+    match ip {
+        IpAddr::V4(v4) => V4.contains(&v4),
+        IpAddr::V6(v6) => {
+            v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || embedded_v4(v6).iter().any(|v4| V4.contains(v4))
+        }
     }
 }
 
-/// Cloud instance metadata endpoints: credentials live there. Never reachable.
-fn is_metadata(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    ip == IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254))
-        || ip == IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200))
-        || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254))
+/// Whether a connection to `ip` stays on this machine: `::1` and IPv4-mapped loopback do;
+/// a 6to4 or NAT64 form of 127.0.0.1 goes out to a relay, so it does not.
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 /// A URL's vetted destination.
@@ -292,8 +418,7 @@ pub fn vet(
                 "{host} is a cloud metadata address ({ip}); tools never reach it"
             )));
         }
-        loopback_only &= ip.is_loopback()
-            || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+        loopback_only &= is_loopback(ip);
         if let Some(why) = non_public(ip) {
             let explicit = literal == Some(ip) && rules.iter().any(|r| r.ip == Some(ip));
             if !explicit {
@@ -509,6 +634,163 @@ mod tests {
             check(&p, "http://[fd00:ec2::254]/", &[]),
             Err(FetchError::Denied(_))
         ));
+    }
+
+    /// Every IANA special-purpose range (IPv4 and IPv6 registries) that is not globally
+    /// reachable, a globally reachable exception inside each, and ordinary public addresses.
+    #[test]
+    fn special_purpose_ranges_follow_the_iana_registries() {
+        let table: &[(&str, bool)] = &[
+            ("0.0.0.0", false),
+            ("0.1.2.3", false),
+            ("10.255.0.1", false),
+            ("100.64.0.1", false),
+            ("100.127.255.254", false),
+            ("100.128.0.1", true),
+            ("127.0.0.1", false),
+            ("127.255.255.255", false),
+            ("169.254.1.1", false),
+            ("172.16.0.1", false),
+            ("172.31.255.255", false),
+            ("172.32.0.1", true),
+            ("192.0.0.1", false),
+            ("192.0.0.8", false),
+            ("192.0.0.170", false),
+            ("192.0.0.9", true),
+            ("192.0.0.10", true),
+            ("192.0.2.1", false),
+            ("192.31.196.1", true),
+            ("192.52.193.1", true),
+            ("192.88.99.1", false),
+            ("192.168.1.1", false),
+            ("192.175.48.1", true),
+            ("198.18.0.1", false),
+            ("198.19.255.255", false),
+            ("198.20.0.1", true),
+            ("198.51.100.7", false),
+            ("203.0.113.9", false),
+            ("224.0.0.1", false),
+            ("239.255.255.255", false),
+            ("240.0.0.1", false),
+            ("255.255.255.255", false),
+            ("8.8.8.8", true),
+            ("93.184.216.34", true),
+            ("::1", false),
+            ("::", false),
+            ("::2", false),
+            ("::ffff:10.0.0.1", false),
+            ("::ffff:8.8.8.8", true),
+            ("::ffff:0:10.0.0.1", false),
+            ("::10.0.0.1", false),
+            ("::8.8.8.8", false),
+            ("64:ff9b::10.0.0.1", false),
+            ("64:ff9b::198.18.0.1", false),
+            ("64:ff9b::8.8.8.8", true),
+            ("64:ff9b:1::8.8.8.8", false),
+            ("100::1", false),
+            ("100:0:0:1::1", false),
+            ("2001::1", false),
+            ("2001:0:808:808::f7f7:f7f7", true),
+            ("2001:0:a00:1::f7f7:f7f7", false),
+            ("2001:0:808:808::f5ff:fffe", false),
+            ("2001:1::1", true),
+            ("2001:1::4", false),
+            ("2001:2::1", false),
+            ("2001:3::1", true),
+            ("2001:4:112::1", true),
+            ("2001:10::1", false),
+            ("2001:20::1", true),
+            ("2001:30::1", true),
+            ("2001:100::1", false),
+            ("2001:db8::1", false),
+            ("2002:808:808::1", true),
+            ("2002:a00:1::1", false),
+            ("2002:c612:1::1", false),
+            ("2620:4f:8000::1", true),
+            ("3fff::1", false),
+            ("5f00::1", false),
+            ("fc00::1", false),
+            ("fd12::1", false),
+            ("fe80::1", false),
+            ("fec0::1", false),
+            ("feff::1", false),
+            ("ff02::1", false),
+            ("4000::1", false),
+            ("2606:4700::1111", true),
+            ("2a00:1450::1", true),
+        ];
+        for (text, public) in table {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(
+                non_public(ip).is_none(),
+                *public,
+                "{text}: {:?}",
+                non_public(ip)
+            );
+        }
+    }
+
+    /// The metadata addresses in every IPv6 spelling that embeds them, each refused even when
+    /// the allowlist names that spelling as an IP literal.
+    #[test]
+    fn metadata_is_refused_in_every_embedding() {
+        let nat64_local = |len: usize| {
+            // RFC 6052: 169.254.169.254 inside 64:ff9b:1::/48-style prefixes, skipping octet 8.
+            let mut o = [0u8; 16];
+            o[..6].copy_from_slice(&[0, 0x64, 0xff, 0x9b, 0, 1]);
+            let v4 = [169u8, 254, 169, 254];
+            let mut at = len / 8;
+            for b in v4 {
+                if at == 8 {
+                    at += 1;
+                }
+                o[at] = b;
+                at += 1;
+            }
+            Ipv6Addr::from(o).to_string()
+        };
+        let mut spellings: Vec<String> = [
+            "::ffff:169.254.169.254",
+            "::ffff:0:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::100.100.100.200",
+            "2002:a9fe:a9fe::1",
+            "2002:6464:64c8::",
+            "2001:0:a9fe:a9fe::1",
+            "2001:0:808:808:8000:63bf:5601:5601",
+            "fd00:ec2::254",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        spellings.extend([48, 56, 64, 96].map(nat64_local));
+        for spelling in spellings {
+            let ip: IpAddr = spelling.parse().unwrap();
+            assert!(is_metadata(ip), "{spelling}");
+            let p = policy(&[&format!("[{spelling}]")]);
+            for scheme in ["http", "https"] {
+                let url = format!("{scheme}://[{spelling}]/latest/meta-data/");
+                assert!(
+                    matches!(check(&p, &url, &[]), Err(FetchError::Denied(m)) if m.contains("metadata")),
+                    "{url}"
+                );
+            }
+        }
+        assert!(!is_metadata("64:ff9b::8.8.8.8".parse().unwrap()));
+        assert!(!is_metadata("2002:808:808::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn embedded_loopback_is_not_plain_http_loopback() {
+        // 6to4 of 127.0.0.1 leaves the machine through a relay: named, it passes as an IP
+        // rule over https, but plain http is only for real loopback.
+        let p = policy(&["[2002:7f00:1::1]", "[::ffff:127.0.0.1]:8080"]);
+        assert!(matches!(
+            check(&p, "http://[2002:7f00:1::1]/", &[]),
+            Err(FetchError::Denied(m)) if m.contains("https")
+        ));
+        assert!(check(&p, "http://[::ffff:127.0.0.1]:8080/", &[]).is_ok());
     }
 
     #[test]

@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 pub use crate::config::SandboxBackend as BackendKind;
 pub use error::SandboxError;
 pub use host::{HostServices, ToolLog};
-pub use http::{HostRule, HttpPolicy};
+pub use http::{HostRule, HttpPolicy, embedded_v4, is_metadata, non_public};
 
 /// Host functions a module may import from `openclaw`, with the capability each needs.
 pub const HOST_FUNCTIONS: &[(&str, Option<Capability>)] = &[

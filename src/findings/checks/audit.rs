@@ -287,6 +287,11 @@ fn unrestricted_entry(entry: &str) -> Option<&'static str> {
         return Some("is a cloud metadata service");
     }
     let ip = host.split('/').next()?.parse::<IpAddr>().ok()?;
+    // The same ranges, in the same IPv6 spellings, that http_fetch refuses without an
+    // explicit IP rule (docs/tools.md, "http").
+    if crate::sandbox::is_metadata(ip) {
+        return Some("is a cloud metadata address");
+    }
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -294,21 +299,10 @@ fn unrestricted_entry(entry: &str) -> Option<&'static str> {
     if ip.is_loopback() {
         return Some("is this machine");
     }
-    let private = match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            // 100.64.0.0/10 is carrier-grade NAT, shared like a private range.
-            v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 || v6.is_unspecified()
-        }
-    };
-    private.then_some("is a private, shared or link-local address")
+    crate::sandbox::non_public(ip).map(|_| {
+        "is not a public address (private, shared, link-local, reserved or another \
+         special-purpose range)"
+    })
 }
 
 /// `why`, plus a word about an environment variable that a config.toml fix cannot beat.
@@ -649,6 +643,23 @@ mod tests {
         assert!(unrestricted_entry("192.168.1.10").is_some());
         assert!(unrestricted_entry("127.0.0.1").is_some());
         assert!(unrestricted_entry("fd00::1").is_some());
+        // The special-purpose ranges http_fetch refuses, in their IPv6 embeddings too.
+        for entry in [
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
+            "[fec0::1]",
+            "[64:ff9b::a9fe:a9fe]",
+            "[2002:a00:1::1]:443",
+            "2001:0:a9fe:a9fe::1",
+        ] {
+            assert!(unrestricted_entry(entry).is_some(), "{entry}");
+        }
+        assert_eq!(
+            unrestricted_entry("[64:ff9b::a9fe:a9fe]"),
+            Some("is a cloud metadata address")
+        );
+        assert!(unrestricted_entry("[64:ff9b::808:808]").is_none());
         assert!(unrestricted_entry("api.github.com").is_none());
         assert!(unrestricted_entry("8.8.8.8").is_none());
     }
