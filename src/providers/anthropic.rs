@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::openai::model_or;
 use super::sse::SseReader;
 use super::{
-    BoxFuture, ChatRequest, ChatStream, FailureClass, FinishReason, HttpTarget, Provider,
+    BoxFuture, ChatRequest, ChatStream, FailureClass, FinishReason, Framing, HttpTarget, Provider,
     ProviderError, Replay, Role, StreamEvent, Usage, classify,
 };
 use crate::config::ProviderKind;
@@ -100,6 +100,47 @@ impl Anthropic {
     }
 }
 
+/// A whole `message` object as the events its stream would have carried.
+fn whole_reply(v: &Value) -> Result<VecDeque<StreamEvent>, ProviderError> {
+    if v["type"] == "error" {
+        let e = &v["error"];
+        return Err(classify::classify_stream_error(
+            e["type"].as_str().unwrap_or("api_error"),
+            e["message"].as_str().unwrap_or(""),
+        ));
+    }
+    let mut events = VecDeque::new();
+    let mut tool_index = 0;
+    for block in v["content"].as_array().into_iter().flatten() {
+        match block["type"].as_str() {
+            Some("text") => events.push_back(StreamEvent::Text(
+                block["text"].as_str().unwrap_or("").to_string(),
+            )),
+            Some("thinking") => events.push_back(StreamEvent::Reasoning(
+                block["thinking"].as_str().unwrap_or("").to_string(),
+            )),
+            Some("tool_use") => {
+                events.push_back(StreamEvent::ToolCall {
+                    index: tool_index,
+                    id: block["id"].as_str().map(str::to_string),
+                    name: block["name"].as_str().map(str::to_string),
+                    arguments: block["input"].to_string(),
+                });
+                tool_index += 1;
+            }
+            _ => {}
+        }
+    }
+    events.push_back(StreamEvent::Usage(Usage {
+        input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
+        output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+    }));
+    events.push_back(StreamEvent::Finish(FinishReason::parse(
+        v["stop_reason"].as_str().unwrap_or("end_turn"),
+    )));
+    Ok(events)
+}
+
 impl Provider for Anthropic {
     fn id(&self) -> &str {
         &self.http.id
@@ -122,50 +163,27 @@ impl Provider for Anthropic {
                 .headers(self.http.client.post(self.http.url("/v1/messages")))?
                 .json(&self.body(request));
             let response = self.http.send(builder).await?;
-            if self.http.streaming {
-                return Ok(Box::new(AnthropicStream {
+            let (framing, response) = super::framing(
+                &self.http.id,
+                response,
+                "text/event-stream",
+                self.http.streaming,
+            )
+            .await?;
+            match framing {
+                Framing::Stream => Ok(Box::new(AnthropicStream {
                     sse: SseReader::new(response),
                     pending: VecDeque::new(),
                     tools: HashMap::new(),
                     usage: Usage::default(),
                     finished: false,
                     ended: false,
-                }) as Box<dyn ChatStream>);
-            }
-            let v: Value = response
-                .json()
-                .await
-                .map_err(|e| ProviderError::format(format!("unparseable reply: {e}")))?;
-            let mut events = VecDeque::new();
-            let mut tool_index = 0;
-            for block in v["content"].as_array().into_iter().flatten() {
-                match block["type"].as_str() {
-                    Some("text") => events.push_back(StreamEvent::Text(
-                        block["text"].as_str().unwrap_or("").to_string(),
-                    )),
-                    Some("thinking") => events.push_back(StreamEvent::Reasoning(
-                        block["thinking"].as_str().unwrap_or("").to_string(),
-                    )),
-                    Some("tool_use") => {
-                        events.push_back(StreamEvent::ToolCall {
-                            index: tool_index,
-                            id: block["id"].as_str().map(str::to_string),
-                            name: block["name"].as_str().map(str::to_string),
-                            arguments: block["input"].to_string(),
-                        });
-                        tool_index += 1;
-                    }
-                    _ => {}
+                }) as Box<dyn ChatStream>),
+                Framing::Whole => {
+                    let events = whole_reply(&super::whole_json(response).await?)?;
+                    Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
                 }
             }
-            events.push_back(StreamEvent::Usage(Usage {
-                input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
-                output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-            }));
-            events.push_back(StreamEvent::Finish(FinishReason::parse(
-                v["stop_reason"].as_str().unwrap_or("end_turn"),
-            )));
-            Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
         })
     }
 

@@ -12,6 +12,8 @@ pub mod offline;
 pub mod ollama;
 pub mod openai;
 mod sse;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -389,6 +391,85 @@ impl HttpTarget {
         error.retry_after = retry_after;
         Err(error)
     }
+}
+
+/// How a successful chat response's body is framed, told by its content type rather than by
+/// what was asked: gateways (LiteLLM's Anthropic route, for one) answer a streaming request
+/// with one whole JSON message, and that reply is as good as a streamed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// The provider's stream format (`stream_type`).
+    Stream,
+    /// One JSON document holding the whole reply.
+    Whole,
+}
+
+/// The framing of `response`, or a `format` error naming the content type that is neither
+/// `stream_type` nor JSON (an HTML login page from a proxy, say), with the start of the body.
+/// No content type at all: the framing asked for.
+pub(crate) async fn framing(
+    provider: &str,
+    response: reqwest::Response,
+    stream_type: &str,
+    asked_stream: bool,
+) -> Result<(Framing, reqwest::Response), ProviderError> {
+    let media = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let framing = if media.is_empty() {
+        if asked_stream {
+            Framing::Stream
+        } else {
+            Framing::Whole
+        }
+    } else if media == stream_type {
+        Framing::Stream
+    } else if media == "application/json" || media.ends_with("+json") {
+        Framing::Whole
+    } else {
+        let body = read_capped(response, 200).await;
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        return Err(ProviderError::format(format!(
+            "provider {provider} answered with content type {media}, not {stream_type} or              application/json; check base_url and kind (the body begins: {body:?})"
+        )));
+    };
+    Ok((framing, response))
+}
+
+/// A whole reply is the model's output, not a document of any size: past this it is refused.
+const MAX_WHOLE_REPLY: usize = 64 * 1024 * 1024;
+
+/// The body of a `Framing::Whole` response as JSON.
+pub(crate) async fn whole_json(mut response: reqwest::Response) -> Result<Value, ProviderError> {
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ProviderError::new(
+                    FailureClass::StreamInterrupted,
+                    format!("the reply broke off: {}", classify::describe(&e)),
+                ));
+            }
+        }
+        if bytes.len() > MAX_WHOLE_REPLY {
+            return Err(ProviderError::format(
+                "a whole JSON reply is larger than 64 MiB",
+            ));
+        }
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ProviderError::format(format!("unparseable reply: {e}")))
 }
 
 /// Up to `cap` bytes of a body, as text.

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use serde_json::{Value, json};
 
 use super::{
-    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, HttpTarget,
-    LineReader, Provider, ProviderError, Role, StreamEvent, Usage,
+    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, Framing,
+    HttpTarget, LineReader, Provider, ProviderError, Replay, Role, StreamEvent, Usage,
 };
 use crate::config::ProviderKind;
 
@@ -166,12 +166,33 @@ impl Provider for Ollama {
                 .authorized(self.http.client.post(self.http.url("/api/chat")))?
                 .json(&body);
             let response = self.http.send(builder).await?;
-            Ok(Box::new(OllamaStream {
-                lines: LineReader::new(response),
-                pending: VecDeque::new(),
-                next_tool: 0,
-                finished: false,
-            }) as Box<dyn ChatStream>)
+            let (framing, response) = super::framing(
+                &self.http.id,
+                response,
+                "application/x-ndjson",
+                self.http.streaming,
+            )
+            .await?;
+            match framing {
+                Framing::Stream => Ok(Box::new(OllamaStream {
+                    lines: LineReader::new(response),
+                    pending: VecDeque::new(),
+                    next_tool: 0,
+                    finished: false,
+                }) as Box<dyn ChatStream>),
+                // One object, possibly pretty-printed over many lines: parsed whole.
+                Framing::Whole => {
+                    let v = super::whole_json(response).await?;
+                    let mut events = VecDeque::new();
+                    if !decode(&v, &mut 0, &mut events)? {
+                        return Err(ProviderError::new(
+                            FailureClass::StreamInterrupted,
+                            "the whole reply has no \"done\": true",
+                        ));
+                    }
+                    Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
+                }
+            }
         })
     }
 

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::sse::SseReader;
 use super::{
-    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, HttpTarget,
-    Provider, ProviderError, Replay, Role, StreamEvent, Usage, classify,
+    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, Framing,
+    HttpTarget, Provider, ProviderError, Replay, Role, StreamEvent, Usage, classify,
 };
 use crate::config::ProviderKind;
 
@@ -106,6 +106,44 @@ fn stream_error(v: &Value) -> Option<ProviderError> {
     Some(classify::classify_stream_error(kind, &message))
 }
 
+/// A whole `chat.completion` object as the events its stream would have carried.
+fn whole_reply(v: &Value) -> Result<VecDeque<StreamEvent>, ProviderError> {
+    if let Some(e) = stream_error(v) {
+        return Err(e);
+    }
+    let choice = &v["choices"][0];
+    let msg = &choice["message"];
+    let mut events = VecDeque::new();
+    for key in ["reasoning_content", "reasoning"] {
+        if let Some(r) = msg[key].as_str().filter(|t| !t.is_empty()) {
+            events.push_back(StreamEvent::Reasoning(r.to_string()));
+        }
+    }
+    if let Some(text) = msg["content"].as_str().filter(|t| !t.is_empty()) {
+        events.push_back(StreamEvent::Text(text.to_string()));
+    }
+    for (index, call) in msg["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        events.push_back(StreamEvent::ToolCall {
+            index,
+            id: call["id"].as_str().map(str::to_string),
+            name: call["function"]["name"].as_str().map(str::to_string),
+            arguments: super::text_of(&call["function"]["arguments"]),
+        });
+    }
+    if let Some(u) = usage(v) {
+        events.push_back(StreamEvent::Usage(u));
+    }
+    events.push_back(StreamEvent::Finish(FinishReason::parse(
+        choice["finish_reason"].as_str().unwrap_or("stop"),
+    )));
+    Ok(events)
+}
+
 impl Provider for OpenAi {
     fn id(&self) -> &str {
         &self.http.id
@@ -128,48 +166,25 @@ impl Provider for OpenAi {
                 .authorized(self.http.client.post(self.http.url("/chat/completions")))?
                 .json(&self.body(request));
             let response = self.http.send(builder).await?;
-            if self.http.streaming {
-                return Ok(Box::new(OpenAiStream {
+            let (framing, response) = super::framing(
+                &self.http.id,
+                response,
+                "text/event-stream",
+                self.http.streaming,
+            )
+            .await?;
+            match framing {
+                Framing::Stream => Ok(Box::new(OpenAiStream {
                     sse: SseReader::new(response),
                     pending: VecDeque::new(),
                     finished: false,
                     ended: false,
-                }) as Box<dyn ChatStream>);
+                }) as Box<dyn ChatStream>),
+                Framing::Whole => {
+                    let events = whole_reply(&super::whole_json(response).await?)?;
+                    Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
+                }
             }
-            let text = response.text().await.map_err(|e| {
-                ProviderError::new(FailureClass::StreamInterrupted, classify::describe(&e))
-            })?;
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| ProviderError::format(format!("unparseable reply: {e}")))?;
-            if let Some(e) = stream_error(&v) {
-                return Err(e);
-            }
-            let choice = &v["choices"][0];
-            let msg = &choice["message"];
-            let mut events = VecDeque::new();
-            if let Some(text) = msg["content"].as_str().filter(|t| !t.is_empty()) {
-                events.push_back(StreamEvent::Text(text.to_string()));
-            }
-            for (index, call) in msg["tool_calls"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                events.push_back(StreamEvent::ToolCall {
-                    index,
-                    id: call["id"].as_str().map(str::to_string),
-                    name: call["function"]["name"].as_str().map(str::to_string),
-                    arguments: super::text_of(&call["function"]["arguments"]),
-                });
-            }
-            if let Some(u) = usage(&v) {
-                events.push_back(StreamEvent::Usage(u));
-            }
-            events.push_back(StreamEvent::Finish(FinishReason::parse(
-                choice["finish_reason"].as_str().unwrap_or("stop"),
-            )));
-            Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
         })
     }
 
