@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod findings;
+pub mod logging;
 pub mod memory;
 pub mod net;
 pub mod orchestrator;

@@ -179,8 +179,10 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
 }
 
 /// Logs go to stderr, except in the TUI where they would corrupt the screen: there they go
-/// to the state dir's log file.
+/// to the state dir's log file. Either way through the redactor while `logging.redact` is
+/// on (the engine sets it from the configuration; until then it is on).
 fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> std::io::Result<()> {
+    use openclaw_rs::logging::Redacting;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => "warn",
@@ -205,14 +207,14 @@ fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> std::io::Resu
                 .open(path)?;
             builder
                 .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
+                .with_writer(Redacting::new(std::sync::Mutex::new(file)))
                 .try_init()
         }
         None => builder
             .with_ansi(
                 !commands::no_color() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )
-            .with_writer(std::io::stderr)
+            .with_writer(Redacting::new(std::io::stderr))
             .try_init(),
     };
     installed.map_err(std::io::Error::other)

@@ -144,3 +144,58 @@ fn tools_list_describe_and_invoke() {
     assert!(out.status.success());
     assert_eq!(json(&out)["backends"][0], "wasmi");
 }
+
+/// A tool that logs a token it made up itself (the SafetyLayer checks its input, not what
+/// it builds), at debug level.
+const LEAKY_TOOL: &str = r#"(module
+  (import "openclaw" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "leaked ghp_abcdefghijklmnopqrstuvwxyz0123456789")
+  (data (i32.const 128) "{}")
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "run") (param i32 i32) (result i64)
+    (call $log (i32.const 3) (i32.const 16) (i32.const 47))
+    (i64.or (i64.shl (i64.const 128) (i64.const 32)) (i64.const 2))))"#;
+
+#[test]
+fn logging_redact_decides_whether_a_secret_in_a_log_line_reaches_stderr() {
+    const TOKEN: &str = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    for (setting, shown) in [(None, false), (Some(true), false), (Some(false), true)] {
+        let home = tempfile::tempdir().unwrap();
+        if let Some(on) = setting {
+            std::fs::write(
+                home.path().join("config.toml"),
+                format!("[logging]\nredact = {on}\n"),
+            )
+            .unwrap();
+        }
+        let wat = home.path().join("leaky.wat");
+        std::fs::write(&wat, LEAKY_TOOL).unwrap();
+        let out = run(
+            home.path(),
+            &[
+                "-vv",
+                "sandbox",
+                "run",
+                &wat.display().to_string(),
+                "--input",
+                "{}",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        // The log line itself (the command also prints the tool's logs, SafetyLayer-checked).
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("openclaw_rs::sandbox::tool") && l.contains("leaked "))
+            .unwrap_or_else(|| panic!("no log line of the tool: {stderr}"));
+        assert_eq!(
+            line.contains(TOKEN),
+            shown,
+            "logging.redact = {setting:?}: {line}"
+        );
+        if !shown {
+            assert!(line.contains("[REDACTED:github_token]"), "{line}");
+        }
+    }
+}

@@ -98,6 +98,7 @@ impl Engine {
     pub fn start(loaded: Loaded, file_checks: Vec<FileCheck>) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let snapshot = Snapshot::new(loaded, &file_checks);
+        crate::logging::set_redact(snapshot.config().logging.redact);
         Self {
             handle: EngineHandle {
                 inner: Arc::new(Inner {
@@ -176,6 +177,7 @@ impl EngineHandle {
             crate::config::load(&options),
             &self.inner.file_checks,
         ));
+        crate::logging::set_redact(snapshot.config().logging.redact);
         match self.inner.snapshot.write() {
             Ok(mut guard) => *guard = snapshot.clone(),
             Err(poisoned) => *poisoned.into_inner() = snapshot.clone(),

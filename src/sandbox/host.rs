@@ -251,12 +251,12 @@ pub fn log(state: &mut HostState, memory: &[u8], level: i32, ptr: i32, len: i32)
         2 => "info",
         _ => "debug",
     };
-    // The tool may log what it read; the log file never gets a secret.
+    // The tool may log what it read: the log writer redacts it while `logging.redact` is
+    // on (crate::logging), the one switch for every log line.
     tracing::debug!(
         target: "openclaw_rs::sandbox::tool",
         level,
-        "{}",
-        crate::findings::secrets::redact_assignments(&message)
+        "{message}"
     );
     state.logs.push(ToolLog {
         level: level.into(),
