@@ -317,3 +317,45 @@ async fn chat_prints_all_of_a_reply_streamed_faster_than_the_terminal_reads() {
     );
     assert_eq!(printed, format!("{}\n", stored[0]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_timeout_mid_trial_leaves_the_provider_admitted() {
+    let server = FakeProvider::start().await;
+    // a: a 500 opens the circuit (1 ms); b: the half-open trial hangs and the batch's
+    // timeoutMs drops the turn; c: the provider must be tried again, not skipped as
+    // "trial in flight".
+    server.script([
+        Fault::Status(500),
+        Fault::Silent,
+        Fault::Reply("back again".into()),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = [\"offline\"]\nfallback_after_retries = 0\n\
+             circuit_threshold = 1\ncircuit_open_ms = 1\ncooldown_ms = 1\ncooldown_max_ms = 1\n\
+             first_byte_timeout_ms = 60000\ndeadline_ms = 60000\n[chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let input = "{\"id\":\"a\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"one\"},\"events\":false}\n\
+                 {\"id\":\"b\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"two\"},\"events\":false,\"timeoutMs\":400}\n\
+                 {\"id\":\"c\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"three\"},\"events\":false}\n";
+    let h = home.path().to_path_buf();
+    let (_, lines) = tokio::task::spawn_blocking(move || batch(&h, input))
+        .await
+        .unwrap();
+    let by_id = |id: &str| lines.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(by_id("a")["payload"]["provider"], "offline", "{lines:?}");
+    assert_eq!(by_id("b")["error"]["code"], "TIMEOUT", "{lines:?}");
+    assert_eq!(server.chat_calls(), 3, "the trial ran, then c reached it");
+    let c = by_id("c");
+    assert_eq!(c["payload"]["reply"], "back again", "{c}");
+    assert_eq!(
+        c["payload"]["runtime"]["selfHealing"]["attempts"][0]["status"],
+        "ok"
+    );
+}

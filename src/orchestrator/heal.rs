@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use tokio::sync::Notify;
 use tokio::time::{Instant, timeout_at};
 
-use super::health::{Admission, Change, HealthBook};
+use super::health::{Admission, Change, HealthBook, TrialGuard};
 use super::telemetry::{Attempt, SelfHealing};
 use crate::config::SelfHealConfig;
 use crate::providers::{
@@ -223,6 +223,9 @@ impl Healer<'_> {
                 self.record(telemetry, skipped(entry, &model, why));
                 continue;
             }
+            // Frees the half-open slot on every path that ends without an outcome.
+            let mut trial =
+                (admission == Admission::Trial).then(|| TrialGuard::new(self.health, &entry.id));
             let mut retries = 0u32;
             loop {
                 if self.cancel.is_cancelled() {
@@ -262,6 +265,9 @@ impl Healer<'_> {
                     Ok(mut reply) => {
                         self.record(telemetry, attempt(entry, &model, "ok", None, latency_ms));
                         self.changes(self.health.success(&entry.id, latency_ms, Instant::now()));
+                        if let Some(guard) = trial.take() {
+                            guard.settled();
+                        }
                         telemetry.recovered = telemetry.recovered
                             || telemetry.attempts.iter().any(|a| a.status != "ok");
                         reply.provider = entry.id.clone();
@@ -308,6 +314,9 @@ impl Healer<'_> {
                             self.policy,
                             Instant::now(),
                         ));
+                        if let Some(guard) = trial.take() {
+                            guard.settled();
+                        }
                         let this = HealError::from_provider(&entry.id, &error);
                         last_error = Some(this.clone());
                         match next {
@@ -335,6 +344,9 @@ impl Healer<'_> {
                                 if let Admission::Skip(why) = admission {
                                     self.record(telemetry, skipped(entry, &model, why));
                                     continue 'chain;
+                                }
+                                if admission == Admission::Trial {
+                                    trial = Some(TrialGuard::new(self.health, &entry.id));
                                 }
                             }
                         }

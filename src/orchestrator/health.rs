@@ -177,6 +177,16 @@ impl HealthBook {
         })
     }
 
+    /// Free a half-open trial slot whose outcome was never recorded, so the next turn may
+    /// run the trial (see [`TrialGuard`]).
+    pub fn release_trial(&self, id: &str) {
+        self.with(id, |e| {
+            if matches!(e.circuit, Circuit::HalfOpen { trial: true }) {
+                e.circuit = Circuit::HalfOpen { trial: false };
+            }
+        });
+    }
+
     pub fn success(&self, id: &str, latency_ms: u64, now: Instant) -> Vec<Change> {
         self.with(id, |e| {
             let mut changes = Vec::new();
@@ -335,6 +345,39 @@ impl HealthBook {
                 recent_latencies,
             }
         })
+    }
+}
+
+/// A half-open trial in flight. A turn's future can be dropped mid-trial (a `--batch`
+/// `timeoutMs`, `call --timeout-ms`) before `success` or `failure` runs; without this the
+/// slot would stay taken and the provider skipped until restart.
+pub struct TrialGuard<'a> {
+    book: &'a HealthBook,
+    id: String,
+    armed: bool,
+}
+
+impl<'a> TrialGuard<'a> {
+    pub fn new(book: &'a HealthBook, id: &str) -> Self {
+        Self {
+            book,
+            id: id.to_string(),
+            armed: true,
+        }
+    }
+
+    /// The outcome is recorded: the book's state is right, and the slot may already be
+    /// another turn's trial, which must not be freed.
+    pub fn settled(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TrialGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.book.release_trial(&self.id);
+        }
     }
 }
 

@@ -467,6 +467,49 @@ async fn open_circuit_is_skipped_then_half_open_trial_closes_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_turn_dropped_mid_trial_frees_the_half_open_slot() {
+    let p = SelfHealConfig {
+        circuit_threshold: 1,
+        circuit_open_ms: 1_000,
+        fallback_after_retries: 0,
+        cooldown_ms: 1,
+        cooldown_max_ms: 1,
+        ..policy()
+    };
+    let x = Scripted::new(
+        "x",
+        vec![
+            Step::Fail(FailureClass::Server, None),
+            Step::Hang,
+            Step::Reply("back"),
+        ],
+    );
+    let health = HealthBook::default();
+    let chain = [entry(&x)];
+    run_with(&p, &health, &chain, &Cancel::default()).await;
+    assert_eq!(health.view("x", Instant::now()).circuit, CircuitState::Open);
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    // The trial hangs; the turn's future is dropped (as a batch `timeoutMs` does).
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        run_with(&p, &health, &chain, &Cancel::default()),
+    )
+    .await;
+    assert!(dropped.is_err(), "the turn was still running");
+    assert_eq!(x.calls(), 2, "the trial reached the provider");
+    let r = run_with(&p, &health, &chain, &Cancel::default()).await;
+    assert_eq!(
+        statuses(&r.telemetry),
+        vec!["x:ok"],
+        "admitted for the trial again"
+    );
+    assert_eq!(
+        health.view("x", Instant::now()).circuit,
+        CircuitState::Closed
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancellation_stops_a_hanging_attempt_and_a_backoff() {
     let a = Scripted::new("a", vec![Step::Slow(Duration::from_secs(3600), "x")]);
     let cancel = Cancel::default();
