@@ -503,3 +503,139 @@ fn credentials_in_a_url_are_found_and_never_shown() {
         "{printed}"
     );
 }
+
+/// A key anywhere in `config.toml` or the profile file is found, whatever the key or table
+/// around it (a misspelt table, an unknown key, an inline table, an array, a comment); the
+/// secret is never printed; the fix comments each line out with the secret removed and
+/// names the variable to set; undo restores both files byte for byte.
+#[test]
+fn a_key_outside_the_known_fields_is_found_fixed_and_never_shown() {
+    let home = Home::new();
+    let config = "# the old key was sk-proj-COMMENTSECRET0123456789ab\n\
+        [provider.openai] # misspelt\n\
+        api_key = \"sk-live-MISSPELTSECRET0123456789\"\n\n\
+        [providers.anthropic]\n\
+        api_key = \"sk-ant-KNOWNFIELDSECRET0123456789\"\n\n\
+        [providers.openai]\n\
+        backup_key = \"sk-ant-UNKNOWNSECRET0123456789ab\"\n\n\
+        [mine]\n\
+        extra = { token = \"ghp_INLINESECRET0123456789abcdefghijklm\" }\n\
+        keys = [\n  \"glpat-ARRAYSECRET0123456789\",\n]\n";
+    std::fs::write(home.config(), config).unwrap();
+    chmod(&home.config(), 0o600);
+    std::fs::create_dir_all(home.state.join("profiles")).unwrap();
+    let profile = home.state.join("profiles/core.toml");
+    let profile_text = "# aws: AKIAPROFILESECRET123\n[ui]\n";
+    std::fs::write(&profile, profile_text).unwrap();
+    chmod(&profile, 0o600);
+
+    let audit = ["security", "audit", "--profile", "core"];
+    let (_, report) = home.report(&audit);
+    let literal: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["checkId"] == "config.secrets.literal_in_file")
+        .collect();
+    let paths: Vec<String> = literal
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    for line in [1, 3, 9, 12, 14] {
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.ends_with(&format!("config.toml:{line}"))),
+            "line {line}: {paths:?}"
+        );
+    }
+    assert!(
+        paths.iter().any(|p| p.ends_with("profiles/core.toml:1")),
+        "{paths:?}"
+    );
+    assert_eq!(
+        literal.len(),
+        6,
+        "the known field is not reported twice: {paths:?}"
+    );
+    let known = finding(&report, "config.secrets.plaintext_key").expect("known field");
+    assert!(
+        known["path"]
+            .as_str()
+            .unwrap()
+            .contains("providers.anthropic.api_key")
+    );
+    let misspelt = literal
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with(":3"))
+        .unwrap();
+    assert!(
+        misspelt["detail"]
+            .as_str()
+            .unwrap()
+            .contains("OPENAI_API_KEY"),
+        "the variable to set is named: {misspelt}"
+    );
+    assert!(literal.iter().all(|f| f["fix"]["diff"].is_string()));
+
+    // No face prints a secret: JSON, human, --deep, the dry run.
+    let mut printed = report.to_string();
+    for args in [
+        &audit[..],
+        &["security", "audit", "--profile", "core", "--deep"],
+        &["security", "audit", "--profile", "core", "--json", "--deep"],
+        &[
+            "security",
+            "audit",
+            "--profile",
+            "core",
+            "--fix",
+            "--dry-run",
+        ],
+    ] {
+        let out = home.run(args);
+        printed.push_str(&String::from_utf8_lossy(&out.stdout));
+        printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(printed.contains("literal_in_file"), "{printed}");
+    assert!(!printed.contains("SECRET"), "{printed}");
+
+    let (_, fixed) = home.report(&[
+        "security",
+        "audit",
+        "--profile",
+        "core",
+        "--fix",
+        "--non-interactive",
+    ]);
+    assert!(!fixed.to_string().contains("SECRET"));
+    assert!(
+        finding(&fixed, "config.secrets.literal_in_file").is_none(),
+        "{fixed}"
+    );
+    assert!(
+        finding(&fixed, "config.secrets.plaintext_key").is_none(),
+        "{fixed}"
+    );
+    let now = std::fs::read_to_string(home.config()).unwrap();
+    assert!(!now.contains("SECRET"), "{now}");
+    assert_eq!(now.lines().count(), config.lines().count(), "{now}");
+    assert!(
+        now.contains(
+            "# api_key = \"<redacted>\"  # openclaw-rs: a key was removed here; set OPENAI_API_KEY"
+        ),
+        "{now}"
+    );
+    assert!(now.contains("api_key = \"env:ANTHROPIC_API_KEY\""), "{now}");
+    now.parse::<toml::Table>().expect("still TOML");
+    let profile_now = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        !profile_now.contains("SECRET") && profile_now.contains("AWS_ACCESS_KEY_ID"),
+        "{profile_now}"
+    );
+
+    // Undo every fix, newest first: both files byte for byte.
+    while home.run(&["undo"]).status.success() {}
+    assert_eq!(std::fs::read_to_string(home.config()).unwrap(), config);
+    assert_eq!(std::fs::read_to_string(&profile).unwrap(), profile_text);
+}

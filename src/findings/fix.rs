@@ -89,6 +89,18 @@ pub enum Step {
         #[schemars(with = "serde_json::Value")]
         table: toml::Table,
     },
+    /// Comment out lines `first..=last` (1-based) of a TOML file, every secret in them
+    /// replaced by `<redacted>` and `note` appended. Refused when those lines no longer hash
+    /// to `sha256` (the file changed since the audit). Keeps the number of lines, so other
+    /// plans made from the same audit still find their lines.
+    #[serde(rename_all = "camelCase")]
+    CommentOut {
+        file: PathBuf,
+        first: usize,
+        last: usize,
+        sha256: String,
+        note: String,
+    },
     #[serde(rename_all = "camelCase")]
     CreateDir { path: PathBuf, mode: u32 },
     #[serde(rename_all = "camelCase")]
@@ -332,9 +344,76 @@ fn edit_config(text: &str, path: &Path, step: &Step) -> Result<String, FixError>
             })?;
             return Ok(result);
         }
+        Step::CommentOut {
+            first,
+            last,
+            sha256,
+            note,
+            ..
+        } => return comment_out(text, *first, *last, sha256, note).map_err(bad),
         _ => return Ok(text.to_string()),
     }
     Ok(doc.to_string())
+}
+
+/// The sha256, in hex, of lines `first..=last` (1-based, with their line ends) of `text`.
+pub fn lines_sha256(text: &str, first: usize, last: usize) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if first == 0 || last < first || last > lines.len() {
+        return None;
+    }
+    let digest = Sha256::digest(lines[first - 1..last].concat().as_bytes());
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn comment_out(
+    text: &str,
+    first: usize,
+    last: usize,
+    sha256: &str,
+    note: &str,
+) -> Result<String, String> {
+    if lines_sha256(text, first, last).as_deref() != Some(sha256) {
+        return Err(format!(
+            "line {first} changed since the audit; run the audit again"
+        ));
+    }
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut block = lines[first - 1..last].concat();
+    // Newest range first so earlier ranges stay valid; a secret spanning lines (a PEM
+    // block) keeps its line ends, so the file keeps its number of lines.
+    for m in super::secrets::find(&block).into_iter().rev() {
+        let ends = "\n".repeat(block[m.range.clone()].matches('\n').count());
+        block.replace_range(m.range, &format!("{}{ends}", crate::config::REDACTED));
+    }
+    let mut out = lines[..first - 1].concat();
+    let count = block.split_inclusive('\n').count();
+    for (n, line) in block.split_inclusive('\n').enumerate() {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let trimmed = body.trim_start();
+        let indent = &body[..body.len() - trimmed.len()];
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            out.push_str(body);
+        } else {
+            out.push_str(&format!("{indent}# {trimmed}"));
+        }
+        if n + 1 == count {
+            out.push_str(&format!("  # {note}"));
+        }
+        out.push_str(end);
+    }
+    out.push_str(&lines[last..].concat());
+    out.parse::<toml_edit::DocumentMut>().map_err(|e| {
+        format!(
+            "commenting out line {first} would break the file: {}",
+            e.message()
+        )
+    })?;
+    Ok(out)
 }
 
 /// The table at `path`, created (as a standard table) where missing.
@@ -388,7 +467,9 @@ impl Plan {
                         path.display()
                     ));
                 }
-                Step::SetConfig { file, .. } | Step::AppendConfig { file, .. } => {
+                Step::SetConfig { file, .. }
+                | Step::AppendConfig { file, .. }
+                | Step::CommentOut { file, .. } => {
                     if !files.contains(&file) {
                         files.push(file);
                     }
@@ -418,7 +499,9 @@ impl Plan {
     fn config_result(&self, file: &Path, before: &str) -> Result<String, FixError> {
         let mut text = before.to_string();
         for step in &self.steps {
-            if let Step::SetConfig { file: f, .. } | Step::AppendConfig { file: f, .. } = step
+            if let Step::SetConfig { file: f, .. }
+            | Step::AppendConfig { file: f, .. }
+            | Step::CommentOut { file: f, .. } = step
                 && f == file
             {
                 text = edit_config(&text, file, step)?;
@@ -492,7 +575,9 @@ impl Plan {
                         });
                     }
                 }
-                Step::SetConfig { file, .. } | Step::AppendConfig { file, .. } => {
+                Step::SetConfig { file, .. }
+                | Step::AppendConfig { file, .. }
+                | Step::CommentOut { file, .. } => {
                     if edited.contains(&file) {
                         continue;
                     }
@@ -681,8 +766,10 @@ fn write_at(
 
 /// A unified diff, with literal secret values hidden.
 pub fn unified_diff(file: &Path, before: &str, after: &str) -> String {
-    let before = super::secrets::redact_assignments(before);
-    let after = super::secrets::redact_assignments(after);
+    // Quoted values of secret-named keys, then anything else the shared patterns find (an
+    // unquoted key in a comment, say).
+    let before = super::redact::redact(&super::secrets::redact_assignments(before));
+    let after = super::redact::redact(&super::secrets::redact_assignments(after));
     similar::TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(2)

@@ -129,6 +129,183 @@ pub fn plaintext_keys(ctx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
+/// Byte ranges of the literal `providers.ID.api_key` values in `text`: the keys
+/// [`plaintext_keys`] reports, with its `env:` fix.
+fn known_key_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let Ok(doc) = toml_edit::Document::parse(text) else {
+        return Vec::new();
+    };
+    let Some(providers) = doc
+        .as_table()
+        .get("providers")
+        .and_then(|p| p.as_table_like())
+    else {
+        return Vec::new();
+    };
+    providers
+        .iter()
+        .filter_map(|(_, p)| p.as_table_like()?.get("api_key")?.span())
+        .collect()
+}
+
+/// The dotted key whose value holds byte `pos`, when one does (not in a comment).
+fn key_path_at(table: &dyn toml_edit::TableLike, pos: usize, path: &mut Vec<String>) -> bool {
+    for (key, item) in table.iter() {
+        path.push(key.to_string());
+        let found = match item {
+            toml_edit::Item::Table(t) => key_path_at(t, pos, path),
+            toml_edit::Item::ArrayOfTables(tables) => tables.iter().enumerate().any(|(i, t)| {
+                path.push(i.to_string());
+                let found = key_path_at(t, pos, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                key_path_at(t, pos, path) || item.span().is_some_and(|s| s.contains(&pos))
+            }
+            _ => item.span().is_some_and(|s| s.contains(&pos)),
+        };
+        if found {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+/// The variable a user would keep this key in.
+fn variable_for(path: &[String], rule: &str) -> String {
+    if path.len() >= 2 && path[0].to_ascii_lowercase().starts_with("provider") {
+        return key_variable(&path[1], ProviderKind::from_id(&path[1]));
+    }
+    match rule {
+        "anthropic_key" => "ANTHROPIC_API_KEY".into(),
+        "openai_key" => "OPENAI_API_KEY".into(),
+        "github_token" => "GITHUB_TOKEN".into(),
+        "gitlab_token" => "GITLAB_TOKEN".into(),
+        "aws_access_key" => "AWS_ACCESS_KEY_ID".into(),
+        _ => match path.first() {
+            Some(id) => key_variable(id, None),
+            None => "OPENCLAW_RS_SECRET".into(),
+        },
+    }
+}
+
+/// The 1-based line of byte `pos`.
+fn line_of(text: &str, pos: usize) -> usize {
+    text.as_bytes()[..pos.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Every key written in `config.toml` or the profile file outside the fields
+/// [`plaintext_keys`] knows: under a misspelt table, an unknown key, an inline table, an
+/// array, a comment. The whole text is scanned with the shared secret patterns, since the
+/// configuration never reads those places and so nothing else would report them.
+pub fn literal_secrets_in_files(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let journal = state_paths(ctx.snapshot).journal;
+    for file in user_files(ctx) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let known = known_key_spans(&text);
+        let doc = toml_edit::Document::parse(text.as_str()).ok();
+        // Lines with a secret, grouped so a secret spanning lines (a PEM block) is one
+        // finding: (first, last, rules, position of the first secret).
+        let mut groups: Vec<(usize, usize, Vec<&'static str>, usize)> = Vec::new();
+        for m in secrets::find(&text) {
+            if known
+                .iter()
+                .any(|k| k.start <= m.range.start && m.range.end <= k.end)
+            {
+                continue;
+            }
+            let first = line_of(&text, m.range.start);
+            let last = line_of(&text, m.range.end.saturating_sub(1).max(m.range.start));
+            match groups.last_mut() {
+                Some(g) if first <= g.1 => {
+                    g.1 = g.1.max(last);
+                    if !g.2.contains(&m.rule) {
+                        g.2.push(m.rule);
+                    }
+                }
+                _ => groups.push((first, last, vec![m.rule], m.range.start)),
+            }
+        }
+        for (first, last, rules, pos) in groups {
+            let mut path = Vec::new();
+            let in_value = doc
+                .as_ref()
+                .is_some_and(|d| key_path_at(d.as_table(), pos, &mut path));
+            if !in_value {
+                path.clear();
+            }
+            // Key names are shown, so they go through the redactor too.
+            let shown_path = crate::findings::redact::redact(&path.join("."));
+            let place = if in_value {
+                format!(
+                    "in the value of {shown_path}, which the configuration does not read as a key"
+                )
+            } else {
+                "in a comment or outside any value".to_string()
+            };
+            let variable = variable_for(&path, rules[0]);
+            let Some(sha256) = crate::findings::fix::lines_sha256(&text, first, last) else {
+                continue;
+            };
+            let lines = if first == last {
+                format!("line {first}")
+            } else {
+                format!("lines {first}-{last}")
+            };
+            let note = format!(
+                "openclaw-rs: a key was removed here; set {variable} and refer to it as \"env:{variable}\""
+            );
+            out.push(
+                Finding::new(
+                    "config.secrets.literal_in_file",
+                    Severity::Critical,
+                    format!("{} holds a key on {lines}", show(&file)),
+                )
+                .path(format!("{}:{first}", show(&file)))
+                .detail(format!(
+                    "{} {lines} holds what looks like a secret ({}) {place}. Anyone who can \
+                     read the file, a backup of it or a screenshot of it has it. Keep it in \
+                     an environment variable, {variable}, and refer to it where it belongs \
+                     as \"env:{variable}\" (a provider's key is api_key under \
+                     [providers.ID]). The fix comments the {lines} out with the secret \
+                     removed and this note. So that the fix can be undone, the old text stays \
+                     in {}.bak.1 to .bak.5 and in {} (all mode 0600): delete those once done, \
+                     and rotate the key if the file was ever shared.",
+                    show(&file),
+                    rules.join(", "),
+                    show(&file),
+                    show(&journal),
+                ))
+                .with_fix(
+                    format!(
+                        "comment out {lines} of {} with the secret removed; then set {variable}",
+                        show(&file)
+                    ),
+                    vec![crate::findings::fix::Step::CommentOut {
+                        file: file.clone(),
+                        first,
+                        last,
+                        sha256,
+                        note,
+                    }],
+                ),
+            );
+        }
+    }
+    out
+}
+
 /// Every problem in `config.toml` that stopped it from being read: what the audit could not
 /// see may hide anything.
 pub fn config_unreadable(ctx: &Context<'_>) -> Vec<Finding> {

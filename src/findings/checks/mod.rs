@@ -128,6 +128,11 @@ pub static AUDIT: &[Check] = &[
         run: audit::plaintext_keys,
     },
     Check {
+        ids: &["config.secrets.literal_in_file"],
+        deep_only: false,
+        run: audit::literal_secrets_in_files,
+    },
+    Check {
         ids: &["logging.redact_off"],
         deep_only: false,
         run: audit::logging_redact,
