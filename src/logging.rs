@@ -7,6 +7,7 @@
 //! on every reload.
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -15,6 +16,46 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::findings::{redact, secrets};
 
 static REDACT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(true)));
+
+/// Install the process's logger: `verbose` 0 warn, 1 info, 2 debug, more trace (`RUST_LOG`
+/// wins); to `file` (created 0600 in a 0700 directory) or else stderr; every line through
+/// [`Redacting`].
+pub fn init(verbose: u8, file: Option<&Path>, ansi: bool) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = match file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)?;
+            builder
+                .with_ansi(false)
+                .with_writer(Redacting::new(std::sync::Mutex::new(file)))
+                .try_init()
+        }
+        None => builder
+            .with_ansi(ansi)
+            .with_writer(Redacting::new(std::io::stderr))
+            .try_init(),
+    };
+    installed.map_err(io::Error::other)
+}
 
 /// Turn log redaction on or off for the whole process (`logging.redact`).
 pub fn set_redact(on: bool) {

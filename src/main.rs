@@ -1,6 +1,5 @@
 //! Parse the command line, install the error and panic hooks, and hand over to a face.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -179,43 +178,10 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
 }
 
 /// Logs go to stderr, except in the TUI where they would corrupt the screen: there they go
-/// to the state dir's log file. Either way through the redactor while `logging.redact` is
-/// on (the engine sets it from the configuration; until then it is on).
+/// to the state dir's log file (see `openclaw_rs::logging::init`).
 fn init_logging(verbose: u8, file: Option<&std::path::PathBuf>) -> std::io::Result<()> {
-    use openclaw_rs::logging::Redacting;
-    use tracing_subscriber::EnvFilter;
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let installed = match file {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)?;
-            builder
-                .with_ansi(false)
-                .with_writer(Redacting::new(std::sync::Mutex::new(file)))
-                .try_init()
-        }
-        None => builder
-            .with_ansi(
-                !commands::no_color() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            )
-            .with_writer(Redacting::new(std::io::stderr))
-            .try_init(),
-    };
-    installed.map_err(std::io::Error::other)
+    let ansi = file.is_none()
+        && !commands::no_color()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    openclaw_rs::logging::init(verbose, file.map(|p| p.as_path()), ansi)
 }

@@ -275,6 +275,8 @@ impl Healer<'_> {
                         return Ok(reply);
                     }
                     Err(mut error) => {
+                        // As received: the log writer redacts it (logging.redact).
+                        tracing::debug!("{} failed: {}", entry.id, error.message);
                         // A provider's message can echo its response body (or our request):
                         // from here it reaches the health book, the providers list, the
                         // turn's error and the session file, so it is redacted once, here.

@@ -27,9 +27,25 @@ pub async fn run<B: Backend>(
 where
     B::Error: Send + Sync + 'static,
 {
+    let (terminal_events, _reader) = TerminalReader::spawn();
+    run_with_input(terminal, app, theme, engine, started, terminal_events).await
+}
+
+/// [`run`] with terminal input from a channel instead of the terminal: the same loop, for
+/// tests that drive the whole TUI in-process (a closed channel quits like a closed terminal).
+pub async fn run_with_input<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    theme: &Theme,
+    engine: EngineHandle,
+    started: Instant,
+    mut terminal_events: mpsc::UnboundedReceiver<TerminalEvent>,
+) -> Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
     let (tx, mut results) = mpsc::unbounded_channel::<Msg>();
     let mut events = engine.subscribe();
-    let (mut terminal_events, _reader) = TerminalReader::spawn();
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
     let mut first_frame = true;
@@ -134,7 +150,7 @@ struct TerminalReader {
     stop: Arc<AtomicBool>,
 }
 
-type TerminalEvent = std::io::Result<Event>;
+pub type TerminalEvent = std::io::Result<Event>;
 
 impl TerminalReader {
     fn spawn() -> (mpsc::UnboundedReceiver<TerminalEvent>, Self) {

@@ -92,6 +92,22 @@ fn advertised_colors() -> u32 {
     }
 }
 
+/// The TUI's event loop on any backend, with terminal input from `input`: what [`run`] does
+/// after setting up the terminal. Tests drive the whole TUI in-process with it (keys in,
+/// a `TestBackend` screen out, a real engine behind).
+pub async fn drive<B: ratatui::backend::Backend>(
+    terminal: &mut ratatui::Terminal<B>,
+    app: &mut app::App,
+    theme: &theme::Theme,
+    engine: crate::engine::EngineHandle,
+    input: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<crossterm::event::Event>>,
+) -> Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    driver::run_with_input(terminal, app, theme, engine, Instant::now(), input).await
+}
+
 /// Run the TUI until the user quits. Returns the process exit status.
 pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i32> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {

@@ -51,6 +51,14 @@ pub enum Fault {
         tokens: usize,
         per_sec: u64,
     },
+    /// A streamed answer sent exactly in these pieces: first `reasoning` (OpenAI's
+    /// `reasoning_content`, Anthropic's thinking deltas, Ollama's `thinking`), then `text`.
+    Pieces {
+        reasoning: Vec<String>,
+        text: Vec<String>,
+    },
+    /// This status with this error message in the body.
+    StatusBody(u16, String),
     /// 404 model not found.
     WrongModel,
     /// 401.
@@ -213,6 +221,19 @@ async fn handle(inner: Arc<Inner>, headers: HeaderMap, body: Bytes, wire: Wire) 
             return r;
         }
         Fault::Status(code) => return error_body(code, "scripted failure"),
+        Fault::StatusBody(code, message) => return error_body(code, &message),
+        Fault::Pieces { reasoning, text } => {
+            // An empty reply is the opening frames (Anthropic's two) and the end.
+            let mut frames = reply_chunks(wire, "", true);
+            let at = if wire == Wire::Anthropic { 2 } else { 0 };
+            let pieces: Vec<String> = reasoning
+                .iter()
+                .map(|r| reasoning_frame(wire, r))
+                .chain(text.iter().map(|t| text_frame(wire, t)))
+                .collect();
+            frames.splice(at..at, pieces);
+            frames
+        }
         Fault::WrongModel => return error_body(404, &format!("model '{model}' not found")),
         Fault::AuthFailure => return error_body(401, "invalid api key"),
         Fault::ContextOverflow => {
@@ -349,6 +370,18 @@ fn text_frame(wire: Wire, text: &str) -> String {
             &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}).to_string(),
         ),
         Wire::Ollama => frame(wire, None, &json!({"message": {"role": "assistant", "content": text}, "done": false}).to_string()),
+    }
+}
+
+fn reasoning_frame(wire: Wire, text: &str) -> String {
+    match wire {
+        Wire::OpenAi => frame(wire, None, &json!({"choices": [{"index": 0, "delta": {"reasoning_content": text}}]}).to_string()),
+        Wire::Anthropic => frame(
+            wire,
+            Some("content_block_delta"),
+            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": text}}).to_string(),
+        ),
+        Wire::Ollama => frame(wire, None, &json!({"message": {"role": "assistant", "content": "", "thinking": text}, "done": false}).to_string()),
     }
 }
 
