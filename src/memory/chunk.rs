@@ -121,7 +121,8 @@ impl Chunker {
     }
 
     fn flush(&mut self, keep_overlap: bool) -> Option<RawChunk> {
-        let has_new = self.pieces.len() > self.carried;
+        // Blank lines after the overlap add no words: such a chunk would repeat the last one.
+        let has_new = self.pieces.iter().skip(self.carried).any(|p| p.words > 0);
         let chunk = has_new.then(|| self.current()).flatten();
         if keep_overlap {
             let mut kept = 0;
@@ -290,6 +291,29 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         assert!(chunks[0].headings.is_empty());
         assert!(chunks[0].text.contains("# a comment"));
+    }
+
+    /// Found by the `markdown_chunk` fuzz target: the overlap carried past a blank line, then
+    /// followed by nothing but another blank line, came out again as a chunk of its own.
+    #[test]
+    fn overlap_followed_by_blank_lines_is_not_repeated() {
+        // 15 of 16 words, then a blank line: a cut, keeping the second line as overlap.
+        let text = format!("{}\n{}\n\n\n## Next\nafter", words(8, "a"), words(7, "b"));
+        let options = ChunkOptions {
+            tokens: 16,
+            overlap: 4,
+        };
+        let texts: Vec<String> = chunk_text(&text, options)
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                format!("{}\n{}", words(8, "a"), words(7, "b")),
+                "after".into()
+            ]
+        );
     }
 
     #[test]

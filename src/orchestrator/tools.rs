@@ -11,7 +11,9 @@ use crate::engine::{EngineEvent, EngineHandle};
 use crate::providers::{ToolCall, ToolSpec};
 
 /// Longest tool output passed back to the model.
-const MAX_OUTPUT: usize = 16 * 1024;
+pub const MAX_OUTPUT: usize = 16 * 1024;
+/// Appended to an output cut at [`MAX_OUTPUT`].
+pub const CUT_NOTE: &str = "\n[output cut at 16 KiB]";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -308,13 +310,7 @@ pub async fn run(
         r = engine.call("tools.invoke", json!({ "name": call.name, "input": args })) => r,
     };
     match invoked {
-        Ok(v) => {
-            let text = v
-                .get("output")
-                .map(crate::providers::text_of)
-                .unwrap_or_else(|| v.to_string());
-            finish(true, cap(text))
-        }
+        Ok(v) => finish(true, output_text(&v)),
         Err(e) if crate::engine::methods::find("tools.invoke").is_none() => finish(
             false,
             format!(
@@ -326,6 +322,16 @@ pub async fn run(
     }
 }
 
+/// What the model is told a tool returned, from `tools.invoke`'s answer: its `output` (a
+/// string bare, other JSON as text), cut to [`MAX_OUTPUT`] bytes.
+pub fn output_text(invoked: &Value) -> String {
+    let text = invoked
+        .get("output")
+        .map(crate::providers::text_of)
+        .unwrap_or_else(|| invoked.to_string());
+    cap(text)
+}
+
 fn cap(mut text: String) -> String {
     if text.len() > MAX_OUTPUT {
         let mut end = MAX_OUTPUT;
@@ -333,7 +339,7 @@ fn cap(mut text: String) -> String {
             end -= 1;
         }
         text.truncate(end);
-        text.push_str("\n[output cut at 16 KiB]");
+        text.push_str(CUT_NOTE);
     }
     text
 }

@@ -171,14 +171,10 @@ impl Provider for Anthropic {
             )
             .await?;
             match framing {
-                Framing::Stream => Ok(Box::new(AnthropicStream {
-                    sse: SseReader::new(response),
-                    pending: VecDeque::new(),
-                    tools: HashMap::new(),
-                    usage: Usage::default(),
-                    finished: false,
-                    ended: false,
-                }) as Box<dyn ChatStream>),
+                Framing::Stream => {
+                    Ok(Box::new(AnthropicStream::new(SseReader::new(response)))
+                        as Box<dyn ChatStream>)
+                }
                 Framing::Whole => {
                     let events = whole_reply(&super::whole_json(response).await?)?;
                     Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
@@ -205,7 +201,7 @@ impl Provider for Anthropic {
     }
 }
 
-struct AnthropicStream {
+pub(crate) struct AnthropicStream {
     sse: SseReader,
     pending: VecDeque<StreamEvent>,
     /// Content block index to tool-call index.
@@ -216,6 +212,17 @@ struct AnthropicStream {
 }
 
 impl AnthropicStream {
+    pub(crate) fn new(sse: SseReader) -> Self {
+        Self {
+            sse,
+            pending: VecDeque::new(),
+            tools: HashMap::new(),
+            usage: Usage::default(),
+            finished: false,
+            ended: false,
+        }
+    }
+
     fn decode(&mut self, event: Option<&str>, data: &str) -> Result<(), ProviderError> {
         let v: Value = serde_json::from_str(data)
             .map_err(|e| ProviderError::format(format!("unparseable stream event: {e}")))?;

@@ -8,10 +8,11 @@
 
 pub mod anthropic;
 mod classify;
+pub mod lines;
 pub mod offline;
 pub mod ollama;
 pub mod openai;
-mod sse;
+pub mod sse;
 #[cfg(test)]
 mod tests;
 
@@ -485,60 +486,6 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// A byte stream cut into lines, for SSE and NDJSON.
-pub(crate) struct LineReader {
-    response: reqwest::Response,
-    buffer: Vec<u8>,
-    done: bool,
-}
-
-/// A line longer than this is not a protocol line: refuse it rather than grow without bound.
-const MAX_LINE: usize = 4 * 1024 * 1024;
-
-impl LineReader {
-    pub(crate) fn new(response: reqwest::Response) -> Self {
-        Self {
-            response,
-            buffer: Vec::new(),
-            done: false,
-        }
-    }
-
-    /// The next line without its end; `None` at the end of the body.
-    pub(crate) async fn next_line(&mut self) -> Result<Option<String>, ProviderError> {
-        loop {
-            if let Some(pos) = self.buffer.iter().position(|b| *b == b'\n') {
-                let mut line: Vec<u8> = self.buffer.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
-            }
-            if self.done {
-                if self.buffer.is_empty() {
-                    return Ok(None);
-                }
-                let rest = std::mem::take(&mut self.buffer);
-                return Ok(Some(String::from_utf8_lossy(&rest).into_owned()));
-            }
-            if self.buffer.len() > MAX_LINE {
-                return Err(ProviderError::format("a stream line is longer than 4 MiB"));
-            }
-            match self.response.chunk().await {
-                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Ok(None) => self.done = true,
-                Err(e) => {
-                    return Err(ProviderError::new(
-                        FailureClass::StreamInterrupted,
-                        format!("the reply stream broke off: {}", classify::describe(&e)),
-                    ));
-                }
-            }
-        }
-    }
-}
-
 /// A one-shot answer (streaming off) replayed as a stream.
 pub(crate) struct Replay(pub std::collections::VecDeque<StreamEvent>);
 
@@ -546,6 +493,28 @@ impl ChatStream for Replay {
     fn next_event(&mut self) -> BoxFuture<'_, Result<Option<StreamEvent>, ProviderError>> {
         Box::pin(async move { Ok(self.0.pop_front()) })
     }
+}
+
+/// A reply stream decoded from a body already in memory, delivered in `chunks` as a server
+/// might cut it: the same parsers the network path runs, without a network. `None` for the
+/// offline provider, which has no wire format. For tests and fuzzing.
+#[doc(hidden)]
+pub fn stream_from_chunks(
+    kind: ProviderKind,
+    chunks: impl IntoIterator<Item = Vec<u8>>,
+) -> Option<Box<dyn ChatStream>> {
+    Some(match kind {
+        ProviderKind::Openai => Box::new(openai::OpenAiStream::new(sse::SseReader::from_chunks(
+            chunks,
+        ))),
+        ProviderKind::Anthropic => Box::new(anthropic::AnthropicStream::new(
+            sse::SseReader::from_chunks(chunks),
+        )),
+        ProviderKind::Ollama => Box::new(ollama::OllamaStream::new(
+            lines::LineReader::from_chunks(chunks, lines::LineEnds::Lf),
+        )),
+        ProviderKind::Offline => return None,
+    })
 }
 
 /// Build a provider from its configuration. `Err`: it cannot run as configured (the

@@ -4,9 +4,10 @@ use std::collections::VecDeque;
 
 use serde_json::{Value, json};
 
+use super::lines::{LineEnds, LineReader};
 use super::{
     BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, Framing,
-    HttpTarget, LineReader, Provider, ProviderError, Replay, Role, StreamEvent, Usage,
+    HttpTarget, Provider, ProviderError, Replay, Role, StreamEvent, Usage,
 };
 use crate::config::ProviderKind;
 
@@ -174,12 +175,10 @@ impl Provider for Ollama {
             )
             .await?;
             match framing {
-                Framing::Stream => Ok(Box::new(OllamaStream {
-                    lines: LineReader::new(response),
-                    pending: VecDeque::new(),
-                    next_tool: 0,
-                    finished: false,
-                }) as Box<dyn ChatStream>),
+                Framing::Stream => Ok(Box::new(OllamaStream::new(LineReader::new(
+                    response,
+                    LineEnds::Lf,
+                ))) as Box<dyn ChatStream>),
                 // One object, possibly pretty-printed over many lines: parsed whole.
                 Framing::Whole => {
                     let v = super::whole_json(response).await?;
@@ -219,11 +218,23 @@ impl Provider for Ollama {
     }
 }
 
-struct OllamaStream {
+/// A streamed reply: one JSON object a line (NDJSON), the last with `"done": true`.
+pub(crate) struct OllamaStream {
     lines: LineReader,
     pending: VecDeque<StreamEvent>,
     next_tool: usize,
     finished: bool,
+}
+
+impl OllamaStream {
+    pub(crate) fn new(lines: LineReader) -> Self {
+        Self {
+            lines,
+            pending: VecDeque::new(),
+            next_tool: 0,
+            finished: false,
+        }
+    }
 }
 
 impl ChatStream for OllamaStream {

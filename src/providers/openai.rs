@@ -174,12 +174,10 @@ impl Provider for OpenAi {
             )
             .await?;
             match framing {
-                Framing::Stream => Ok(Box::new(OpenAiStream {
-                    sse: SseReader::new(response),
-                    pending: VecDeque::new(),
-                    finished: false,
-                    ended: false,
-                }) as Box<dyn ChatStream>),
+                Framing::Stream => {
+                    Ok(Box::new(OpenAiStream::new(SseReader::new(response)))
+                        as Box<dyn ChatStream>)
+                }
                 Framing::Whole => {
                     let events = whole_reply(&super::whole_json(response).await?)?;
                     Ok(Box::new(Replay(events)) as Box<dyn ChatStream>)
@@ -206,7 +204,7 @@ impl Provider for OpenAi {
     }
 }
 
-struct OpenAiStream {
+pub(crate) struct OpenAiStream {
     sse: SseReader,
     pending: VecDeque<StreamEvent>,
     /// A finish reason or `[DONE]` arrived: the end of the body is a clean end.
@@ -215,6 +213,15 @@ struct OpenAiStream {
 }
 
 impl OpenAiStream {
+    pub(crate) fn new(sse: SseReader) -> Self {
+        Self {
+            sse,
+            pending: VecDeque::new(),
+            finished: false,
+            ended: false,
+        }
+    }
+
     fn decode(&mut self, data: &str) -> Result<(), ProviderError> {
         if data.trim() == "[DONE]" {
             self.finished = true;

@@ -211,31 +211,17 @@ pub fn discover(tools_dir: &Path) -> (Vec<Tool>, Vec<ToolProblem>) {
                 continue;
             }
         };
-        let manifest: Manifest = match toml::from_str(&text) {
+        let manifest = match parse_manifest(&text) {
             Ok(m) => m,
-            Err(e) => {
-                problems.push(problem(e.to_string()));
+            Err(message) => {
+                problems.push(problem(message));
                 continue;
             }
         };
-        if !valid_tool_name(&manifest.name) {
-            problems.push(problem(format!(
-                "name '{}' must be 1-64 of a-z, 0-9, _ and -",
-                manifest.name
-            )));
-            continue;
-        }
         if tools.iter().any(|t| t.manifest.name == manifest.name) {
             problems.push(problem(format!(
                 "a tool named '{}' already exists (built-in or earlier directory); rename it",
                 manifest.name
-            )));
-            continue;
-        }
-        if Path::new(&manifest.module).components().count() != 1 {
-            problems.push(problem(format!(
-                "module '{}' must be a file name next to tool.toml",
-                manifest.module
             )));
             continue;
         }
@@ -246,6 +232,34 @@ pub fn discover(tools_dir: &Path) -> (Vec<Tool>, Vec<ToolProblem>) {
         });
     }
     (tools, problems)
+}
+
+/// Parse one `tool.toml` and check what it can check alone: the name, and a module that is a
+/// file name next to the manifest. `Err`: what is wrong, for the user.
+pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+    if !valid_tool_name(&manifest.name) {
+        return Err(format!(
+            "name '{}' must be 1-64 of a-z, 0-9, _ and -",
+            manifest.name
+        ));
+    }
+    if !is_plain_file_name(&manifest.module) {
+        return Err(format!(
+            "module '{}' must be a file name next to tool.toml",
+            manifest.module
+        ));
+    }
+    Ok(manifest)
+}
+
+/// One normal path component: not empty, `.`, `..`, a root or a drive.
+fn is_plain_file_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(
+        (components.next(), components.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
 }
 
 impl Tool {

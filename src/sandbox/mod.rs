@@ -251,6 +251,25 @@ impl CompiledModule {
     }
 }
 
+/// A module's output bytes as the JSON value a run returns: at most `max_output_bytes`, and
+/// one JSON document; anything else is [`SandboxError::BadOutput`].
+pub fn decode_output(
+    output: &[u8],
+    max_output_bytes: u64,
+) -> Result<serde_json::Value, SandboxError> {
+    if output.len() as u64 > max_output_bytes {
+        return Err(SandboxError::BadOutput {
+            reason: format!(
+                "the output is {} bytes; the cap is {max_output_bytes} (sandbox.max_output_kb)",
+                output.len(),
+            ),
+        });
+    }
+    serde_json::from_slice(output).map_err(|e| SandboxError::BadOutput {
+        reason: format!("the output is not JSON: {e}"),
+    })
+}
+
 /// What a backend returns from a finished run, before the output is checked.
 pub struct RawRun {
     pub output: Vec<u8>,
@@ -592,19 +611,7 @@ impl Sandbox {
         let state = host::HostState::new(grants.clone(), env.clone(), limits, deadline);
         let backend = self.backend(prepared.backend)?;
         let raw = backend.run(&prepared.module, &input, limits, state)?;
-        if raw.output.len() as u64 > limits.max_output_bytes {
-            return Err(SandboxError::BadOutput {
-                reason: format!(
-                    "the output is {} bytes; the cap is {} (sandbox.max_output_kb)",
-                    raw.output.len(),
-                    limits.max_output_bytes
-                ),
-            });
-        }
-        let output: serde_json::Value =
-            serde_json::from_slice(&raw.output).map_err(|e| SandboxError::BadOutput {
-                reason: format!("the output is not JSON: {e}"),
-            })?;
+        let output = decode_output(&raw.output, limits.max_output_bytes)?;
         Ok(RunOutcome {
             output,
             backend: prepared.backend,
