@@ -96,3 +96,8 @@ fn tool_call_repair() {
 fn markdown_chunk() {
     replay("markdown_chunk");
 }
+
+#[test]
+fn stream_redact() {
+    replay("stream_redact");
+}

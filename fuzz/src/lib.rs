@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tool_output", tool_output),
     ("tool_call_repair", tool_call_repair),
     ("markdown_chunk", markdown_chunk),
+    ("stream_redact", stream_redact),
 ];
 
 /// Run a future that never waits (everything here reads from memory) to its end.
@@ -537,4 +538,80 @@ fn is_heading(line: &str) -> bool {
     (1..=6).contains(&level)
         && (rest.is_empty() || rest.starts_with([' ', '\t']))
         && !rest.trim().trim_end_matches('#').trim().is_empty()
+}
+
+/// The streaming redactor: for the text cut into the planned pieces, the streamed output
+/// equals the one-shot redaction, holds no match of any secret pattern the audit scans for,
+/// and never holds back more than `max_hold()`; with `block`, it stops exactly before the
+/// first secret.
+pub fn stream_redact(data: &[u8]) {
+    use openclaw_rs::config::SecretAction;
+    use openclaw_rs::findings::redact::{StreamRedactor, find, max_hold, redact};
+    use openclaw_rs::findings::secrets::scan;
+    let cut = Cut::new(data);
+    let text = String::from_utf8_lossy(cut.body);
+    let pieces = str_pieces(&text, cut.sizes);
+
+    let one_shot = redact(&text);
+    let hits = scan(&one_shot);
+    assert!(
+        hits.is_empty(),
+        "the redaction still holds a secret: {hits:?}"
+    );
+    let mut redactor = StreamRedactor::new(SecretAction::Redact);
+    let mut streamed = String::new();
+    for piece in &pieces {
+        streamed.push_str(&redactor.push(piece));
+        assert!(
+            redactor.held() <= max_hold(),
+            "held {} bytes",
+            redactor.held()
+        );
+    }
+    streamed.push_str(&redactor.finish());
+    assert_eq!(streamed, one_shot, "streamed and one-shot redaction differ");
+
+    let mut blocker = StreamRedactor::new(SecretAction::Block);
+    let mut passed = String::new();
+    for piece in &pieces {
+        passed.push_str(&blocker.push(piece));
+    }
+    passed.push_str(&blocker.close());
+    match find(&text).first() {
+        Some(first) => {
+            assert_eq!(
+                passed,
+                text[..first.range.start],
+                "block passed on the wrong prefix"
+            );
+            assert_eq!(blocker.blocked(), Some(first.rule));
+        }
+        None => {
+            assert_eq!(passed, text, "block changed a text without secrets");
+            assert_eq!(blocker.blocked(), None);
+        }
+    }
+}
+
+/// `text` cut by the plan's sizes (each `% 17` bytes, moved forward to a character
+/// boundary); the whole text as one piece when the plan has no sizes.
+fn str_pieces<'t>(text: &'t str, sizes: &[u8]) -> Vec<&'t str> {
+    if sizes.iter().all(|s| s % 17 == 0) {
+        return vec![text];
+    }
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let mut at = usize::from(size % 17).min(rest.len());
+        while !rest.is_char_boundary(at) {
+            at += 1;
+        }
+        let (piece, tail) = rest.split_at(at);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
 }
