@@ -51,6 +51,10 @@ pub enum SandboxError {
     /// `run` returned something that is not a JSON document within the output cap.
     #[error("bad output: {reason}")]
     BadOutput { reason: String },
+    /// A host function was passed an argument it cannot take: over the 256 KiB host-argument
+    /// limit, not UTF-8 where text is expected, or not the JSON request it reads.
+    #[error("bad host call argument: {reason}")]
+    HostArgument { reason: String },
     /// The input or the sandbox itself (not the tool) failed.
     #[error("{message}")]
     Host { message: String },
@@ -70,6 +74,7 @@ impl SandboxError {
             SandboxError::HashMismatch { .. } => "hashMismatch",
             SandboxError::Trap { .. } => "trap",
             SandboxError::BadOutput { .. } => "badOutput",
+            SandboxError::HostArgument { .. } => "hostArgument",
             SandboxError::Host { .. } => "host",
         }
     }
@@ -99,7 +104,8 @@ impl SandboxError {
             | SandboxError::MemoryLimit { .. }
             | SandboxError::StackOverflow
             | SandboxError::Trap { .. }
-            | SandboxError::BadOutput { .. } => ErrorCode::Unavailable,
+            | SandboxError::BadOutput { .. }
+            | SandboxError::HostArgument { .. } => ErrorCode::Unavailable,
         }
     }
 }

@@ -23,11 +23,18 @@ pub const NOT_FOUND: i32 = -1;
 pub const FAILED: i32 = -2;
 pub const TOO_LARGE: i32 = -3;
 
-/// Log lines a run may keep, and their length; more is dropped (and says so).
-const MAX_LOGS: usize = 64;
-const MAX_LOG_BYTES: usize = 2048;
-/// Largest request a tool may pass to a host function (a path, a key, a URL with body).
-const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Log lines a run may keep, the tool's and the host's notes together, and their length;
+/// more is dropped (and a last line says how many).
+pub const MAX_LOGS: usize = 64;
+pub const MAX_LOG_BYTES: usize = 2048;
+/// Largest argument a tool may pass to a host function (a path, a key, a log line, a
+/// request); more stops the tool with `HostArgument`.
+pub const MAX_HOST_ARGUMENT_BYTES: usize = 256 * 1024;
+/// Fuel every host call costs, in calibrated units, before the work it does.
+pub const HOST_CALL_UNITS: u64 = 100;
+/// Fuel per byte a host call reads, writes, copies or receives: the same as `memory.copy`'s
+/// per-byte cost, so moving data through the host is not cheaper than moving it in wasm.
+pub const HOST_UNITS_PER_BYTE: u64 = 1;
 /// Largest file `fs_read` returns.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -60,6 +67,9 @@ pub struct Limiter {
     pub table_elements: u64,
     pub instances: usize,
     pub hit: Option<LimitHit>,
+    /// Bytes `memory.grow` added since instantiation and not yet charged: wasmi charges a
+    /// grow per byte itself; wasmtime's backend charges these (see `wasmtime_backend`).
+    pub grown_uncharged: u64,
 }
 
 impl Limiter {
@@ -86,6 +96,65 @@ impl Limiter {
     }
 }
 
+/// A run's fuel budget, shared by the backend (which puts fuel into its store) and the host
+/// functions (which charge for their work), in the backend's own fuel (calibrated units
+/// times its `FUEL_PER_UNIT`; 1 on both today).
+#[derive(Debug, Default)]
+pub struct FuelMeter {
+    /// The budget in calibrated units, for `OutOfFuel`.
+    pub budget_units: u64,
+    pub unlimited: bool,
+    /// Fuel not yet put into the store (wasmi hands it out in slices; wasmtime all at once).
+    pub reserve: u64,
+    /// Fuel put into the store or paid out of the reserve so far; minus what is left in the
+    /// store, what was used.
+    pub given: u64,
+    /// Host work charged and not yet paid.
+    pub pending: u64,
+}
+
+impl FuelMeter {
+    pub fn new(budget_units: u64, fuel_per_unit: u64) -> Self {
+        Self {
+            budget_units,
+            unlimited: budget_units == 0,
+            reserve: budget_units.saturating_mul(fuel_per_unit),
+            given: 0,
+            pending: 0,
+        }
+    }
+
+    /// Up to `want` fuel out of the reserve (all of it when unlimited).
+    pub fn take(&mut self, want: u64) -> u64 {
+        let give = if self.unlimited {
+            want
+        } else {
+            want.min(self.reserve)
+        };
+        if !self.unlimited {
+            self.reserve -= give;
+        }
+        self.given = self.given.saturating_add(give);
+        give
+    }
+
+    /// Pay the pending host work out of `store_fuel`, then out of the reserve. Returns what
+    /// the store has left, or `None` when the budget cannot pay.
+    pub fn settle(&mut self, store_fuel: u64) -> Option<u64> {
+        let cost = std::mem::take(&mut self.pending);
+        if cost <= store_fuel {
+            return Some(store_fuel - cost);
+        }
+        let rest = cost - store_fuel;
+        (self.take(rest) >= rest).then_some(0)
+    }
+
+    /// Fuel used: everything given minus what the store still holds.
+    pub fn used(&self, store_fuel: u64) -> u64 {
+        self.given.saturating_sub(store_fuel)
+    }
+}
+
 /// Everything a run's store carries.
 pub struct HostState {
     pub grants: Grants,
@@ -100,6 +169,7 @@ pub struct HostState {
     pub failure: Option<SandboxError>,
     /// Set by a backend's deadline check before it interrupts the guest.
     pub timed_out: bool,
+    pub fuel: FuelMeter,
     rng: Option<StdRng>,
 }
 
@@ -115,12 +185,14 @@ impl HostState {
                 table_elements: limits.table_elements,
                 instances: limits.instances as usize,
                 hit: None,
+                grown_uncharged: 0,
             },
             staged: Vec::new(),
             logs: Vec::new(),
             dropped_logs: 0,
             failure: None,
             timed_out: false,
+            fuel: FuelMeter::default(),
             rng: None,
         }
     }
@@ -155,6 +227,40 @@ impl HostState {
             };
         }
         engine_error
+    }
+
+    /// Stop with `Timeout` once the deadline has passed: host calls may not carry a tool
+    /// past it, whatever they cost in fuel.
+    pub fn check_deadline(&mut self) -> HostResult<()> {
+        if Instant::now() >= self.deadline {
+            self.timed_out = true;
+            return Err(self.stop(SandboxError::Timeout {
+                timeout_ms: self.timeout_ms,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Pay the pending host work (and growth not yet charged) out of `store_fuel` (see
+    /// [`FuelMeter::settle`]); stops with `OutOfFuel` when the budget cannot.
+    pub fn settle_fuel(&mut self, store_fuel: u64) -> HostResult<u64> {
+        let grown = std::mem::take(&mut self.limiter.grown_uncharged);
+        self.fuel.pending = self.fuel.pending.saturating_add(grown);
+        match self.fuel.settle(store_fuel) {
+            Some(left) => Ok(left),
+            None => {
+                let fuel = self.fuel.budget_units;
+                Err(self.stop(SandboxError::OutOfFuel { fuel }))
+            }
+        }
+    }
+
+    /// Charge host work of `bytes` bytes.
+    fn charge(&mut self, bytes: usize) {
+        self.fuel.pending = self
+            .fuel
+            .pending
+            .saturating_add((bytes as u64).saturating_mul(HOST_UNITS_PER_BYTE));
     }
 
     /// Record why the tool must stop and hand back the error for the trap.
@@ -198,6 +304,21 @@ impl std::error::Error for HostTrap {}
 
 pub type HostResult<T> = Result<T, HostTrap>;
 
+/// Every host call starts here, on both backends: past the deadline the tool stops with
+/// `Timeout`; otherwise the call's base cost is charged. The backend then runs the function,
+/// pays what it charged ([`HostState::settle_fuel`]) and calls [`leave`].
+pub fn enter(state: &mut HostState) -> HostResult<()> {
+    state.check_deadline()?;
+    state.fuel.pending = state.fuel.pending.saturating_add(HOST_CALL_UNITS);
+    Ok(())
+}
+
+/// Every host call ends here: one that ran past the deadline (a slow fetch, search or
+/// disk) does not return to the tool.
+pub fn leave(state: &mut HostState) -> HostResult<()> {
+    state.check_deadline()
+}
+
 fn range(
     state: &mut HostState,
     memory_len: usize,
@@ -207,8 +328,8 @@ fn range(
 ) -> HostResult<std::ops::Range<usize>> {
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     if len > max {
-        return Err(state.stop(SandboxError::BadOutput {
-            reason: format!("a host function was passed {len} bytes; the limit is {max}"),
+        return Err(state.stop(SandboxError::HostArgument {
+            reason: format!("an argument of {len} bytes; the limit is {max}"),
         }));
     }
     match start.checked_add(len) {
@@ -219,17 +340,37 @@ fn range(
     }
 }
 
+/// An argument in guest memory; reading it is charged per byte.
 fn read<'m>(state: &mut HostState, memory: &'m [u8], ptr: i32, len: i32) -> HostResult<&'m [u8]> {
-    let r = range(state, memory.len(), ptr, len, MAX_REQUEST_BYTES)?;
+    let r = range(state, memory.len(), ptr, len, MAX_HOST_ARGUMENT_BYTES)?;
+    state.charge(r.len());
     Ok(&memory[r])
 }
 
 fn utf8<'a>(state: &mut HostState, bytes: &'a [u8], what: &str) -> HostResult<&'a str> {
     std::str::from_utf8(bytes).map_err(|_| {
-        state.stop(SandboxError::BadOutput {
-            reason: format!("{what} passed to a host function is not UTF-8"),
+        state.stop(SandboxError::HostArgument {
+            reason: format!("{what} is not UTF-8"),
         })
     })
+}
+
+/// A log line as kept: at most [`MAX_LOG_BYTES`] of the text (cut at a character boundary,
+/// then marked with `…`), control characters but tab removed.
+fn log_line(bytes: &[u8]) -> String {
+    let mut end = bytes.len().min(MAX_LOG_BYTES);
+    // Back off to a character boundary so a cut never leaves a replacement character.
+    while end < bytes.len() && end > 0 && (bytes[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    let mut message = String::from_utf8_lossy(&bytes[..end])
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\t')
+        .collect::<String>();
+    if end < bytes.len() {
+        message.push('…');
+    }
+    message
 }
 
 pub fn log(state: &mut HostState, memory: &[u8], level: i32, ptr: i32, len: i32) -> HostResult<()> {
@@ -238,13 +379,7 @@ pub fn log(state: &mut HostState, memory: &[u8], level: i32, ptr: i32, len: i32)
         state.dropped_logs += 1;
         return Ok(());
     }
-    let mut message = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_BYTES)])
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect::<String>();
-    if bytes.len() > MAX_LOG_BYTES {
-        message.push('…');
-    }
+    let message = log_line(bytes);
     let level = match level {
         0 => "error",
         1 => "warn",
@@ -298,6 +433,7 @@ pub fn result_read(
 ) -> HostResult<i32> {
     let r = range(state, memory.len(), ptr, len, usize::MAX)?;
     let n = r.len().min(state.staged.len());
+    state.charge(n);
     memory[r.start..r.start + n].copy_from_slice(&state.staged[..n]);
     state.staged.drain(..n);
     Ok(n as i32)
@@ -310,7 +446,10 @@ pub fn memory_search(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -
         return Ok(FAILED);
     };
     match services.memory_search(&request, state.deadline) {
-        Ok(result) => Ok(state.stage(result)),
+        Ok(result) => {
+            state.charge(result.len());
+            Ok(state.stage(result))
+        }
         Err(message) => {
             push_host_log(state, format!("memory_search failed: {message}"));
             Ok(FAILED)
@@ -326,8 +465,14 @@ pub fn kv_get(state: &mut HostState, memory: &[u8], kptr: i32, klen: i32) -> Hos
         return Ok(FAILED);
     };
     match super::kv::get(&file, &key) {
-        Ok(Some(value)) => Ok(state.stage(value.into_bytes())),
-        Ok(None) => Ok(NOT_FOUND),
+        Ok((value, read)) => {
+            // The whole store is read and parsed for one key.
+            state.charge(read);
+            match value {
+                Some(value) => Ok(state.stage(value.into_bytes())),
+                None => Ok(NOT_FOUND),
+            }
+        }
         Err(e) => {
             push_host_log(state, format!("kv_get failed: {e}"));
             Ok(FAILED)
@@ -352,7 +497,10 @@ pub fn kv_set(
         return Ok(FAILED);
     };
     match super::kv::set(&file, &key, &value) {
-        Ok(()) => Ok(0),
+        Ok(moved) => {
+            state.charge(moved);
+            Ok(0)
+        }
         Err(super::kv::KvError::TooLarge(what)) => {
             push_host_log(state, format!("kv_set refused: {what}"));
             Ok(TOO_LARGE)
@@ -369,7 +517,10 @@ pub fn fs_read(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> Host
     let path = read(state, memory, ptr, len)?;
     let path = utf8(state, path, "the path")?.to_string();
     match super::fs::read_in_workspace(&state.env.workspace, &path, MAX_FILE_BYTES) {
-        Ok(bytes) => Ok(state.stage(bytes)),
+        Ok(bytes) => {
+            state.charge(bytes.len());
+            Ok(state.stage(bytes))
+        }
         Err(super::fs::FsError::Denied(reason)) => Err(state.stop(SandboxError::PolicyDenied {
             capability: "fs".into(),
             reason,
@@ -389,9 +540,10 @@ pub fn http_fetch(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> H
     let request: super::http::FetchRequest = match serde_json::from_slice(&request) {
         Ok(r) => r,
         Err(e) => {
-            return Err(state.stop(SandboxError::BadOutput {
+            return Err(state.stop(SandboxError::HostArgument {
                 reason: format!(
-                    "http_fetch request is not {{\"url\", \"method\"?, \"body\"?}}: {e}"
+                    "the http_fetch request is not {{\"url\", \"method\"?, \"headers\"?, \
+                     \"body\"?}}: {e}"
                 ),
             }));
         }
@@ -399,7 +551,10 @@ pub fn http_fetch(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> H
     let policy = super::http::HttpPolicy::from_grants(&state.grants.http);
     match super::http::fetch(&policy, &request, state.deadline) {
         Ok(response) => match serde_json::to_vec(&response) {
-            Ok(bytes) => Ok(state.stage(bytes)),
+            Ok(bytes) => {
+                state.charge(bytes.len());
+                Ok(state.stage(bytes))
+            }
             Err(_) => Ok(FAILED),
         },
         Err(super::http::FetchError::Denied(reason)) => {
@@ -422,12 +577,14 @@ pub fn http_fetch(state: &mut HostState, memory: &[u8], ptr: i32, len: i32) -> H
     }
 }
 
-/// The host's own note in the tool's log, so a -2 has a reason the user can read.
+/// The host's own note in the tool's log, so a -2 has a reason the user can read. Notes
+/// share the tool's line count and length caps: a note quoting a tool's 256 KiB path is cut
+/// like a tool's own line would be.
 fn push_host_log(state: &mut HostState, message: String) {
     if state.logs.len() < MAX_LOGS {
         state.logs.push(ToolLog {
             level: "host".into(),
-            message,
+            message: log_line(message.as_bytes()),
         });
     } else {
         state.dropped_logs += 1;

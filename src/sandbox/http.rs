@@ -454,23 +454,44 @@ pub fn fetch(
     request: &FetchRequest,
     deadline: Instant,
 ) -> Result<FetchResponse, FetchError> {
+    let policy = policy.clone();
+    fetch_with(request, deadline, move |url| {
+        vet(&policy, url, &system_resolve)
+    })
+}
+
+/// [`fetch`] with the vetting (and so the name resolution) given: one bound, the earlier of
+/// [`FETCH_TIMEOUT`] and `deadline`, covers resolution and the exchange together.
+fn fetch_with(
+    request: &FetchRequest,
+    deadline: Instant,
+    vet: impl FnOnce(&reqwest::Url) -> Result<Destination, FetchError> + Send + 'static,
+) -> Result<FetchResponse, FetchError> {
     let url = reqwest::Url::parse(&request.url)
         .map_err(|e| FetchError::Denied(format!("'{}' is not a URL: {e}", request.url)))?;
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
+    let started = Instant::now();
+    let until = deadline.min(started + FETCH_TIMEOUT);
+    let remaining = || until.saturating_duration_since(Instant::now());
+    if remaining().is_zero() {
         return Err(FetchError::Failed("the run's deadline has passed".into()));
     }
-    let timeout = remaining.min(FETCH_TIMEOUT);
-    // Resolution counts against the time too; a slow resolver cannot hold the tool.
+    // Resolution runs on its own thread so a slow resolver cannot hold the tool past the
+    // bound; the exchange then gets only what is left of it.
     let destination = {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (policy, url2) = (policy.clone(), url.clone());
+        let url2 = url.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(vet(&policy, &url2, &system_resolve));
+            let _ = tx.send(vet(&url2));
         });
-        rx.recv_timeout(timeout)
+        rx.recv_timeout(remaining())
             .map_err(|_| FetchError::Failed("name resolution timed out".into()))??
     };
+    let timeout = remaining();
+    if timeout.is_zero() {
+        return Err(FetchError::Failed(
+            "name resolution used the whole time".into(),
+        ));
+    }
     let method = reqwest::Method::from_bytes(
         request
             .method
@@ -791,6 +812,59 @@ mod tests {
             Err(FetchError::Denied(m)) if m.contains("https")
         ));
         assert!(check(&p, "http://[::ffff:127.0.0.1]:8080/", &[]).is_ok());
+    }
+
+    /// A server on 127.0.0.1 that accepts and never answers; it closes after `life`.
+    fn silent_server(life: Duration) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let until = Instant::now() + life;
+            let mut held = Vec::new();
+            while Instant::now() < until {
+                if let Ok((conn, _)) = listener.accept() {
+                    held.push(conn);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn resolution_and_the_exchange_share_one_bound() {
+        let addr = silent_server(Duration::from_secs(5));
+        let request = FetchRequest {
+            url: format!("http://slow.test:{}/", addr.port()),
+            method: None,
+            headers: BTreeMap::new(),
+            body: None,
+        };
+        let bound = Duration::from_millis(600);
+        let started = Instant::now();
+        // Resolution takes half the bound, then the server never answers: the fetch ends
+        // at the bound, not at resolution plus a full bound.
+        let result = fetch_with(&request, started + bound, move |_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(Destination {
+                host: "slow.test".into(),
+                addrs: vec![addr],
+            })
+        });
+        let elapsed = started.elapsed();
+        assert!(matches!(result, Err(FetchError::Failed(_))), "{result:?}");
+        assert!(elapsed >= bound, "{elapsed:?}");
+        assert!(elapsed < bound + Duration::from_millis(250), "{elapsed:?}");
+
+        // A resolver slower than the whole bound is given up on at the bound.
+        let started = Instant::now();
+        let result = fetch_with(&request, started + Duration::from_millis(200), |_| {
+            std::thread::sleep(Duration::from_secs(2));
+            Err(FetchError::Failed("unreachable".into()))
+        });
+        assert!(matches!(result, Err(FetchError::Failed(m)) if m.contains("resolution")));
+        assert!(started.elapsed() < Duration::from_millis(450));
     }
 
     #[test]

@@ -25,20 +25,26 @@ pub enum KvError {
     Corrupt(String),
 }
 
-fn load(file: &Path) -> Result<BTreeMap<String, String>, KvError> {
+/// The map and the bytes read for it.
+fn load(file: &Path) -> Result<(BTreeMap<String, String>, usize), KvError> {
     match std::fs::read(file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KvError::Corrupt(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(|map| (map, bytes.len()))
+            .map_err(|e| KvError::Corrupt(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((BTreeMap::new(), 0)),
         Err(e) => Err(e.into()),
     }
 }
 
-pub fn get(file: &Path, key: &str) -> Result<Option<String>, KvError> {
+/// The value, and the bytes read to find it (the whole store: the caller charges for them).
+pub fn get(file: &Path, key: &str) -> Result<(Option<String>, usize), KvError> {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(load(file)?.remove(key))
+    let (mut map, read) = load(file)?;
+    Ok((map.remove(key), read))
 }
 
-pub fn set(file: &Path, key: &str, value: &str) -> Result<(), KvError> {
+/// Store `value`; returns the bytes read and written to do it.
+pub fn set(file: &Path, key: &str, value: &str) -> Result<usize, KvError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(KvError::TooLarge(format!(
             "keys are 1 to {MAX_KEY_BYTES} bytes"
@@ -50,7 +56,7 @@ pub fn set(file: &Path, key: &str, value: &str) -> Result<(), KvError> {
         )));
     }
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut map = load(file)?;
+    let (mut map, read) = load(file)?;
     map.insert(key.to_string(), value.to_string());
     let bytes = serde_json::to_vec(&map).map_err(|e| KvError::Corrupt(e.to_string()))?;
     if bytes.len() > MAX_TOTAL_BYTES {
@@ -71,7 +77,7 @@ pub fn set(file: &Path, key: &str, value: &str) -> Result<(), KvError> {
     out.write_all(&bytes)?;
     out.sync_all()?;
     std::fs::rename(&tmp, file)?;
-    Ok(())
+    Ok(read + bytes.len())
 }
 
 #[cfg(test)]
@@ -83,11 +89,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let a = tmp.path().join("kv/a.json");
         let b = tmp.path().join("kv/b.json");
-        assert_eq!(get(&a, "k").unwrap(), None);
+        assert_eq!(get(&a, "k").unwrap(), (None, 0));
         set(&a, "k", "v1").unwrap();
-        set(&a, "k", "v2").unwrap();
-        assert_eq!(get(&a, "k").unwrap().as_deref(), Some("v2"));
-        assert_eq!(get(&b, "k").unwrap(), None, "namespaces are separate");
+        // Read {"k":"v1"} (10 bytes), wrote {"k":"v2"}.
+        assert_eq!(set(&a, "k", "v2").unwrap(), 20);
+        assert_eq!(get(&a, "k").unwrap(), (Some("v2".to_string()), 10));
+        assert_eq!(get(&b, "k").unwrap().0, None, "namespaces are separate");
         assert!(matches!(
             set(&a, &"x".repeat(MAX_KEY_BYTES + 1), "v"),
             Err(KvError::TooLarge(_))

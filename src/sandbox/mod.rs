@@ -55,6 +55,14 @@ pub const HOST_FUNCTIONS: &[(&str, Option<Capability>)] = &[
 
 /// Modules this large are refused before any parsing.
 pub const MAX_MODULE_BYTES: usize = 16 * 1024 * 1024;
+/// How long after its deadline a run may end with `Timeout`, on either backend, whatever
+/// the tool was doing (computing, or in any host call): documented in `docs/tools.md` and
+/// asserted per case by the conformance suite. Generous for a debug build on a busy
+/// machine; in a release build a runaway stops within a few ms.
+pub const DEADLINE_SLACK: Duration = Duration::from_millis(500);
+/// Longest text any field of an error carries (a reason, a trap code): an error quoting a
+/// tool's 256 KiB argument is cut, like a log line.
+pub const MAX_ERROR_TEXT_BYTES: usize = 2048;
 /// Compiled modules kept per backend; the oldest use goes first.
 const CACHE_ENTRIES: usize = 64;
 
@@ -448,6 +456,55 @@ pub fn validate(wasm: &[u8]) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Cut `text` to [`MAX_ERROR_TEXT_BYTES`] at a character boundary, marking the cut.
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_ERROR_TEXT_BYTES {
+        let mut end = MAX_ERROR_TEXT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The error with every text field within [`MAX_ERROR_TEXT_BYTES`].
+fn bounded(error: SandboxError) -> SandboxError {
+    use SandboxError as E;
+    match error {
+        E::MemoryLimit { resource, limit } => E::MemoryLimit {
+            resource: clip(resource),
+            limit,
+        },
+        E::CapabilityDenied { capability } => E::CapabilityDenied {
+            capability: clip(capability),
+        },
+        E::PolicyDenied { capability, reason } => E::PolicyDenied {
+            capability: clip(capability),
+            reason: clip(reason),
+        },
+        E::InvalidModule { reason } => E::InvalidModule {
+            reason: clip(reason),
+        },
+        E::HashMismatch { expected, actual } => E::HashMismatch {
+            expected: clip(expected),
+            actual: clip(actual),
+        },
+        E::Trap { code } => E::Trap { code: clip(code) },
+        E::BadOutput { reason } => E::BadOutput {
+            reason: clip(reason),
+        },
+        E::HostArgument { reason } => E::HostArgument {
+            reason: clip(reason),
+        },
+        E::Host { message } => E::Host {
+            message: clip(message),
+        },
+        other @ (E::OutOfFuel { .. } | E::Timeout { .. } | E::StackOverflow) => other,
+    }
+}
+
 /// The capabilities a module's imports would use, for audits and `tools.describe`.
 pub fn imported_capabilities(wasm: &[u8]) -> Result<Vec<Capability>, SandboxError> {
     use wasmparser::{Parser, Payload};
@@ -523,6 +580,15 @@ impl Sandbox {
         bytes: &[u8],
         pin: Option<&str>,
     ) -> Result<Prepared, SandboxError> {
+        self.prepare_inner(kind, bytes, pin).map_err(bounded)
+    }
+
+    fn prepare_inner(
+        &self,
+        kind: BackendKind,
+        bytes: &[u8],
+        pin: Option<&str>,
+    ) -> Result<Prepared, SandboxError> {
         let source_sha256 = sha256_hex(bytes);
         if let Some(pin) = pin
             && !pin.trim().eq_ignore_ascii_case(&source_sha256)
@@ -593,7 +659,7 @@ impl Sandbox {
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        result
+        result.map_err(bounded)
     }
 
     fn run_inner(

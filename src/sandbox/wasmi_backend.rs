@@ -21,6 +21,10 @@ use super::{BackendKind, CompiledModule, Limits, RawRun, SandboxBackend, Sandbox
 /// as wasmtime does; the conformance suite's SHA-256 fixture uses the same budget on both
 /// within a few percent (see `docs/tools.md`).
 pub const FUEL_PER_UNIT: u64 = 1;
+/// Bytes per fuel for bulk memory (`memory.fill`, `memory.copy`, `memory.init`) and growth:
+/// 1, as wasmtime charges them, instead of wasmi's default 64, so megabytes of bulk work
+/// cost the same on both backends.
+const BYTES_PER_FUEL: u32 = 1;
 /// Units per slice between deadline checks: about 1 to 3 ms of interpretation.
 pub const SLICE_UNITS: u64 = 1_000_000;
 /// Call depth before `StackOverflow`.
@@ -76,6 +80,12 @@ impl WasmiBackend {
         let mut config = Config::default();
         config
             .consume_fuel(true)
+            .fuel_cost(wasmi::CustomFuelCosts {
+                bytes_copied_per_fuel: BYTES_PER_FUEL,
+                // wasmi's defaults: only charged for lazy compilation, which is off.
+                fuel_per_bytes_translated: 7,
+                fuel_per_bytes_validated: 2,
+            })
             .set_max_recursion_depth(MAX_RECURSION_DEPTH)
             .wasm_reference_types(false)
             .wasm_tail_call(false)
@@ -88,19 +98,45 @@ impl WasmiBackend {
     }
 }
 
+fn trap(trap: host::HostTrap) -> wasmi::Error {
+    wasmi::Error::new(trap.to_string())
+}
+
+/// A host call without memory: the deadline at entry and exit, its fuel paid from the store.
+fn plain<R>(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut HostState) -> R,
+) -> Result<R, wasmi::Error> {
+    host::enter(caller.data_mut()).map_err(trap)?;
+    let result = f(caller.data_mut());
+    finish(caller, Ok(result))
+}
+
+/// Pay what the call charged, then look at the deadline once more.
+fn finish<R>(caller: &mut Caller<'_, HostState>, result: HostResult<R>) -> Result<R, wasmi::Error> {
+    let result = result.map_err(trap)?;
+    let fuel = caller.get_fuel().unwrap_or(0);
+    let left = caller.data_mut().settle_fuel(fuel).map_err(trap)?;
+    caller.set_fuel(left)?;
+    host::leave(caller.data_mut()).map_err(trap)?;
+    Ok(result)
+}
+
 /// The guest's memory and the store's state, for a host function.
 fn with_memory<R>(
     caller: &mut Caller<'_, HostState>,
     f: impl FnOnce(&mut [u8], &mut HostState) -> HostResult<R>,
 ) -> Result<R, wasmi::Error> {
+    host::enter(caller.data_mut()).map_err(trap)?;
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
         caller.data_mut().failure = Some(SandboxError::invalid(
             "a host function was called but the module exports no `memory`",
         ));
         return Err(wasmi::Error::new("no memory export"));
     };
-    let (data, state) = memory.data_and_store_mut(caller);
-    f(data, state).map_err(|trap| wasmi::Error::new(trap.to_string()))
+    let (data, state) = memory.data_and_store_mut(&mut *caller);
+    let result = f(data, state);
+    finish(caller, result)
 }
 
 fn define_host_functions(linker: &mut Linker<HostState>) {
@@ -115,13 +151,13 @@ fn define_host_functions(linker: &mut Linker<HostState>) {
             )
             .map(|_| ()),
         linker
-            .func_wrap("openclaw", "now_ms", |_: Caller<'_, HostState>| {
-                host::now_ms()
+            .func_wrap("openclaw", "now_ms", |mut c: Caller<'_, HostState>| {
+                plain(&mut c, |_| host::now_ms())
             })
             .map(|_| ()),
         linker
             .func_wrap("openclaw", "random", |mut c: Caller<'_, HostState>| {
-                host::random(c.data_mut())
+                plain(&mut c, host::random)
             })
             .map(|_| ()),
         linker
@@ -204,34 +240,8 @@ fn trap_name(code: TrapCode) -> &'static str {
     }
 }
 
-/// Fuel handed out in slices from a budget.
-struct Meter {
-    /// Fuel not yet handed out; `u64::MAX` when the budget is unlimited.
-    remaining: u64,
-    unlimited: bool,
-    budget_units: u64,
-    /// Everything handed out so far; minus what is left in the store, what was used.
-    given: u64,
-}
-
-impl Meter {
-    fn take(&mut self, want: u64) -> u64 {
-        let give = if self.unlimited {
-            want
-        } else {
-            want.min(self.remaining)
-        };
-        if !self.unlimited {
-            self.remaining -= give;
-        }
-        self.given = self.given.saturating_add(give);
-        give
-    }
-}
-
 struct Run<'a> {
     store: Store<HostState>,
-    meter: Meter,
     limits: &'a Limits,
 }
 
@@ -239,7 +249,7 @@ impl Run<'_> {
     fn fail(&mut self, error: wasmi::Error) -> SandboxError {
         let engine_error = match error.as_trap_code() {
             Some(TrapCode::OutOfFuel) => SandboxError::OutOfFuel {
-                fuel: self.meter.budget_units,
+                fuel: self.limits.fuel,
             },
             Some(TrapCode::StackOverflow) => SandboxError::StackOverflow,
             Some(code) => SandboxError::Trap {
@@ -283,10 +293,10 @@ impl Run<'_> {
                     }
                     let left = self.store.get_fuel().unwrap_or(0);
                     let needed = paused.required_fuel().saturating_sub(left);
-                    let give = self.meter.take(slice.max(needed));
+                    let give = self.store.data_mut().fuel.take(slice.max(needed));
                     if give < needed || give == 0 {
                         return Err(SandboxError::OutOfFuel {
-                            fuel: self.meter.budget_units,
+                            fuel: self.limits.fuel,
                         });
                     }
                     if self.store.set_fuel(left.saturating_add(give)).is_err() {
@@ -323,18 +333,9 @@ impl SandboxBackend for WasmiBackend {
             .ok_or_else(|| SandboxError::host("a module compiled for another backend"))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let unlimited = limits.fuel == 0;
-        let mut run = Run {
-            store,
-            meter: Meter {
-                remaining: limits.fuel.saturating_mul(FUEL_PER_UNIT),
-                unlimited,
-                budget_units: limits.fuel,
-                given: 0,
-            },
-            limits,
-        };
-        let first = run.meter.take(SLICE_UNITS * FUEL_PER_UNIT);
+        store.data_mut().fuel = host::FuelMeter::new(limits.fuel, FUEL_PER_UNIT);
+        let mut run = Run { store, limits };
+        let first = run.store.data_mut().fuel.take(SLICE_UNITS * FUEL_PER_UNIT);
         run.store
             .set_fuel(first)
             .map_err(|e| SandboxError::host(e.to_string()))?;
@@ -388,11 +389,8 @@ impl SandboxBackend for WasmiBackend {
                 reason: format!("`run` returned {out_len} bytes at {out_ptr}, outside memory"),
             })?
             .to_vec();
-        let fuel_used = run
-            .meter
-            .given
-            .saturating_sub(run.store.get_fuel().unwrap_or(0))
-            / FUEL_PER_UNIT;
+        let left = run.store.get_fuel().unwrap_or(0);
+        let fuel_used = run.store.data().fuel.used(left) / FUEL_PER_UNIT;
         Ok(RawRun {
             output,
             fuel_used,

@@ -27,11 +27,17 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if Limiter::memory_growing(self, desired) {
+            // wasmtime charges no fuel for growth; wasmi charges 1 per byte. The backend
+            // charges the bytes at the next host call, epoch tick or the end of the call
+            // (instantiation's initial memory is charged on neither; see `run`).
+            self.grown_uncharged = self
+                .grown_uncharged
+                .saturating_add(desired.saturating_sub(current) as u64);
             Ok(true)
         } else {
             Err(wasmtime::Error::msg("memory limit"))
@@ -159,18 +165,45 @@ impl WasmtimeBackend {
     }
 }
 
+fn trap(trap: host::HostTrap) -> wasmtime::Error {
+    wasmtime::Error::msg(trap.to_string())
+}
+
+/// A host call without memory: the deadline at entry and exit, its fuel paid from the store
+/// (the same steps as on wasmi).
+fn plain<R>(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut HostState) -> R,
+) -> wasmtime::Result<R> {
+    host::enter(caller.data_mut()).map_err(trap)?;
+    let result = f(caller.data_mut());
+    finish(caller, Ok(result))
+}
+
+/// Pay what the call charged, then look at the deadline once more.
+fn finish<R>(caller: &mut Caller<'_, HostState>, result: HostResult<R>) -> wasmtime::Result<R> {
+    let result = result.map_err(trap)?;
+    let fuel = caller.get_fuel().unwrap_or(0);
+    let left = caller.data_mut().settle_fuel(fuel).map_err(trap)?;
+    caller.set_fuel(left)?;
+    host::leave(caller.data_mut()).map_err(trap)?;
+    Ok(result)
+}
+
 fn with_memory<R>(
     caller: &mut Caller<'_, HostState>,
     f: impl FnOnce(&mut [u8], &mut HostState) -> HostResult<R>,
 ) -> wasmtime::Result<R> {
+    host::enter(caller.data_mut()).map_err(trap)?;
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
         caller.data_mut().failure = Some(SandboxError::invalid(
             "a host function was called but the module exports no `memory`",
         ));
         return Err(wasmtime::Error::msg("no memory export"));
     };
-    let (data, state) = memory.data_and_store_mut(caller);
-    f(data, state).map_err(|trap| wasmtime::Error::msg(trap.to_string()))
+    let (data, state) = memory.data_and_store_mut(&mut *caller);
+    let result = f(data, state);
+    finish(caller, result)
 }
 
 fn define_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -181,11 +214,11 @@ fn define_host_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()>
             with_memory(&mut c, |m, s| host::log(s, m, level, ptr, len))
         },
     )?;
-    linker.func_wrap("openclaw", "now_ms", |_: Caller<'_, HostState>| {
-        host::now_ms()
+    linker.func_wrap("openclaw", "now_ms", |mut c: Caller<'_, HostState>| {
+        plain(&mut c, |_| host::now_ms())
     })?;
     linker.func_wrap("openclaw", "random", |mut c: Caller<'_, HostState>| {
-        host::random(c.data_mut())
+        plain(&mut c, host::random)
     })?;
     linker.func_wrap(
         "openclaw",
@@ -294,12 +327,15 @@ impl SandboxBackend for WasmtimeBackend {
         let deadline = state.deadline;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // wasmtime keeps fuel as a signed count; "unlimited" is its largest.
-        let given = if limits.fuel == 0 {
+        // The whole budget goes into the store at once; wasmtime keeps fuel as a signed
+        // count, so "unlimited" is its largest.
+        let mut meter = host::FuelMeter::new(limits.fuel, FUEL_PER_UNIT);
+        let given = meter.take(if limits.fuel == 0 {
             i64::MAX as u64
         } else {
             limits.fuel.saturating_mul(FUEL_PER_UNIT)
-        };
+        });
+        store.data_mut().fuel = meter;
         store
             .set_fuel(given)
             .map_err(|e| SandboxError::host(format!("{e:#}")))?;
@@ -307,10 +343,15 @@ impl SandboxBackend for WasmtimeBackend {
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
                 ctx.data_mut().timed_out = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Continue(1))
+                return Ok(UpdateDeadline::Interrupt);
             }
+            // Growth since the last tick is paid here, at most one tick late.
+            if ctx.data().limiter.grown_uncharged > 0 {
+                let fuel = ctx.get_fuel()?;
+                let left = ctx.data_mut().settle_fuel(fuel).map_err(trap)?;
+                ctx.set_fuel(left)?;
+            }
+            Ok(UpdateDeadline::Continue(1))
         });
         let _active = self.ticker.activate();
 
@@ -318,6 +359,8 @@ impl SandboxBackend for WasmtimeBackend {
             .linker
             .instantiate(&mut store, module)
             .map_err(|e| fail(&mut store, limits, e))?;
+        // The initial memory is not growth: wasmi does not charge it either.
+        store.data_mut().limiter.grown_uncharged = 0;
         let memory: Memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| SandboxError::invalid("the module exports no `memory`"))?;
@@ -340,6 +383,15 @@ impl SandboxBackend for WasmtimeBackend {
         let packed = entry
             .call(&mut store, (ptr, len))
             .map_err(|e| fail(&mut store, limits, e))? as u64;
+        // Growth since the last tick or host call.
+        let fuel = store.get_fuel().unwrap_or(0);
+        let left = store
+            .data_mut()
+            .settle_fuel(fuel)
+            .map_err(|_| SandboxError::OutOfFuel { fuel: limits.fuel })?;
+        store
+            .set_fuel(left)
+            .map_err(|e| SandboxError::host(format!("{e:#}")))?;
         let (out_ptr, out_len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
         if out_len as u64 > limits.max_output_bytes {
             return Err(SandboxError::BadOutput {
@@ -357,7 +409,8 @@ impl SandboxBackend for WasmtimeBackend {
                 reason: format!("`run` returned {out_len} bytes at {out_ptr}, outside memory"),
             })?
             .to_vec();
-        let fuel_used = given.saturating_sub(store.get_fuel().unwrap_or(0)) / FUEL_PER_UNIT;
+        let left = store.get_fuel().unwrap_or(0);
+        let fuel_used = store.data().fuel.used(left) / FUEL_PER_UNIT;
         Ok(RawRun {
             output,
             fuel_used,
