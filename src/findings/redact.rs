@@ -64,6 +64,52 @@ static SHAPED: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The bytes a shaped rule can start with, whatever comes before them: anything else is
+/// plain text at once, without running a DFA.
+static STARTS: LazyLock<[bool; 256]> = LazyLock::new(|| {
+    let mut starts = [false; 256];
+    for compiled in SHAPED.iter() {
+        let mut cache = compiled.dfa.create_cache();
+        // ASCII `\b` only asks whether the byte before is a word byte, none, or another.
+        for look_behind in [None, Some(b' '), Some(b'a')] {
+            let config = start::Config::new()
+                .anchored(Anchored::Yes)
+                .look_behind(look_behind);
+            let Ok(sid) = compiled.dfa.start_state(&mut cache, &config) else {
+                return [true; 256];
+            };
+            for b in 0..=255u8 {
+                match compiled.dfa.next_state(&mut cache, sid, b) {
+                    Ok(next) if next.is_dead() => {}
+                    _ => starts[b as usize] = true,
+                }
+            }
+        }
+    }
+    starts
+});
+
+/// A byte a generic context can end with (its last byte).
+fn separator_byte(b: u8) -> bool {
+    matches!(b, b':' | b'=' | b'"' | b'\'') || b.is_ascii_whitespace()
+}
+
+/// Whether a generic value could start after the text whose bytes `before` gives, last
+/// first: the end of `GENERIC_CONTEXT` is `[:=]`, up to 16 spaces, an optional quote. A cheap
+/// test before the context regex, which prose fails at nearly every word.
+fn after_separator(mut before: impl Iterator<Item = u8>) -> bool {
+    let mut b = before.next();
+    if matches!(b, Some(b'"' | b'\'')) {
+        b = before.next();
+    }
+    let mut spaces = 0;
+    while spaces < 16 && b.is_some_and(|c| c.is_ascii_whitespace()) {
+        spaces += 1;
+        b = before.next();
+    }
+    matches!(b, Some(b':' | b'='))
+}
+
 /// What may stand before a generic secret's value: a secret-named key and its separator.
 /// Matched against the end of the text already passed on.
 static GENERIC_CONTEXT: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
@@ -302,6 +348,28 @@ impl StreamRedactor {
                         };
                     }
                 }
+                Mode::Scan if !self.may_start(pos) => {
+                    // A run of plain text: no rule can start anywhere in it.
+                    let bytes = self.pending.as_bytes();
+                    let mut end = pos + 1;
+                    while end < bytes.len()
+                        && !STARTS[bytes[end] as usize]
+                        && !(Continuation::GenericValue.contains(bytes[end])
+                            && separator_byte(bytes[end - 1])
+                            && after_separator(
+                                bytes[pos..end]
+                                    .iter()
+                                    .rev()
+                                    .chain(self.history.iter().rev())
+                                    .copied(),
+                            ))
+                    {
+                        end += 1;
+                    }
+                    let piece = self.pending[pos..end].to_string();
+                    self.emit(&mut out, &piece);
+                    pos = end;
+                }
                 Mode::Scan => match self.decide(pos, eoi) {
                     Decision::Hold => break,
                     Decision::Plain => {
@@ -344,6 +412,14 @@ impl StreamRedactor {
         }
     }
 
+    /// Whether a rule could start at `pending[pos]`.
+    fn may_start(&self, pos: usize) -> bool {
+        let b = self.pending.as_bytes()[pos];
+        STARTS[b as usize]
+            || (Continuation::GenericValue.contains(b)
+                && after_separator(self.history.iter().rev().copied()))
+    }
+
     /// What starts at `pending[pos]`: rules in order, the first that is not dead decides.
     fn decide(&mut self, pos: usize, eoi: bool) -> Decision {
         let rest = &self.pending.as_bytes()[pos..];
@@ -363,9 +439,10 @@ impl StreamRedactor {
         }
         let value = Continuation::GenericValue;
         // The context regex only runs where a value can start right after a separator.
-        let after_separator = look_behind
-            .is_some_and(|b| matches!(b, b':' | b'=' | b'"' | b'\'') || b.is_ascii_whitespace());
-        if after_separator && value.contains(rest[0]) && GENERIC_CONTEXT.is_match(&self.history) {
+        if value.contains(rest[0])
+            && after_separator(self.history.iter().rev().copied())
+            && GENERIC_CONTEXT.is_match(&self.history)
+        {
             let run = rest.iter().take_while(|b| value.contains(**b)).count();
             let decided = if run >= GENERIC_VALUE_CAP {
                 Some(GENERIC_VALUE_CAP)

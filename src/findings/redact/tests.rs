@@ -128,6 +128,16 @@ fn generic_values_of_secret_named_keys_are_redacted_but_words_are_not() {
     let found = find(text);
     assert_eq!(found.len(), 1);
     assert_eq!(&text[found[0].range.clone()], "Xk9qT2vLp8sWm4zRb7n");
+    // A quoted key, spaces around the separator, a quoted value: in prose, split anywhere.
+    let json = "config {\"api_key\" :  \"Zq8vX2mL9pR4tW7yB3nK\"} and more words";
+    let want = "config {\"api_key\" :  \"[REDACTED:generic_secret_assignment]\"} and more words";
+    assert_eq!(redact(json), want);
+    for seed in 0..4 {
+        assert_eq!(
+            stream(&pieces(json, seed), SecretAction::Redact).0.concat(),
+            want
+        );
+    }
 }
 
 #[test]
