@@ -27,7 +27,9 @@ const MAX_KEY_BYTES: usize = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("memory store at {dir}: {source}")]
+    /// `dir` is empty for errors converted where the store is not at hand; the message then
+    /// leaves the place out rather than print an empty path.
+    #[error("memory store{}: {source}", at(.dir))]
     Lmdb {
         dir: String,
         #[source]
@@ -49,6 +51,14 @@ pub enum StoreError {
     Incomplete { dir: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+fn at(dir: &str) -> String {
+    if dir.is_empty() {
+        String::new()
+    } else {
+        format!(" at {dir}")
+    }
 }
 
 impl From<heed::Error> for StoreError {
@@ -363,11 +373,47 @@ impl Store {
     }
 
     pub fn read_txn(&self) -> Result<ReadTxn<'_>> {
-        let guard = self.resize.read().unwrap_or_else(|p| p.into_inner());
-        Ok(ReadTxn {
-            txn: self.env.read_txn()?,
-            _resize: guard,
-        })
+        let mut resized = 0;
+        loop {
+            let guard = self.resize.read().unwrap_or_else(|p| p.into_inner());
+            match self.env.read_txn() {
+                Ok(txn) => {
+                    return Ok(ReadTxn {
+                        txn,
+                        _resize: guard,
+                    });
+                }
+                Err(e) if is_map_resized(&e) && resized < MAX_ADOPTIONS => {
+                    drop(guard);
+                    resized += 1;
+                    self.adopt_map_size()?;
+                }
+                Err(e) => return Err(self.lmdb(e)),
+            }
+        }
+    }
+
+    fn lmdb(&self, source: heed::Error) -> StoreError {
+        StoreError::Lmdb {
+            dir: self.dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// Another process grew the map past ours (a `memory index` beside the TUI or a batch
+    /// session): LMDB refuses every new transaction with MDB_MAP_RESIZED until this process
+    /// maps the new size. Size 0 takes the size that process recorded in the file.
+    fn adopt_map_size(&self) -> Result<()> {
+        let _exclusive = self.resize.write().unwrap_or_else(|p| p.into_inner());
+        let before = self.env.info().map_size;
+        // SAFETY: the exclusive resize lock means no transaction is open in this process.
+        unsafe { self.env.resize(0) }.map_err(|e| self.lmdb(e))?;
+        tracing::debug!(
+            from = before,
+            to = self.env.info().map_size,
+            "memory store map grown by another process; adopted its size"
+        );
+        Ok(())
     }
 
     pub fn read<T, E: From<StoreError>>(
@@ -384,15 +430,25 @@ impl Store {
         &self,
         mut f: impl FnMut(&mut RwTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let mut resized = 0;
         loop {
             let full = {
-                let _shared = self.resize.read().unwrap_or_else(|p| p.into_inner());
-                let mut txn = self.env.write_txn().map_err(StoreError::from)?;
+                let shared = self.resize.read().unwrap_or_else(|p| p.into_inner());
+                let mut txn = match self.env.write_txn() {
+                    Ok(txn) => txn,
+                    Err(e) if is_map_resized(&e) && resized < MAX_ADOPTIONS => {
+                        drop(shared);
+                        resized += 1;
+                        self.adopt_map_size()?;
+                        continue;
+                    }
+                    Err(e) => return Err(self.lmdb(e).into()),
+                };
                 match f(&mut txn) {
                     Ok(value) => match txn.commit() {
                         Ok(()) => return Ok(value),
                         Err(e) if is_map_full(&e) => true,
-                        Err(e) => return Err(StoreError::from(e).into()),
+                        Err(e) => return Err(self.lmdb(e).into()),
                     },
                     Err(e) if e.is_map_full() => true,
                     Err(e) => return Err(e),
@@ -497,6 +553,15 @@ pub fn lmdb_key(key: &str) -> std::borrow::Cow<'_, str> {
     .into()
 }
 
+/// Another process can grow the map again between our adopting its size and our next
+/// transaction (it doubles each time); a few rounds cover an index run, and then the error
+/// is reported rather than looping forever.
+const MAX_ADOPTIONS: u32 = 3;
+
+fn is_map_resized(e: &heed::Error) -> bool {
+    matches!(e, heed::Error::Mdb(heed::MdbError::MapResized))
+}
+
 fn is_map_full(e: &heed::Error) -> bool {
     matches!(e, heed::Error::Mdb(heed::MdbError::MapFull))
 }
@@ -516,6 +581,22 @@ fn round_to_page(size: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_without_its_directory_prints_no_empty_path() {
+        let e = StoreError::from(heed::Error::Mdb(heed::MdbError::MapResized));
+        let text = e.to_string();
+        assert!(text.starts_with("memory store: MDB_MAP_RESIZED"), "{text}");
+        let e = StoreError::Lmdb {
+            dir: "/home/u/.openclaw/memory".into(),
+            source: heed::Error::Mdb(heed::MdbError::MapResized),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("memory store at /home/u/.openclaw/memory: MDB_MAP_RESIZED"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_map_grows_instead_of_failing() {

@@ -35,8 +35,9 @@ pub struct TextIndex {
     dir: PathBuf,
     index: Index,
     reader: IndexReader,
-    /// When the reader last looked for commits made by other processes.
-    refreshed: std::sync::Mutex<std::time::Instant>,
+    /// What `meta.json` looked like when the reader last reloaded: a commit (ours or another
+    /// process's) replaces that file, so a change means there is something new to see.
+    seen_meta: std::sync::Mutex<Option<MetaStamp>>,
     chunk_id: Field,
     body: Field,
     analyzer: TextAnalyzer,
@@ -108,7 +109,7 @@ impl TextIndex {
             dir: dir.to_path_buf(),
             index,
             reader,
-            refreshed: std::sync::Mutex::new(std::time::Instant::now()),
+            seen_meta: std::sync::Mutex::new(MetaStamp::of(dir)),
             chunk_id,
             body,
             analyzer,
@@ -248,20 +249,43 @@ impl TextIndex {
         Ok(ids)
     }
 
-    /// See commits of another process (a CLI `memory index` beside the TUI), at most once a
-    /// second: a reload reads the index metadata from disk.
+    /// See commits of another process (a CLI `memory index` beside the TUI or a batch
+    /// session) before searching: one `stat` of `meta.json`, and a reload only when it changed,
+    /// so new text is found by the next search rather than after a polling interval.
     fn refresh(&self) {
-        let mut last = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
-        if last.elapsed() >= std::time::Duration::from_secs(1) {
-            *last = std::time::Instant::now();
-            if let Err(e) = self.reader.reload() {
-                tracing::debug!("full-text reader reload: {e}");
+        let now = MetaStamp::of(&self.dir);
+        let mut seen = self.seen_meta.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_some() && *seen != now {
+            match self.reader.reload() {
+                Ok(()) => *seen = now,
+                Err(e) => tracing::debug!("full-text reader reload: {e}"),
             }
         }
     }
 
     pub fn reload(&self) -> Result<(), TextError> {
         self.reader.reload().map_err(|e| self.error(e))
+    }
+}
+
+/// Identity and change time of an index's `meta.json` (tantivy writes it anew, by rename, at
+/// every commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MetaStamp {
+    inode: u64,
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+}
+
+impl MetaStamp {
+    fn of(dir: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::metadata(dir.join("meta.json")).ok()?;
+        Some(Self {
+            inode: m.ino(),
+            modified: m.modified().ok(),
+            len: m.len(),
+        })
     }
 }
 
