@@ -360,6 +360,7 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
     if let Some(outcome) = base_outcome {
         merge(&mut merged, outcome.table);
     }
+    let builtin_only = merged.clone();
     layers.push(ConfigLayer {
         kind: "builtin-profile".into(),
         source: base_source,
@@ -436,28 +437,41 @@ fn load_layers(opts: &LoadOptions, with_config_file: bool) -> Loaded {
             if problems.is_empty() {
                 config
             } else {
-                // Only the values at fault fall back to the profile's; every other key of
-                // every layer, flags included, still applies.
-                let mut repaired = merged.clone();
+                // Only the values at fault fall back: to the profile's, or to the built-in
+                // profile's where the user's profile file holds the fault itself. Every other
+                // key of every layer, flags included, still applies.
+                let keys: Vec<&str> = problems
+                    .iter()
+                    .flat_map(|p| p.keys.iter().map(String::as_str))
+                    .collect();
+                let fallbacks = [
+                    (&profile_only, "the profile's value"),
+                    (&builtin_only, "the built-in profile's value"),
+                ];
+                let (config, used) = fallbacks
+                    .into_iter()
+                    .find_map(|(source, used)| {
+                        let mut repaired = merged.clone();
+                        for key in &keys {
+                            reset_key(&mut repaired, source, key);
+                        }
+                        valid_config(&repaired).map(|config| (config, used))
+                    })
+                    .unwrap_or_else(|| (Config::default(), "the built-in default"));
                 for problem in problems {
-                    for key in &problem.keys {
-                        reset_key(&mut repaired, &profile_only, key);
-                    }
                     diags.push(Diagnostic::error(
                         "effective configuration",
-                        format!("{}; using the profile's value", problem.message),
+                        format!("{}; using {used}", problem.message),
                     ));
                 }
-                finish(&repaired)
-                    .ok()
-                    .filter(|c| c.validate().is_empty())
-                    .or_else(|| finish(&profile_only).ok())
-                    .unwrap_or_default()
+                config
             }
         }
         Err(message) => {
             diags.push(Diagnostic::error("effective configuration", message));
-            finish(&profile_only).unwrap_or_default()
+            valid_config(&profile_only)
+                .or_else(|| valid_config(&builtin_only))
+                .unwrap_or_default()
         }
     };
     Loaded {
@@ -497,6 +511,11 @@ fn reset_key(table: &mut toml::Table, source: &toml::Table, key: &str) {
             target.remove(*last);
         }
     }
+}
+
+/// The table as a configuration, when it is one that passes [`Config::validate`].
+fn valid_config(table: &toml::Table) -> Option<Config> {
+    finish(table).ok().filter(|c| c.validate().is_empty())
 }
 
 fn finish(table: &toml::Table) -> Result<Config, String> {
@@ -806,6 +825,34 @@ mod tests {
         let err = loaded.errors().next().expect("an error");
         assert!(err.source.contains("OPENCLAW_RS_SANDBOX__FUEL"), "{err}");
         assert_eq!(loaded.config.self_heal.fallback, vec!["offline"]);
+    }
+
+    /// Found while writing the `config_load` fuzz target's invariant: a value in the user's
+    /// profile file that fails validation was "reset" to itself, leaving the effective
+    /// configuration invalid.
+    #[test]
+    fn a_faulty_user_profile_value_falls_back_to_the_builtin_profile() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("profiles")).unwrap();
+        std::fs::write(
+            tmp.path().join("profiles").join("core.toml"),
+            "[self_heal]\nmax_attempts = 0\n[memory]\ndimensions = 64\n",
+        )
+        .unwrap();
+        let mut o = opts(tmp.path());
+        o.profile = Some("core".into());
+        for loaded in [load(&o), load_profile(tmp.path(), "core")] {
+            assert!(loaded.config.validate().is_empty());
+            assert_eq!(loaded.config.self_heal.max_attempts, 3);
+            assert_eq!(loaded.config.memory.dimensions, 64, "valid keys stay");
+            assert!(
+                loaded
+                    .errors()
+                    .any(|d| d.message.ends_with("using the built-in profile's value")),
+                "{:?}",
+                loaded.diagnostics
+            );
+        }
     }
 
     #[test]
