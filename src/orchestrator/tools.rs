@@ -181,8 +181,13 @@ fn parse_args(raw: &str) -> Result<(Value, Option<String>), String> {
         return Ok((json!({}), Some("empty arguments read as {}".into())));
     }
     if let Ok(v) = serde_json::from_str::<Value>(text) {
+        // `trim` also strips what JSON does not count as whitespace (a form feed): then the
+        // text as sent does not parse, and the call goes on with the parsed arguments.
+        let note = serde_json::from_str::<serde::de::IgnoredAny>(raw)
+            .is_err()
+            .then(|| "characters around the arguments that are not JSON were removed".into());
         return match v {
-            Value::Object(_) => Ok((v, None)),
+            Value::Object(_) => Ok((v, note)),
             // Arguments double-encoded as a JSON string holding the object.
             Value::String(inner) => match serde_json::from_str::<Value>(&inner) {
                 Ok(obj @ Value::Object(_)) => Ok((
@@ -379,6 +384,18 @@ mod tests {
         assert_eq!(r.args, Some(json!({"q": 2})));
         let r = repair(&call("echo", "{\"s\": \"open"), &specs);
         assert_eq!(r.args, Some(json!({"s": "open"})));
+    }
+
+    /// Found by the `tool_call_repair` fuzz target: arguments wrapped in a form feed ran,
+    /// but the call kept the text as sent, which is not JSON.
+    #[test]
+    fn arguments_run_are_the_arguments_kept() {
+        let r = repair(&call("echo", "\r\u{c}{\"a\": 1}\u{c}"), &[spec("echo")]);
+        assert_eq!(r.args, Some(json!({"a": 1})));
+        assert_eq!(r.call.arguments, "{\"a\":1}");
+        assert!(r.note.is_some_and(|n| n.contains("not JSON")));
+        let r = repair(&call("echo", " {\"a\": 1}\n"), &[spec("echo")]);
+        assert_eq!((r.call.arguments.as_str(), r.note), (" {\"a\": 1}\n", None));
     }
 
     #[test]
