@@ -297,9 +297,21 @@ pub enum TtsAction {
         /// wav (default), or a format sox writes (flac, ogg, ...).
         #[arg(long)]
         format: Option<String>,
+        /// The mode of the --out file, in octal [default: 0600, private].
+        #[arg(long, value_name = "OCTAL", value_parser = parse_mode, requires = "out")]
+        mode: Option<u32>,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A file mode in octal (`0644`, `644`, `0o644`), at most 0777.
+pub fn parse_mode(raw: &str) -> Result<u32, String> {
+    let digits = raw.trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("'{raw}' is not a mode in octal such as 0600 or 0644"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -590,5 +602,8 @@ pub enum SessionsAction {
         id: String,
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// The mode of the --output file, in octal [default: 0600, private].
+        #[arg(long, value_name = "OCTAL", value_parser = parse_mode, requires = "output")]
+        mode: Option<u32>,
     },
 }

@@ -12,6 +12,12 @@ use openclaw_rs::engine::Engine;
 use openclaw_rs::{batch, tui};
 
 fn main() -> ExitCode {
+    // Every file and directory the app creates is private whatever the user's umask
+    // (sessions, memory and its text index, logs, caches, backups, the journal, and what
+    // voice tools write for us): nothing is ever created readable by others. Set first, while
+    // this is the only thread. Files written for the user get an explicit mode (`--mode`).
+    // SAFETY: umask has no preconditions and cannot fail.
+    unsafe { libc::umask(0o077) };
     let started = Instant::now();
     let cli = Cli::parse();
     if let Err(e) = cli.validate() {

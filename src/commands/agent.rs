@@ -407,10 +407,11 @@ pub async fn sessions(engine: &Engine, action: SessionsAction) -> Result<i32> {
             json,
             |r| format!("deleted session {}\n", r.deleted),
         ),
-        SessionsAction::Export { id, output } => {
+        SessionsAction::Export { id, output, mode } => {
             let params = crate::engine::chat::ExportParams {
                 id,
                 path: output.map(|p| p.display().to_string()),
+                mode,
             };
             report(
                 h.request::<SessionsExport>(params).await,

@@ -101,6 +101,7 @@ pub async fn tts(engine: &Engine, action: TtsAction) -> Result<i32> {
             provider,
             voice,
             format,
+            mode,
             json,
         } => {
             let text = if text == "-" {
@@ -128,6 +129,14 @@ pub async fn tts(engine: &Engine, action: TtsAction) -> Result<i32> {
             let result = handle.request::<TtsConvert>(params).await;
             if let (Ok(r), Some(out)) = (&result, &out) {
                 std::fs::copy(&r.audio_path, out)
+                    .and_then(|_| {
+                        // copy gives the cache file's mode; the user's file is private
+                        // unless they asked for another mode.
+                        std::fs::set_permissions(
+                            out,
+                            std::os::unix::fs::PermissionsExt::from_mode(mode.unwrap_or(0o600)),
+                        )
+                    })
                     .wrap_err_with(|| format!("copying the audio to {}", out.display()))?;
             }
             if let Ok(r) = &result

@@ -197,6 +197,9 @@ pub struct ExportParams {
     /// Write the JSONL to this file instead of returning it.
     #[serde(default)]
     pub path: Option<String>,
+    /// The file's mode (e.g. 420 for 0644); 0600 when left out, whatever the umask.
+    #[serde(default)]
+    pub mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -227,9 +230,11 @@ impl Method for SessionsExport {
         let lines = jsonl.lines().count();
         match p.path {
             Some(path) => {
-                // Write beside, then rename: a reader never sees half a file.
+                // Write beside, then rename: a reader never sees half a file. The mode is set
+                // on the descriptor, so the umask neither loosens nor tightens it.
                 let tmp = format!("{path}.tmp");
-                std::fs::write(&tmp, &jsonl)
+                let mode = p.mode.unwrap_or(0o600) & 0o777;
+                write_with_mode(&tmp, jsonl.as_bytes(), mode)
                     .and_then(|_| std::fs::rename(&tmp, &path))
                     .map_err(|e| {
                         EngineError::new(ErrorCode::Internal, format!("cannot write {path}: {e}"))
@@ -249,6 +254,21 @@ impl Method for SessionsExport {
             }),
         }
     }
+}
+
+/// Create (or replace) `path` with `bytes` and exactly `mode`.
+fn write_with_mode(path: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 // ---- providers ------------------------------------------------------------------------------
