@@ -530,6 +530,9 @@ pub struct ChatArgs {
     /// Model for that provider (or the first of the chain).
     #[arg(long)]
     pub model: Option<String>,
+    /// Fail (exit 1, UNAVAILABLE) rather than print an answer from the offline provider.
+    #[arg(long)]
+    pub require_model: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -548,7 +551,7 @@ pub enum ProvidersAction {
         #[arg(long)]
         json: bool,
     },
-    /// End a provider's (all when ID is left out) cooldown and close its circuit.
+    /// End a provider's (all when ID is left out) cooldown, close its circuit and unpark it.
     Reset {
         id: Option<String>,
         #[arg(long)]

@@ -359,3 +359,47 @@ async fn a_batch_timeout_mid_trial_leaves_the_provider_admitted() {
         "ok"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_answer_is_badged_and_require_model_exits_1() {
+    let server = FakeProvider::start().await;
+    server.script([Fault::AuthFailure, Fault::AuthFailure, Fault::AuthFailure]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = [\"offline\"]\ncooldown_ms = 1\ncooldown_max_ms = 1\n\
+             [chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let h = home.path().to_path_buf();
+    let (plain, strict, strict_json) = tokio::task::spawn_blocking(move || {
+        (
+            run(&h, &["chat", "hello"]),
+            run(&h, &["chat", "--require-model", "hello"]),
+            run(&h, &["chat", "--require-model", "--json", "hello"]),
+        )
+    })
+    .await
+    .unwrap();
+    // Without the flag the offline answer is printed, exit 0, and marked.
+    assert_eq!(plain.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        err.contains("offline answer: no model answered (fake auth)"),
+        "{err}"
+    );
+    // With it, the turn fails: exit 1, UNAVAILABLE, and nothing from the offline provider.
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(strict.stdout.is_empty(), "{:?}", strict.stdout);
+    assert!(
+        String::from_utf8_lossy(&strict.stderr).contains("requireModel"),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    assert_eq!(strict_json.status.code(), Some(1));
+    assert_eq!(json(&strict_json)["error"]["code"], "UNAVAILABLE");
+}

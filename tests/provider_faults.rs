@@ -241,7 +241,7 @@ async fn no_turn_outlives_its_deadline() {
     let primary = FakeProvider::start().await;
     let backup = FakeProvider::start().await;
     let s = setup(
-        "deadline_ms = 1200\nrequest_timeout_ms = 60000\nidle_timeout_ms = 60000\nfirst_byte_timeout_ms = 60000\n",
+        "deadline_ms = 1200\nrequest_timeout_ms = 60000\nidle_timeout_ms = 60000\nfirst_byte_timeout_ms = 60000\nfallback = []\n",
         &format!(
             "{}{}",
             openai("primary", &primary, 1),
@@ -256,7 +256,186 @@ async fn no_turn_outlives_its_deadline() {
     assert!(took < Duration::from_millis(1600), "{took:?}");
     assert_eq!(e.code, ErrorCode::Timeout);
     assert_eq!(e.details.as_ref().unwrap()["class"], "timeout.total");
-    assert_eq!(error_attempts(&e)[0], "primary:timeout.total");
+    // The endless stream gets half the turn while the backup remains; the backup, last in
+    // the chain, gets the rest.
+    assert_eq!(
+        error_attempts(&e),
+        vec!["primary:timeout.total", "backup:timeout.total"]
+    );
+    assert!(
+        e.message.contains("primary (timeout.total") && e.message.contains("backup (timeout.total"),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_and_a_429_do_not_lose_the_turn_while_a_third_provider_is_healthy() {
+    let a = FakeProvider::start().await;
+    let b = FakeProvider::start().await;
+    let c = FakeProvider::start().await;
+    // The core profile's budget: three attempts, one retry per provider.
+    let s = setup(
+        "max_attempts = 3\nfallback = []\n",
+        &format!(
+            "{}{}{}",
+            openai("a", &a, 1),
+            openai("b", &b, 2),
+            openai("c", &c, 3)
+        ),
+    );
+    a.script([Fault::Status(503), Fault::Status(503)]);
+    b.script([Fault::RateLimit(1)]);
+    c.script([Fault::Reply("from the third".into())]);
+    let start = Instant::now();
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(r["reply"], "from the third");
+    assert_eq!(
+        attempts(&r),
+        vec!["a:overloaded", "a:overloaded", "b:rate_limit", "c:ok"]
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "no Retry-After wait on b"
+    );
+
+    // Every provider failing: the error names each one and why, and does not tell the user
+    // to add a provider.
+    a.script([Fault::Status(503), Fault::Status(503)]);
+    b.script([Fault::Status(500), Fault::Status(500)]);
+    c.script([Fault::AuthFailure]);
+    s.h().call("providers.reset", Value::Null).await.unwrap();
+    let e = send(&s.h(), "again").await.unwrap_err();
+    for part in [
+        "a (overloaded x2",
+        "b (server",
+        "c (auth",
+        "every provider tried failed",
+    ] {
+        assert!(e.message.contains(part), "{part}: {}", e.message);
+    }
+    assert!(!e.message.contains("add "), "{}", e.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_stream_does_not_eat_the_turn_of_a_healthy_provider() {
+    let primary = FakeProvider::start().await;
+    let backup = FakeProvider::start().await;
+    let s = setup(
+        "deadline_ms = 2000\nrequest_timeout_ms = 60000\nattempt_share = 0.5\nfallback = []\n",
+        &format!(
+            "{}{}",
+            openai("primary", &primary, 1),
+            openai("backup", &backup, 2)
+        ),
+    );
+    primary.script([Fault::Endless]);
+    let start = Instant::now();
+    let r = send(&s.h(), "hi").await.unwrap();
+    let took = start.elapsed();
+    assert_eq!(attempts(&r), vec!["primary:timeout.total", "backup:ok"]);
+    let cut = r["runtime"]["selfHealing"]["attempts"][0]["latencyMs"]
+        .as_u64()
+        .unwrap();
+    assert!((950..1300).contains(&cut), "half of 2000 ms: {cut}");
+    assert!(took < Duration::from_millis(1800), "{took:?}");
+    // It cooled down: the next turn does not call it.
+    let calls = primary.chat_calls();
+    let r = send(&s.h(), "again").await.unwrap();
+    assert_eq!(attempts(&r), vec!["primary:cooldown", "backup:ok"]);
+    assert_eq!(primary.chat_calls(), calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_missing_model_providers_are_parked_until_a_probe_or_reset() {
+    let bad = FakeProvider::start().await;
+    let missing = FakeProvider::start().await;
+    let good = FakeProvider::start().await;
+    let s = setup(
+        "park_after = 3\nfallback = []\n",
+        &format!(
+            "{}{}{}",
+            openai("bad", &bad, 1),
+            openai("missing", &missing, 2),
+            openai("good", &good, 3)
+        ),
+    );
+    bad.script((0..10).map(|_| Fault::Malformed));
+    missing.script((0..10).map(|_| Fault::WrongModel));
+    let mut rx = s.h().subscribe();
+    for _ in 0..3 {
+        let r = send(&s.h(), "hi").await.unwrap();
+        assert_eq!(
+            attempts(&r),
+            vec!["bad:format", "missing:model_not_found", "good:ok"]
+        );
+    }
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(
+        attempts(&r),
+        vec!["bad:parked", "missing:parked", "good:ok"]
+    );
+    assert_eq!((bad.chat_calls(), missing.chat_calls()), (3, 3));
+    assert!(
+        drain(&mut rx).iter().any(|e| matches!(e,
+            EngineEvent::ProviderState { provider, state, .. } if provider == "bad" && state == "parked")),
+        "parking is an event"
+    );
+    let listed = s.h().call("providers.list", Value::Null).await.unwrap();
+    for (i, class) in [(0, "format"), (1, "model_not_found")] {
+        let p = &listed["providers"][i];
+        assert_eq!(p["state"], "parked", "{p}");
+        let reason = p["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(class) && reason.contains("3 times in a row"),
+            "{reason}"
+        );
+        assert!(p["parked"]["fake-model"].is_string(), "{p}");
+    }
+    // A successful probe unparks; so does a reset.
+    s.h()
+        .call("providers.probe", json!({"id": "bad"}))
+        .await
+        .unwrap();
+    s.h()
+        .call("providers.reset", json!({"id": "missing"}))
+        .await
+        .unwrap();
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(
+        attempts(&r),
+        vec!["bad:format", "missing:model_not_found", "good:ok"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_answer_is_marked_degraded_and_require_model_refuses_it() {
+    let server = FakeProvider::start().await;
+    let s = setup("", &openai("p", &server, 1));
+    server.script([Fault::AuthFailure]);
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(attempts(&r), vec!["p:auth", "offline:ok"]);
+    let heal = &r["runtime"]["selfHealing"];
+    assert_eq!(heal["degraded"], true, "{heal}");
+    assert_eq!(heal["degradedReason"], "no model answered (p auth)");
+    // A model's answer is not degraded.
+    s.h().call("providers.reset", Value::Null).await.unwrap();
+    let r = send(&s.h(), "hi").await.unwrap();
+    assert_eq!(r["runtime"]["selfHealing"]["degraded"], false);
+
+    server.script([Fault::AuthFailure]);
+    s.h().call("providers.reset", Value::Null).await.unwrap();
+    let e = s
+        .h()
+        .call(
+            "chat.send",
+            json!({"session": "t", "message": "hi", "requireModel": true}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
+    assert_eq!(error_attempts(&e), vec!["p:auth"], "offline not asked");
+    assert!(e.message.contains("requireModel"), "{}", e.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

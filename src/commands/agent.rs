@@ -36,6 +36,7 @@ pub async fn chat(engine: &Engine, args: ChatArgs) -> Result<i32> {
         message,
         provider: args.provider,
         model: args.model,
+        require_model: args.require_model,
     };
     // Human mode prints the reply as it streams; a restart (failed attempt) says so.
     let mut printer = StreamPrinter::default();

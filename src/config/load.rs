@@ -860,7 +860,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(
             tmp.path().join("config.toml"),
-            "[memory]\nchunk_tokens = 10\nchunk_overlap = 50\ndimensions = 64\n[self_heal]\nmax_attempts = 0\n",
+            "[memory]\nchunk_tokens = 10\nchunk_overlap = 50\ndimensions = 64\n[self_heal]\nmax_attempts = 0\nattempt_share = 1.5\npark_after = 5\n",
         )
         .unwrap();
         let mut o = opts(tmp.path());
@@ -869,6 +869,9 @@ mod tests {
         let loaded = load(&o);
         assert!(loaded.errors().any(|d| d.message.contains("chunk_overlap")));
         assert!(loaded.errors().any(|d| d.message.contains("max_attempts")));
+        assert!(loaded.errors().any(|d| d.message.contains("attempt_share")));
+        assert_eq!(loaded.config.self_heal.attempt_share, 0.5);
+        assert_eq!(loaded.config.self_heal.park_after, 5);
         assert_eq!(loaded.config.memory.chunk_tokens, 400);
         assert_eq!(loaded.config.memory.chunk_overlap, 80);
         assert_eq!(loaded.config.self_heal.max_attempts, 3);

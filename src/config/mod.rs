@@ -268,7 +268,10 @@ impl Default for SandboxConfig {
 #[serde(default)]
 pub struct SelfHealConfig {
     pub enabled: bool,
-    /// Attempts per turn across retries and fallbacks, including the first.
+    /// Bounds retries: a provider is tried again only while the model call has made fewer
+    /// than this many attempts. Each admissible provider's first attempt is outside the
+    /// budget, so a call makes at most `max_attempts - 1` retries plus one attempt per
+    /// provider in the chain.
     pub max_attempts: u32,
     /// First retry delay; doubles per retry up to `backoff_max_ms`, with jitter.
     pub backoff_ms: u64,
@@ -304,6 +307,14 @@ pub struct SelfHealConfig {
     pub first_byte_timeout_ms: u64,
     /// Longest silence between two streamed chunks.
     pub idle_timeout_ms: u64,
+    /// While another provider remains to be tried, one attempt (or one wait before a retry)
+    /// gets at most this share of the turn's remaining time, so a provider that streams
+    /// forever cannot eat the deadline of the ones after it. 0 < share <= 1.
+    pub attempt_share: f64,
+    /// Known-bad answers in a row (unparseable output, a model that does not exist) after
+    /// which that model of the provider is parked: skipped until a probe or a reset.
+    /// 0 never parks.
+    pub park_after: u32,
 }
 
 impl Default for SelfHealConfig {
@@ -327,6 +338,8 @@ impl Default for SelfHealConfig {
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 20_000,
             idle_timeout_ms: 30_000,
+            attempt_share: 0.5,
+            park_after: 3,
         }
     }
 }
@@ -808,6 +821,16 @@ impl Config {
                 format!(
                     "self_heal.max_attempts is {}; use 1 to 20",
                     heal.max_attempts
+                ),
+            ));
+        }
+        if !(heal.attempt_share > 0.0 && heal.attempt_share <= 1.0) {
+            problems.push(Problem::new(
+                &["self_heal.attempt_share"],
+                format!(
+                    "self_heal.attempt_share is {}; use a share above 0 and at most 1 (0.5: half \
+                     of the turn's remaining time)",
+                    heal.attempt_share
                 ),
             ));
         }

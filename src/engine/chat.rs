@@ -290,9 +290,10 @@ pub struct ProviderInfo {
     pub key_ref: Option<String>,
     /// Position in the chain, from 1.
     pub position: usize,
-    /// `healthy`, `degraded`, `cooldown`, `circuit_open`, `circuit_half_open`, `unconfigured`.
+    /// `healthy`, `degraded`, `cooldown`, `circuit_open`, `circuit_half_open`, `parked`,
+    /// `unconfigured`.
     pub state: String,
-    /// Why it is unconfigured.
+    /// Why it is unconfigured or parked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Cooldown end, ms since the Unix epoch.
@@ -314,6 +315,9 @@ pub struct ProviderInfo {
     pub recent_latencies_ms: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Parked models (not called until a probe or a reset) and why.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parked: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -348,8 +352,10 @@ pub fn list_providers(engine: &EngineHandle) -> ProvidersListResult {
                         .cloned(),
                 );
             }
+            let parked = view.parked.get(&entry.model_label()).cloned();
             let (state, reason) = match &entry.target {
                 Err(why) => ("unconfigured".to_string(), Some(why.clone())),
+                Ok(_) if parked.is_some() => ("parked".into(), parked),
                 Ok(_) if view.cooldown_left.is_some() => ("cooldown".into(), None),
                 Ok(_) if view.circuit == CircuitState::Open => ("circuit_open".into(), None),
                 Ok(_) if view.circuit == CircuitState::HalfOpen => {
@@ -390,6 +396,7 @@ pub fn list_providers(engine: &EngineHandle) -> ProvidersListResult {
                 window_ms: millis(health::WINDOW),
                 recent_latencies_ms: view.recent_latencies,
                 last_error: view.last_error,
+                parked: view.parked,
             }
         })
         .collect();
@@ -406,7 +413,7 @@ pub struct ProvidersList;
 
 impl Method for ProvidersList {
     const NAME: &'static str = "providers.list";
-    const DESCRIPTION: &'static str = "The provider chain in order, with each provider's state (healthy, degraded, cooldown, circuit open/half-open, unconfigured), latency p50/p95 and error rate over the window.";
+    const DESCRIPTION: &'static str = "The provider chain in order, with each provider's state (healthy, degraded, cooldown, circuit open/half-open, parked, unconfigured), latency p50/p95 and error rate over the window.";
     type Params = NoParams;
     type Output = ProvidersListResult;
 
@@ -461,7 +468,7 @@ pub struct ProvidersProbe;
 
 impl Method for ProvidersProbe {
     const NAME: &'static str = "providers.probe";
-    const DESCRIPTION: &'static str = "Ask a provider (or all) for its model list now; a success ends its cooldown and closes its circuit.";
+    const DESCRIPTION: &'static str = "Ask a provider (or all) for its model list now; a success ends its cooldown, closes its circuit and unparks it.";
     type Params = ProviderIdParams;
     type Output = ProbeResult;
 
@@ -497,7 +504,12 @@ impl Method for ProvidersProbe {
             };
             let latency_ms = millis(start.elapsed());
             let changes = match &result {
-                Ok(()) => agent.health.success(&entry.id, latency_ms, Instant::now()),
+                Ok(()) => {
+                    let mut changes = agent.health.success(&entry.id, latency_ms, Instant::now());
+                    // The provider answers again: its parked models get another chance.
+                    changes.extend(agent.health.unpark(&entry.id));
+                    changes
+                }
                 Err(e) => agent.health.failure(
                     &entry.id,
                     e.class,
@@ -534,7 +546,7 @@ pub struct ProvidersReset;
 impl Method for ProvidersReset {
     const NAME: &'static str = "providers.reset";
     const DESCRIPTION: &'static str =
-        "End a provider's (or every provider's) cooldown and close its circuit now.";
+        "End a provider's (or every provider's) cooldown, close its circuit and unpark it now.";
     type Params = ProviderIdParams;
     type Output = ResetResult;
 

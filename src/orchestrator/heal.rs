@@ -93,11 +93,16 @@ pub struct Reply {
 }
 
 /// A turn that could not be completed, with the last classified cause.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HealError {
     /// `None`: no provider could be tried at all (all skipped).
     pub class: Option<FailureClass>,
     pub message: String,
+    /// The chain ran out (every provider failed, was skipped, or the deadline passed), as
+    /// opposed to the policy stopping the turn (an abort, a refused request).
+    pub exhausted: bool,
+    /// Configured providers never tried because the turn's deadline passed first.
+    pub untried: Vec<String>,
 }
 
 impl HealError {
@@ -105,7 +110,57 @@ impl HealError {
         Self {
             class: Some(e.class),
             message: format!("{provider}: {}", e.message),
+            ..Self::default()
         }
+    }
+}
+
+/// One provider's failures in a model call, for the final error.
+struct Failed {
+    provider: String,
+    class: FailureClass,
+    message: String,
+    times: u32,
+}
+
+impl Failed {
+    fn note(list: &mut Vec<Failed>, provider: &str, e: &ProviderError) {
+        match list.iter_mut().find(|f| f.provider == provider) {
+            Some(f) => {
+                f.class = e.class;
+                f.message = e.message.clone();
+                f.times += 1;
+            }
+            None => list.push(Failed {
+                provider: provider.to_string(),
+                class: e.class,
+                message: e.message.clone(),
+                times: 1,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.times {
+            1 => write!(f, "{} ({}: {})", self.provider, self.class, self.message),
+            n => write!(
+                f,
+                "{} ({} x{n}, last: {})",
+                self.provider, self.class, self.message
+            ),
+        }
+    }
+}
+
+/// Answers that say the provider (or model) cannot serve this at all, which cooldowns and
+/// the circuit ignore: counted toward parking instead.
+fn known_bad(e: &ProviderError) -> bool {
+    match e.class {
+        FailureClass::ModelNotFound => true,
+        FailureClass::Format => !matches!(e.status, Some(400 | 422)),
+        _ => false,
     }
 }
 
@@ -141,6 +196,9 @@ pub fn decide(
         // An unparseable answer is the provider's fault; another may do better.
         FailureClass::Format | FailureClass::ModelNotFound => Next::Fallback { cool: false },
         FailureClass::Auth | FailureClass::Billing => Next::Fallback { cool: true },
+        // The attempt ran out its whole time (or its share of the turn's): another try
+        // here would take as long, so move on and cool down like any transient failure.
+        FailureClass::Timeout(TimeoutKind::Total) => Next::Fallback { cool: true },
         FailureClass::RateLimit => {
             let cap = Duration::from_millis(policy.retry_after_max_ms);
             match error.retry_after {
@@ -189,23 +247,26 @@ impl Healer<'_> {
     }
 
     /// Run `request` along `chain` until one provider answers or the policy gives up.
+    ///
+    /// Every admissible provider gets at least one attempt while the deadline allows;
+    /// `max_attempts` bounds the retries on top of those first attempts.
     pub async fn complete(
         &self,
         chain: &[ChainEntry],
         request: &ChatRequest,
         telemetry: &mut SelfHealing,
     ) -> Result<Reply, HealError> {
-        let max_attempts = if self.policy.enabled {
-            self.policy.max_attempts.max(1)
-        } else {
-            1
-        };
+        let max_attempts = self.policy.max_attempts.max(1);
+        let first_record = telemetry.attempts.len();
         let mut tries = 0u32;
         let mut last_error: Option<HealError> = None;
+        // The last failure per provider, in the order they were tried: the final error
+        // names each one.
+        let mut failures: Vec<Failed> = Vec::new();
         let mut streamed = false;
-        'chain: for entry in chain {
+        'chain: for (index, entry) in chain.iter().enumerate() {
             // Self-heal off: one real attempt; passing over an unusable provider is no retry.
-            if tries >= max_attempts || (!self.policy.enabled && telemetry.tries() > 0) {
+            if !self.policy.enabled && tries > 0 {
                 break;
             }
             let model = entry.model_label();
@@ -217,6 +278,13 @@ impl Healer<'_> {
                     continue;
                 }
             };
+            if Instant::now() >= self.deadline {
+                return Err(self.deadline_error(&chain[index..], &failures));
+            }
+            if self.health.parked(&entry.id, &model).is_some() {
+                self.record(telemetry, skipped(entry, &model, "parked"));
+                continue;
+            }
             let (admission, changes) = self.health.admit(&entry.id, Instant::now());
             self.changes(changes);
             if let Admission::Skip(why) = admission {
@@ -233,17 +301,7 @@ impl Healer<'_> {
                 }
                 let now = Instant::now();
                 if now >= self.deadline {
-                    return Err(HealError {
-                        class: Some(FailureClass::Timeout(TimeoutKind::Total)),
-                        message: format!(
-                            "the turn's deadline ({} ms) passed{}",
-                            self.policy.deadline_ms,
-                            last_error
-                                .as_ref()
-                                .map(|e| format!("; last failure: {}", e.message))
-                                .unwrap_or_default()
-                        ),
-                    });
+                    return Err(self.deadline_error(&chain[index + 1..], &failures));
                 }
                 tries += 1;
                 if streamed {
@@ -256,15 +314,20 @@ impl Healer<'_> {
                 if !entry.model.is_empty() {
                     request.model = entry.model.clone();
                 }
+                // While a later provider could still answer, this one gets only its share
+                // of the time left.
+                let others = self.others_remain(&chain[index + 1..], now);
+                let share_end = others.then(|| now + (self.deadline - now).mul_f64(self.share()));
                 let outcome = tokio::select! {
                     _ = self.cancel.cancelled() => Err(ProviderError::new(FailureClass::Cancelled, "aborted")),
-                    r = self.attempt(provider.as_ref(), entry, &request, &mut streamed) => r,
+                    r = self.attempt(provider.as_ref(), entry, &request, &mut streamed, share_end) => r,
                 };
                 let latency_ms = millis(now.elapsed());
                 match outcome {
                     Ok(mut reply) => {
                         self.record(telemetry, attempt(entry, &model, "ok", None, latency_ms));
                         self.changes(self.health.success(&entry.id, latency_ms, Instant::now()));
+                        self.health.good_answer(&entry.id, &model);
                         if let Some(guard) = trial.take() {
                             guard.settled();
                         }
@@ -296,16 +359,27 @@ impl Healer<'_> {
                                 latency_ms,
                             ),
                         );
-                        let next = if error.class == FailureClass::Cancelled || !self.policy.enabled
-                        {
-                            Next::Stop
-                        } else {
-                            let mut rng = match self.rng.lock() {
-                                Ok(r) => r,
-                                Err(p) => p.into_inner(),
+                        let mut next =
+                            if error.class == FailureClass::Cancelled || !self.policy.enabled {
+                                Next::Stop
+                            } else {
+                                let mut rng = match self.rng.lock() {
+                                    Ok(r) => r,
+                                    Err(p) => p.into_inner(),
+                                };
+                                decide(self.policy, &error, retries, &mut rng)
                             };
-                            decide(self.policy, &error, retries, &mut rng)
-                        };
+                        if let Next::Retry(wait) = next {
+                            let now = Instant::now();
+                            // No retry when the budget is spent, when the wait would end past
+                            // the deadline, or when it would take more than this provider's
+                            // share while another could answer: the next provider, at once.
+                            let over_share = self.others_remain(&chain[index + 1..], now)
+                                && wait > (self.deadline - now).mul_f64(self.share());
+                            if tries >= max_attempts || now + wait >= self.deadline || over_share {
+                                next = Next::Fallback { cool: false };
+                            }
+                        }
                         let cool = matches!(next, Next::Fallback { cool: true });
                         self.changes(self.health.failure(
                             &entry.id,
@@ -316,23 +390,25 @@ impl Healer<'_> {
                             self.policy,
                             Instant::now(),
                         ));
+                        if known_bad(&error) {
+                            self.changes(self.health.bad_answer(
+                                &entry.id,
+                                &model,
+                                error.class,
+                                &error.message,
+                                self.policy.park_after,
+                            ));
+                        }
                         if let Some(guard) = trial.take() {
                             guard.settled();
                         }
                         let this = HealError::from_provider(&entry.id, &error);
+                        Failed::note(&mut failures, &entry.id, &error);
                         last_error = Some(this.clone());
                         match next {
                             Next::Stop => return Err(this),
                             Next::Fallback { .. } => continue 'chain,
                             Next::Retry(wait) => {
-                                if tries >= max_attempts {
-                                    break 'chain;
-                                }
-                                // A wait that would end past the deadline is no retry at
-                                // all: try the next provider at once instead.
-                                if Instant::now() + wait >= self.deadline {
-                                    continue 'chain;
-                                }
                                 tokio::select! {
                                     _ = self.cancel.cancelled() => return Err(cancelled()),
                                     _ = tokio::time::sleep(wait) => {}
@@ -356,38 +432,102 @@ impl Healer<'_> {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| HealError {
-            class: None,
-            message: if chain.is_empty() {
-                "no provider is configured".into()
-            } else {
+        let skips: Vec<String> = telemetry.attempts[first_record..]
+            .iter()
+            .filter(|a| a.status == "skipped")
+            .map(|a| {
                 format!(
-                    "no provider could be tried: {}",
-                    telemetry
-                        .attempts
-                        .iter()
-                        .map(|a| format!(
-                            "{} ({})",
-                            a.provider,
-                            a.reason.as_deref().unwrap_or(&a.status)
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "{} (skipped: {})",
+                    a.provider,
+                    a.reason.as_deref().unwrap_or("skipped")
                 )
+            })
+            .collect();
+        Err(match last_error {
+            Some(last) => HealError {
+                class: last.class,
+                message: format!(
+                    "no provider answered: {}",
+                    failures
+                        .iter()
+                        .map(Failed::to_string)
+                        .chain(skips)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                exhausted: true,
+                untried: Vec::new(),
             },
-        }))
+            None => HealError {
+                class: None,
+                message: if chain.is_empty() {
+                    "no provider is configured".into()
+                } else {
+                    format!("no provider could be tried: {}", skips.join(", "))
+                },
+                exhausted: true,
+                untried: Vec::new(),
+            },
+        })
     }
 
-    /// One attempt with its timeouts; no attempt runs past the turn's deadline.
+    fn share(&self) -> f64 {
+        self.policy.attempt_share.clamp(f64::MIN_POSITIVE, 1.0)
+    }
+
+    /// Whether a provider in `rest` could be tried now (configured, not cooling down, not
+    /// parked, circuit not open).
+    fn others_remain(&self, rest: &[ChainEntry], now: Instant) -> bool {
+        self.policy.enabled
+            && rest
+                .iter()
+                .any(|e| e.target.is_ok() && self.health.admissible(&e.id, &e.model_label(), now))
+    }
+
+    /// The turn's deadline passed: what was tried, and what never was.
+    fn deadline_error(&self, rest: &[ChainEntry], failures: &[Failed]) -> HealError {
+        let untried: Vec<String> = rest
+            .iter()
+            .filter(|e| e.target.is_ok())
+            .map(|e| e.id.clone())
+            .collect();
+        let tried = failures
+            .iter()
+            .map(Failed::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut message = format!(
+            "the turn's deadline ({} ms) passed",
+            self.policy.deadline_ms
+        );
+        if !tried.is_empty() {
+            message.push_str(&format!("; tried: {tried}"));
+        }
+        if !untried.is_empty() {
+            message.push_str(&format!("; not tried: {}", untried.join(", ")));
+        }
+        HealError {
+            class: Some(FailureClass::Timeout(TimeoutKind::Total)),
+            message,
+            exhausted: true,
+            untried,
+        }
+    }
+
+    /// One attempt with its timeouts; no attempt runs past the turn's deadline, nor past
+    /// `share_end` (its share of the turn while another provider remains).
     async fn attempt(
         &self,
         provider: &dyn Provider,
         entry: &ChainEntry,
         request: &ChatRequest,
         streamed: &mut bool,
+        share_end: Option<Instant>,
     ) -> Result<Reply, ProviderError> {
         let start = Instant::now();
-        let end = (start + entry.timeouts.total).min(self.deadline);
+        let end = (start + entry.timeouts.total)
+            .min(self.deadline)
+            .min(share_end.unwrap_or(self.deadline));
         let first = (start + entry.timeouts.first_byte).min(end);
         let fired = |limit: Instant, kind: TimeoutKind| {
             let kind = if limit >= end {
@@ -479,6 +619,7 @@ fn cancelled() -> HealError {
     HealError {
         class: Some(FailureClass::Cancelled),
         message: "the turn was aborted".into(),
+        ..HealError::default()
     }
 }
 

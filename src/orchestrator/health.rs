@@ -1,7 +1,7 @@
 //! Per-provider health: cooldowns, the circuit breaker, and latency/error statistics over a
 //! window. Times are tokio instants, so tests run on paused time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -66,6 +66,10 @@ struct Entry {
     consecutive_failures: u32,
     samples: VecDeque<Sample>,
     last_error: Option<String>,
+    /// Known-bad answers in a row (unparseable, model not found), per model.
+    bad_streak: HashMap<String, u32>,
+    /// Models not called any more, with why: a probe or a reset clears them.
+    parked: BTreeMap<String, String>,
 }
 
 impl Default for Entry {
@@ -78,6 +82,8 @@ impl Default for Entry {
             consecutive_failures: 0,
             samples: VecDeque::new(),
             last_error: None,
+            bad_streak: HashMap::new(),
+            parked: BTreeMap::new(),
         }
     }
 }
@@ -106,6 +112,14 @@ pub enum Change {
         provider: String,
         state: CircuitState,
     },
+    Parked {
+        provider: String,
+        model: String,
+        reason: String,
+    },
+    Unparked {
+        provider: String,
+    },
 }
 
 /// What `providers.list` reports of one provider's health.
@@ -121,6 +135,8 @@ pub struct HealthView {
     pub last_error: Option<String>,
     /// Recent successful latencies, oldest first.
     pub recent_latencies: Vec<u64>,
+    /// Parked models and why.
+    pub parked: BTreeMap<String, String>,
 }
 
 /// Classes that say nothing about the provider's health.
@@ -174,6 +190,72 @@ impl HealthBook {
                 Circuit::HalfOpen { trial: true } => Admission::Skip("circuit_half_open"),
             };
             (admission, changes)
+        })
+    }
+
+    /// Whether `admit` would let `model` of `id` run now; takes no trial slot.
+    pub fn admissible(&self, id: &str, model: &str, now: Instant) -> bool {
+        self.with(id, |e| {
+            !e.parked.contains_key(model)
+                && e.cooldown_until.is_none_or(|u| u <= now)
+                && match e.circuit {
+                    Circuit::Closed => true,
+                    Circuit::Open { until } => now >= until,
+                    Circuit::HalfOpen { trial } => !trial,
+                }
+        })
+    }
+
+    /// Why `model` of provider `id` is parked, if it is.
+    pub fn parked(&self, id: &str, model: &str) -> Option<String> {
+        self.with(id, |e| e.parked.get(model).cloned())
+    }
+
+    /// A known-bad answer (unparseable output, a model that does not exist): such failures
+    /// neither cool down nor open the circuit, so without this the provider would be called
+    /// on every turn. `park_after` in a row park the model; 0 never does.
+    pub fn bad_answer(
+        &self,
+        id: &str,
+        model: &str,
+        class: FailureClass,
+        message: &str,
+        park_after: u32,
+    ) -> Vec<Change> {
+        self.with(id, |e| {
+            let streak = e.bad_streak.entry(model.to_string()).or_default();
+            *streak += 1;
+            if park_after == 0 || *streak < park_after || e.parked.contains_key(model) {
+                return Vec::new();
+            }
+            let reason = format!("{class} {streak} times in a row, last: {message}");
+            e.parked.insert(model.to_string(), reason.clone());
+            vec![Change::Parked {
+                provider: id.to_string(),
+                model: model.to_string(),
+                reason,
+            }]
+        })
+    }
+
+    /// A good answer from `model` ends its streak of bad ones.
+    pub fn good_answer(&self, id: &str, model: &str) {
+        self.with(id, |e| {
+            e.bad_streak.remove(model);
+        });
+    }
+
+    /// Call parked models again (a successful probe, a reset).
+    pub fn unpark(&self, id: &str) -> Vec<Change> {
+        self.with(id, |e| {
+            e.bad_streak.clear();
+            if std::mem::take(&mut e.parked).is_empty() {
+                Vec::new()
+            } else {
+                vec![Change::Unparked {
+                    provider: id.to_string(),
+                }]
+            }
         })
     }
 
@@ -283,10 +365,10 @@ impl HealthBook {
         })
     }
 
-    /// End a cooldown and close the circuit (a user's reset). Statistics stay.
+    /// End a cooldown, close the circuit and unpark (a user's reset). Statistics stay.
     pub fn reset(&self, id: &str) -> Vec<Change> {
+        let mut changes = self.unpark(id);
         self.with(id, |e| {
-            let mut changes = Vec::new();
             if e.cooldown_until.take().is_some() {
                 changes.push(Change::CooldownCleared {
                     provider: id.to_string(),
@@ -343,6 +425,7 @@ impl HealthBook {
                 samples: recent.len(),
                 last_error: e.last_error.clone(),
                 recent_latencies,
+                parked: e.parked.clone(),
             }
         })
     }
@@ -486,6 +569,35 @@ mod tests {
         book.success("a", 5, t2);
         assert_eq!(book.admit("a", t2).0, Admission::Go);
         assert_eq!(book.view("a", t2).circuit, CircuitState::Closed);
+    }
+
+    #[test]
+    fn bad_answers_in_a_row_park_the_model_until_a_reset() {
+        let book = HealthBook::default();
+        let bad = |model| book.bad_answer("a", model, FailureClass::Format, "junk", 3);
+        assert!(bad("m").is_empty());
+        assert!(bad("m").is_empty());
+        book.good_answer("a", "m");
+        assert!(bad("m").is_empty(), "a good answer starts the count over");
+        assert!(bad("m").is_empty());
+        assert!(matches!(&bad("m")[..], [Change::Parked { model, .. }] if model == "m"));
+        assert!(book.parked("a", "m").unwrap().contains("3 times in a row"));
+        assert_eq!(book.parked("a", "other"), None, "parked per model");
+        assert_eq!(book.view("a", Instant::now()).parked.len(), 1);
+        book.reset("a");
+        assert_eq!(book.parked("a", "m"), None);
+        assert!(
+            book.bad_answer("a", "m", FailureClass::Format, "x", 0)
+                .is_empty()
+                && book
+                    .bad_answer("a", "m", FailureClass::Format, "x", 0)
+                    .is_empty()
+                && book
+                    .bad_answer("a", "m", FailureClass::Format, "x", 0)
+                    .is_empty()
+                && book.parked("a", "m").is_none(),
+            "park_after = 0 never parks"
+        );
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct SendParams {
     /// Model for `provider` (or the first provider of the chain).
     #[serde(default)]
     pub model: Option<String>,
+    /// A model must answer: the offline provider is not asked, and a turn no model could
+    /// answer fails with UNAVAILABLE instead of ending as an offline answer.
+    #[serde(default)]
+    pub require_model: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -159,6 +163,22 @@ pub fn emit_change(engine: &EngineHandle, change: Change) {
         Change::CooldownCleared { provider } => EngineEvent::ProviderState {
             provider,
             state: "cooldown_cleared".into(),
+            until_ms: None,
+            reason: None,
+        },
+        Change::Parked {
+            provider,
+            model,
+            reason,
+        } => EngineEvent::ProviderState {
+            provider,
+            state: "parked".into(),
+            until_ms: None,
+            reason: Some(format!("{model}: {reason}")),
+        },
+        Change::Unparked { provider } => EngineEvent::ProviderState {
+            provider,
+            state: "unparked".into(),
             until_ms: None,
             reason: None,
         },
@@ -378,6 +398,14 @@ impl Runtime {
         if let (Some(model), Some(first)) = (&params.model, chain.first_mut()) {
             first.model = model.clone();
         }
+        let offline = |e: &ChainEntry| provider_kind(e, &snapshot) == Some(ProviderKind::Offline);
+        let before = chain.len();
+        if params.require_model {
+            chain.retain(|e| !offline(e));
+        }
+        // Set when the offline provider would have been asked: a turn no model answers is
+        // then UNAVAILABLE (for scripts), not an offline answer.
+        let forbid_offline = chain.len() < before;
         let title: String = message.chars().take(48).collect();
         let session = {
             let wanted = params.session.clone();
@@ -525,9 +553,15 @@ impl Runtime {
                     if compacted {
                         continue;
                     }
-                    return Err(self.fail(engine, &session, e, telemetry, started).await);
+                    return Err(self
+                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .await);
                 }
-                Err(e) => return Err(self.fail(engine, &session, e, telemetry, started).await),
+                Err(e) => {
+                    return Err(self
+                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .await);
+                }
             };
             usage.add(reply.usage);
             // Tool-round text was streamed redacted; the history and the session keep it so.
@@ -584,8 +618,11 @@ impl Runtime {
                     let e = HealError {
                         class: Some(FailureClass::Cancelled),
                         message: "the turn was aborted".into(),
+                        ..HealError::default()
                     };
-                    return Err(self.fail(engine, &session, e, telemetry, started).await);
+                    return Err(self
+                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .await);
                 }
                 let outcome = tools::run(engine, &session, fixed, &cancel).await;
                 let result = ChatMessage::tool_result(&outcome.call(), outcome.content());
@@ -600,6 +637,11 @@ impl Runtime {
             }
         };
 
+        // The offline provider is no model: its answer is marked, never a silent success.
+        if let Some(entry) = chain.iter().find(|e| e.id == provider && offline(e)) {
+            telemetry.degraded = true;
+            telemetry.degraded_reason = Some(offline_reason(&telemetry, &entry.id));
+        }
         let latency_ms = millis(started.elapsed());
         let result = SendResult {
             session: session.clone(),
@@ -695,12 +737,15 @@ impl Runtime {
         error: HealError,
         telemetry: SelfHealing,
         started: Instant,
+        forbid_offline: bool,
     ) -> EngineError {
         let class = error.class;
-        let advice = class.map_or(
-            "configure a provider, or wait for a cooldown to end (`providers reset` ends it now)",
-            |c| c.advice(),
-        );
+        let mut advice = advice(&error, &telemetry);
+        let mut code = error_code(class);
+        if forbid_offline && error.exhausted && class != Some(FailureClass::Cancelled) {
+            code = ErrorCode::Unavailable;
+            advice.push_str(" (requireModel: the offline provider was not asked)");
+        }
         // Provider messages can echo a request or a response body; the healer redacted
         // them, and the whole line is redacted again for what the turn adds.
         let message = redact(&format!("{}; {advice}", error.message));
@@ -721,7 +766,78 @@ impl Runtime {
             "runtime": { "selfHealing": telemetry },
         });
         self.finish(engine, session, record, &json!({})).await;
-        EngineError::new(error_code(class), message).with_details(details)
+        EngineError::new(code, message).with_details(details)
+    }
+}
+
+/// What to do about a failed turn, for its situation: the deadline cut the chain short,
+/// every provider failed, the others were passed over, or one provider failed.
+fn advice(error: &HealError, telemetry: &SelfHealing) -> String {
+    let Some(class) = error.class else {
+        return "configure a provider, or wait for a cooldown to end (`providers reset` ends \
+                it now)"
+            .into();
+    };
+    if class == FailureClass::Cancelled || !error.exhausted {
+        return class.advice().into();
+    }
+    if !error.untried.is_empty() {
+        return format!(
+            "the turn's deadline passed before {} could be tried; raise self_heal.deadline_ms \
+             or lower the providers' timeouts",
+            error.untried.join(", ")
+        );
+    }
+    let mut tried: Vec<&str> = Vec::new();
+    let mut passed: Vec<&str> = Vec::new();
+    for a in &telemetry.attempts {
+        let list = if a.status == "skipped" {
+            &mut passed
+        } else {
+            &mut tried
+        };
+        if !list.contains(&a.provider.as_str()) {
+            list.push(&a.provider);
+        }
+    }
+    passed.retain(|p| !tried.contains(p));
+    if tried.len() > 1 {
+        "every provider tried failed (each one's error is above); try again later: `providers \
+         probe` checks them and `providers reset` ends their cooldowns"
+            .into()
+    } else if !passed.is_empty() {
+        format!(
+            "{}; {} passed over (cooling down, parked, circuit open or unconfigured: `providers \
+             list` says which; `providers reset` ends cooldowns and parking now)",
+            class.advice(),
+            passed.join(", ")
+        )
+    } else {
+        class.advice().into()
+    }
+}
+
+/// Why the offline provider answered: the model providers' failures and skips this turn.
+fn offline_reason(telemetry: &SelfHealing, offline_id: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for a in telemetry
+        .attempts
+        .iter()
+        .filter(|a| a.provider != offline_id)
+    {
+        let why = format!(
+            "{} {}",
+            a.provider,
+            a.reason.as_deref().unwrap_or(&a.status)
+        );
+        if !seen.contains(&why) {
+            seen.push(why);
+        }
+    }
+    if seen.is_empty() {
+        "no model provider in the chain answered before it".into()
+    } else {
+        format!("no model answered ({})", seen.join(", "))
     }
 }
 

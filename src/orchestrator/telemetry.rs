@@ -33,6 +33,11 @@ pub struct SelfHealing {
     /// Time spent waiting between attempts (backoff and Retry-After).
     pub backoff_ms: u64,
     pub attempts: Vec<Attempt>,
+    /// The offline provider answered, not a model (`degradedReason` says why).
+    #[serde(default)]
+    pub degraded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_reason: Option<String>,
 }
 
 impl SelfHealing {
@@ -44,6 +49,8 @@ impl SelfHealing {
             max_attempts,
             backoff_ms: 0,
             attempts: Vec::new(),
+            degraded: false,
+            degraded_reason: None,
         }
     }
 
@@ -58,7 +65,12 @@ impl SelfHealing {
     /// "recovered via groq after 2 attempts", for badges and status lines.
     pub fn badge(&self) -> Option<String> {
         let last = self.attempts.last()?;
-        if self.recovered {
+        if self.degraded {
+            Some(match &self.degraded_reason {
+                Some(why) => format!("offline answer: {why}"),
+                None => "offline answer".into(),
+            })
+        } else if self.recovered {
             Some(format!(
                 "recovered via {} after {} attempt{}",
                 last.provider,
@@ -165,6 +177,18 @@ mod tests {
         let mut t = SelfHealing::new(true, "core", 3);
         t.attempts.push(attempt("openai", "ok", None));
         assert_eq!(t.badge(), None);
+    }
+
+    #[test]
+    fn an_offline_answer_always_has_a_badge() {
+        let mut t = SelfHealing::new(true, "core", 3);
+        t.attempts.push(attempt("offline", "ok", None));
+        t.degraded = true;
+        t.degraded_reason = Some("no model answered (openai auth)".into());
+        assert_eq!(
+            t.badge().unwrap(),
+            "offline answer: no model answered (openai auth)"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ enum Step {
     Hang,
     /// Some text, then nothing ever.
     Stall(&'static str),
+    /// Text every 100 ms, forever.
+    Endless,
 }
 
 struct Scripted {
@@ -47,6 +49,17 @@ impl Scripted {
 
     fn calls(&self) -> u32 {
         *self.calls.lock().unwrap()
+    }
+}
+
+struct Forever;
+
+impl ChatStream for Forever {
+    fn next_event(&mut self) -> BoxFuture<'_, Result<Option<StreamEvent>, ProviderError>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Some(StreamEvent::Text("more ".into())))
+        })
     }
 }
 
@@ -114,6 +127,7 @@ impl Provider for Scripted {
                     false,
                 )) as Box<dyn ChatStream>),
                 Step::Hang => Ok(Box::new(Events(VecDeque::new(), true)) as Box<dyn ChatStream>),
+                Step::Endless => Ok(Box::new(Forever) as Box<dyn ChatStream>),
                 Step::Stall(t) => Ok(Box::new(Events(
                     VecDeque::from([Ok(StreamEvent::Text(t.to_string()))]),
                     true,
@@ -422,9 +436,152 @@ async fn max_attempts_bounds_the_turn() {
         &Cancel::default(),
     )
     .await;
-    assert_eq!(r.result.unwrap_err().class, Some(FailureClass::Server));
-    assert_eq!(r.telemetry.tries(), 3);
-    assert_eq!(c.calls(), 0);
+    let err = r.result.unwrap_err();
+    assert_eq!(err.class, Some(FailureClass::Server));
+    // a, a's one retry, then b and c get their first attempt but no retry: the budget of
+    // three is spent.
+    assert_eq!(
+        statuses(&r.telemetry),
+        vec!["a:server", "a:server", "b:server", "c:server"]
+    );
+    assert!(err.exhausted);
+    assert_eq!(
+        err.message,
+        "no provider answered: a (server x2, last: scripted); b (server: scripted); \
+         c (server: scripted)",
+        "the final error names every provider tried and why"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_provider_is_reached_after_a_503_and_a_429() {
+    // The core policy: three attempts, one retry per provider. The first provider's retry
+    // and the second's 429 spend the budget; the third still gets its attempt.
+    let a = Scripted::new("a", vec![Step::Fail(FailureClass::Overloaded, None); 2]);
+    let b = Scripted::new(
+        "b",
+        vec![Step::Fail(
+            FailureClass::RateLimit,
+            Some(Duration::from_secs(1)),
+        )],
+    );
+    let c = Scripted::new("c", vec![Step::Reply("from c")]);
+    let p = SelfHealConfig {
+        max_attempts: 3,
+        ..policy()
+    };
+    let r = run_with(
+        &p,
+        &HealthBook::default(),
+        &[entry(&a), entry(&b), entry(&c)],
+        &Cancel::default(),
+    )
+    .await;
+    assert_eq!(r.result.unwrap().text, "from c");
+    assert_eq!(
+        statuses(&r.telemetry),
+        vec!["a:overloaded", "a:overloaded", "b:rate_limit", "c:ok"]
+    );
+    assert!(
+        r.elapsed < Duration::from_secs(1),
+        "no wait on b: {:?}",
+        r.elapsed
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endless_stream_gets_its_share_of_the_turn_then_cools_down() {
+    for (share, cut_ms) in [(0.5, 5_000), (0.25, 2_500)] {
+        let a = Scripted::new("a", vec![Step::Endless, Step::Endless]);
+        let b = Scripted::new("b", vec![Step::Reply("b"), Step::Reply("b again")]);
+        let p = SelfHealConfig {
+            deadline_ms: 10_000,
+            attempt_share: share,
+            ..policy()
+        };
+        let mut ea = entry(&a);
+        ea.timeouts.total = Duration::from_secs(60);
+        let chain = [ea, entry(&b)];
+        let health = HealthBook::default();
+        let r = run_with(&p, &health, &chain, &Cancel::default()).await;
+        assert_eq!(r.result.unwrap().text, "b");
+        assert_eq!(statuses(&r.telemetry), vec!["a:timeout.total", "b:ok"]);
+        assert_eq!(r.telemetry.attempts[0].latency_ms, cut_ms, "share {share}");
+        // A total timeout is not retried and cools the provider down: the next turn goes
+        // straight to b.
+        assert!(health.view("a", Instant::now()).cooldown_left.is_some());
+        let r = run_with(&p, &health, &chain, &Cancel::default()).await;
+        assert_eq!(statuses(&r.telemetry), vec!["a:cooldown", "b:ok"]);
+        assert_eq!(a.calls(), 1);
+    }
+    // The last provider has no one to leave time for: it gets the rest of the turn.
+    let a = Scripted::new("a", vec![Step::Endless]);
+    let p = SelfHealConfig {
+        deadline_ms: 10_000,
+        ..policy()
+    };
+    let mut ea = entry(&a);
+    ea.timeouts.total = Duration::from_secs(60);
+    let r = run_with(&p, &HealthBook::default(), &[ea], &Cancel::default()).await;
+    assert_eq!(
+        r.result.unwrap_err().class,
+        Some(FailureClass::Timeout(TimeoutKind::Total))
+    );
+    assert_eq!(r.telemetry.attempts[0].latency_ms, 10_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn known_bad_answers_park_the_model_until_a_reset() {
+    for class in [FailureClass::Format, FailureClass::ModelNotFound] {
+        let a = Scripted::new("a", vec![Step::Fail(class, None); 10]);
+        let b = Scripted::new("b", vec![Step::Reply("b"); 10]);
+        let p = SelfHealConfig {
+            park_after: 2,
+            ..policy()
+        };
+        let health = HealthBook::default();
+        let chain = [entry(&a), entry(&b)];
+        for _ in 0..2 {
+            let r = run_with(&p, &health, &chain, &Cancel::default()).await;
+            assert_eq!(statuses(&r.telemetry)[0], format!("a:{class}"));
+        }
+        let r = run_with(&p, &health, &chain, &Cancel::default()).await;
+        assert_eq!(statuses(&r.telemetry), vec!["a:parked", "b:ok"], "{class}");
+        assert_eq!(a.calls(), 2, "{class}: a parked provider is not called");
+        assert!(
+            health
+                .parked("a", "a-model")
+                .unwrap()
+                .contains(class.as_str())
+        );
+        health.reset("a");
+        run_with(&p, &health, &chain, &Cancel::default()).await;
+        assert_eq!(a.calls(), 3, "{class}: a reset unparks it");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_error_names_the_providers_it_left_untried() {
+    let a = Scripted::new("a", vec![Step::Slow(Duration::from_secs(3600), "x")]);
+    let b = Scripted::new("b", vec![Step::Reply("b")]);
+    let p = SelfHealConfig {
+        deadline_ms: 1_000,
+        attempt_share: 1.0,
+        ..policy()
+    };
+    let mut ea = entry(&a);
+    ea.timeouts.first_byte = Duration::from_secs(60);
+    let r = run_with(
+        &p,
+        &HealthBook::default(),
+        &[ea, entry(&b)],
+        &Cancel::default(),
+    )
+    .await;
+    let err = r.result.unwrap_err();
+    assert_eq!(err.untried, vec!["b".to_string()]);
+    assert!(err.message.contains("not tried: b"), "{}", err.message);
+    assert!(err.message.contains("a (timeout.total"), "{}", err.message);
 }
 
 #[tokio::test(start_paused = true)]

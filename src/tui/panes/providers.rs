@@ -159,7 +159,7 @@ fn state_style(state: &str) -> &'static str {
         "healthy" => "providers.state.healthy",
         "degraded" => "providers.state.degraded",
         "cooldown" => "providers.state.cooldown",
-        "circuit_open" | "circuit_half_open" => "providers.state.circuit",
+        "circuit_open" | "circuit_half_open" | "parked" => "providers.state.circuit",
         _ => "providers.state.unconfigured",
     }
 }
