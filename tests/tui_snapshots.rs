@@ -499,6 +499,8 @@ mod memory {
             text_bytes: 0,
             map_size_bytes: 1 << 30,
             embedder: identity("hash", 384),
+            embedder_window: None,
+            truncated_chunks: 0,
             embedder_notice: None,
             embedder_mismatch: mismatch.then(|| identity("minilm", 384)),
             last_index: None,

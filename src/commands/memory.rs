@@ -476,6 +476,13 @@ pub fn status_text(s: &StatusResult) -> String {
         "embedder    {} ({} dimensions, {})",
         s.embedder.name, s.embedder.dimensions, s.embedder.model_hash
     );
+    if let Some(window) = s.embedder_window {
+        let _ = writeln!(
+            out,
+            "            reads {window} tokens a chunk; {} chunk(s) longer, truncated",
+            s.truncated_chunks
+        );
+    }
     if let Some(notice) = &s.embedder_notice {
         let _ = writeln!(out, "            {notice}");
     }

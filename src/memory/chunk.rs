@@ -5,8 +5,13 @@
 //! fenced code) are packed up to the token budget; consecutive chunks share about
 //! `overlap` tokens so a sentence cut at a boundary is still found whole in one of them.
 //! Tokens are counted as whitespace-separated words, a close enough proxy for ~400 tokens.
+//!
+//! An embedder that reads a bounded window (MiniLM: 256 word pieces) gives a [`TokenFit`]:
+//! chunks are then also cut so that heading path and text fit that window in the embedder's
+//! own tokens, because whatever lies past the window never reaches the chunk's vector.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawChunk {
@@ -39,18 +44,32 @@ impl Default for ChunkOptions {
     }
 }
 
-/// One line of the current chunk, with its word count.
+/// An embedder's window: at most `window` tokens as `count` counts them reach a vector.
+/// `count` must be additive over whitespace-joined text (WordPiece is: it never merges across
+/// whitespace), so a chunk's count is the sum of its lines'.
+#[derive(Clone)]
+pub struct TokenFit {
+    pub window: usize,
+    pub count: Arc<dyn Fn(&str) -> usize + Send + Sync>,
+}
+
+/// One line of the current chunk, with its word count and its embedder token count.
 struct Piece {
     line: u32,
     text: String,
     words: usize,
+    tokens: usize,
 }
 
 pub struct Chunker {
     options: ChunkOptions,
+    fit: Option<TokenFit>,
+    /// Embedder tokens the body of a chunk may use under the current headings.
+    token_budget: usize,
     headings: Vec<(usize, String)>,
     pieces: VecDeque<Piece>,
     words: usize,
+    tokens: usize,
     /// Pieces carried over from the previous chunk as overlap; a chunk made only of those
     /// says nothing new and is not emitted.
     carried: usize,
@@ -59,18 +78,52 @@ pub struct Chunker {
 
 impl Chunker {
     pub fn new(options: ChunkOptions) -> Self {
+        Self::fitted(options, None)
+    }
+
+    /// A chunker whose chunks also fit `fit`'s window (see the module docs).
+    pub fn fitted(options: ChunkOptions, fit: Option<TokenFit>) -> Self {
         let tokens = options.tokens.max(8);
-        Self {
+        let mut chunker = Self {
             options: ChunkOptions {
                 tokens,
                 overlap: options.overlap.min(tokens / 2),
             },
+            fit,
+            token_budget: usize::MAX,
             headings: Vec::new(),
             pieces: VecDeque::new(),
             words: 0,
+            tokens: 0,
             carried: 0,
             in_fence: None,
-        }
+        };
+        chunker.update_token_budget();
+        chunker
+    }
+
+    /// The heading path is embedded with every chunk (`heading\ntext`), so it takes its share
+    /// of the window; a very deep path still leaves the body half of it.
+    fn update_token_budget(&mut self) {
+        self.token_budget = match &self.fit {
+            None => usize::MAX,
+            Some(fit) => {
+                let path: Vec<&str> = self.headings.iter().map(|(_, h)| h.as_str()).collect();
+                let heading = if path.is_empty() {
+                    0
+                } else {
+                    (fit.count)(&path.join(" › "))
+                };
+                fit.window
+                    .saturating_sub(heading)
+                    .max(fit.window / 2)
+                    .max(1)
+            }
+        };
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.fit.as_ref().map_or(0, |fit| (fit.count)(text))
     }
 
     /// Feed the next line (1-based `line_no`, without its newline); returns chunks completed.
@@ -87,21 +140,35 @@ impl Chunker {
             out.extend(self.flush(false));
             self.headings.retain(|(l, _)| *l < level);
             self.headings.push((level, title));
+            self.update_token_budget();
             return out;
         }
         // A single line longer than the budget is cut at word boundaries.
         let mut rest = line;
         loop {
-            let (piece, remainder) = split_words(rest, self.options.tokens);
+            let (piece, remainder, tokens) = self.next_piece(rest);
             let words = piece.split_whitespace().count();
-            if self.words + words > self.options.tokens && self.pieces.len() > self.carried {
+            let over =
+                |c: &Self| c.words + words > c.options.tokens || c.tokens + tokens > c.token_budget;
+            if over(self) && self.pieces.len() > self.carried {
                 out.extend(self.flush(true));
             }
+            // Overlap is a convenience; the window is not: drop carried lines that would
+            // push this one past it.
+            while self.carried > 0 && self.tokens + tokens > self.token_budget {
+                if let Some(dropped) = self.pieces.pop_front() {
+                    self.words -= dropped.words;
+                    self.tokens -= dropped.tokens;
+                }
+                self.carried -= 1;
+            }
             self.words += words;
+            self.tokens += tokens;
             self.pieces.push_back(Piece {
                 line: line_no,
                 text: piece.to_string(),
                 words,
+                tokens,
             });
             match remainder {
                 Some(r) => rest = r,
@@ -109,10 +176,30 @@ impl Chunker {
             }
         }
         // Blank lines end a block: a good place to cut once the budget is nearly used.
-        if line.trim().is_empty() && self.words * 10 >= self.options.tokens * 9 {
+        if line.trim().is_empty()
+            && (self.words * 10 >= self.options.tokens * 9
+                || self.tokens.saturating_mul(10) >= self.token_budget.saturating_mul(9))
+        {
             out.extend(self.flush(true));
         }
         out
+    }
+
+    /// The longest prefix of `rest` within the word budget and, with a fit, the token budget;
+    /// the rest of the line; and the prefix's token count. A single word longer than the
+    /// window is kept whole (its vector is then truncated, which `memory status` counts).
+    fn next_piece<'l>(&self, rest: &'l str) -> (&'l str, Option<&'l str>, usize) {
+        let mut max_words = self.options.tokens;
+        loop {
+            let (piece, remainder) = split_words(rest, max_words);
+            let tokens = self.count_tokens(piece);
+            let words = piece.split_whitespace().count();
+            if tokens <= self.token_budget || words <= 1 {
+                return (piece, remainder, tokens);
+            }
+            // Shrink in proportion (words vary in pieces), at least by one word.
+            max_words = (words * self.token_budget / tokens).clamp(1, words - 1);
+        }
     }
 
     /// The last chunk, if anything is left.
@@ -126,20 +213,29 @@ impl Chunker {
         let chunk = has_new.then(|| self.current()).flatten();
         if keep_overlap {
             let mut kept = 0;
+            let mut kept_tokens = 0;
             let mut keep_from = self.pieces.len();
-            while keep_from > 0 && kept < self.options.overlap {
+            // With a window, overlap takes at most half of it, so each chunk says mostly
+            // new things.
+            while keep_from > 0
+                && kept < self.options.overlap
+                && kept_tokens + self.pieces[keep_from - 1].tokens <= self.token_budget / 2
+            {
                 keep_from -= 1;
                 kept += self.pieces[keep_from].words;
+                kept_tokens += self.pieces[keep_from].tokens;
             }
             // Never carry the whole chunk over: that would repeat it forever.
             keep_from = keep_from.max(1).min(self.pieces.len());
             self.pieces.drain(..keep_from);
             self.carried = self.pieces.len();
             self.words = self.pieces.iter().map(|p| p.words).sum();
+            self.tokens = self.pieces.iter().map(|p| p.tokens).sum();
         } else {
             self.pieces.clear();
             self.carried = 0;
             self.words = 0;
+            self.tokens = 0;
         }
         chunk
     }
@@ -171,7 +267,16 @@ impl Chunker {
 
 /// Chunk a whole string; for notes and tests (files go through [`Chunker`] line by line).
 pub fn chunk_text(text: &str, options: ChunkOptions) -> Vec<RawChunk> {
-    let mut chunker = Chunker::new(options);
+    chunk_text_fitted(text, options, None)
+}
+
+/// [`chunk_text`] with chunks that also fit an embedder's window.
+pub fn chunk_text_fitted(
+    text: &str,
+    options: ChunkOptions,
+    fit: Option<TokenFit>,
+) -> Vec<RawChunk> {
+    let mut chunker = Chunker::fitted(options, fit);
     let mut chunks = Vec::new();
     for (i, line) in text.lines().enumerate() {
         chunks.extend(chunker.push_line(u32::try_from(i + 1).unwrap_or(u32::MAX), line));
@@ -320,5 +425,66 @@ mod tests {
     fn empty_and_heading_only_text_make_no_chunks() {
         assert!(chunk_text("", ChunkOptions::default()).is_empty());
         assert!(chunk_text("# Title\n\n## Sub\n", ChunkOptions::default()).is_empty());
+    }
+
+    /// A counter like WordPiece's: long words are several tokens.
+    fn pieces_fit(window: usize) -> TokenFit {
+        TokenFit {
+            window,
+            count: Arc::new(|text: &str| {
+                text.split_whitespace().map(|w| w.len().div_ceil(4)).sum()
+            }),
+        }
+    }
+
+    #[test]
+    fn with_a_window_every_chunk_and_its_headings_fit_it_and_nothing_is_lost() {
+        let fit = pieces_fit(60);
+        let count = fit.count.clone();
+        // Words of 6 and 10 letters: 2 and 3 tokens each, so 100 words would be ~250 tokens.
+        let lines: Vec<String> = (0..30)
+            .map(|i| format!("line{i:03} {}", "longerwords shortw ".repeat(5)))
+            .collect();
+        let text = format!("# Heading words here\n{}", lines.join("\n"));
+        let chunks = chunk_text_fitted(&text, ChunkOptions::default(), Some(fit));
+        assert!(chunks.len() > 5, "{}", chunks.len());
+        for chunk in &chunks {
+            let embedded = format!(
+                "{}\n{}",
+                chunk.heading_path().unwrap_or_default(),
+                chunk.text
+            );
+            assert!(
+                count(&embedded) <= 60,
+                "{} tokens: {embedded}",
+                count(&embedded)
+            );
+        }
+        for i in 0..30 {
+            let marker = format!("line{i:03}");
+            assert!(
+                chunks.iter().any(|c| c.text.contains(&marker)),
+                "{marker} lost"
+            );
+        }
+        // Without the fit the word budget alone makes one chunk of all 40 lines.
+        assert_eq!(chunk_text(&text, ChunkOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn with_a_window_a_long_line_is_cut_to_it_and_a_giant_word_stays_whole() {
+        let fit = pieces_fit(20);
+        let count = fit.count.clone();
+        let giant = "x".repeat(200);
+        let text = format!("{} {giant} tail", words(100, "word"));
+        let chunks = chunk_text_fitted(&text, ChunkOptions::default(), Some(fit));
+        for chunk in &chunks {
+            if !chunk.text.contains(&giant) {
+                assert!(count(&chunk.text) <= 20, "{}", chunk.text);
+            }
+        }
+        assert!(chunks.iter().any(|c| c.text == giant));
+        assert!(chunks.iter().any(|c| c.text.contains("word99")));
+        assert!(chunks.last().is_some_and(|c| c.text.ends_with("tail")));
     }
 }

@@ -11,10 +11,10 @@ use std::time::Instant;
 use heed::RwTxn;
 use sha2::{Digest, Sha256};
 
-use super::chunk::{Chunker, RawChunk, chunk_text};
+use super::chunk::RawChunk;
 use super::embed::hash::words;
 use super::graph;
-use super::store::{ChunkRecord, DocumentRecord, lmdb_key};
+use super::store::{ChunkRecord, DocumentRecord, Store, StoreError, lmdb_key};
 use super::types::*;
 use super::vectors;
 use super::{Memory, MemoryError, Result, hex, now_ms, sha256};
@@ -24,6 +24,32 @@ const BATCH_CHUNKS: usize = 1024;
 /// Lines longer than this are cut into pieces (a minified blob must not be one allocation).
 const MAX_LINE_BYTES: usize = 16 * 1024;
 const BINARY_SNIFF_BYTES: usize = 8 * 1024;
+/// Meta key: the ids of chunks longer than the embedder's window, whose vectors miss part of
+/// their text (`memory.status.truncatedChunks`; the chunker keeps it at 0 but for single
+/// words longer than the window).
+pub const TRUNCATED_KEY: &str = "truncated_chunks";
+
+/// Keep the truncated-chunk list in step with chunks embedded (`added`) and deleted.
+pub fn note_truncated(
+    store: &Store,
+    txn: &mut RwTxn<'_>,
+    added: &[ChunkId],
+    removed: &[ChunkId],
+) -> Result<(), StoreError> {
+    let mut ids: Vec<ChunkId> = store.meta_get(txn, TRUNCATED_KEY)?.unwrap_or_default();
+    let before = ids.len();
+    if !removed.is_empty() && !ids.is_empty() {
+        let removed: HashSet<ChunkId> = removed.iter().copied().collect();
+        ids.retain(|id| !removed.contains(id));
+    }
+    ids.extend(added);
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != before || !added.is_empty() {
+        store.meta_put(txn, TRUNCATED_KEY, &ids)?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct IndexProgress {
@@ -188,8 +214,14 @@ impl<'m, 's> DocWriter<'m, 's> {
             .collect();
         let vectors = if memory.vectors_enabled() && !new_texts.is_empty() {
             let refs: Vec<&str> = new_texts.iter().map(String::as_str).collect();
-            match memory.options.embedder.embed(&refs) {
-                Ok(v) => Some(v),
+            let embedder = &memory.options.embedder;
+            match embedder.embed(&refs) {
+                Ok(v) => Some(
+                    v.into_iter()
+                        .zip(&refs)
+                        .map(|(vector, text)| (vector, embedder.truncates(text)))
+                        .collect::<Vec<_>>(),
+                ),
                 Err(e) => {
                     // Keyword search still finds them; the consistency check embeds later.
                     tracing::warn!("embedding failed, chunks stored without vectors: {e}");
@@ -212,6 +244,7 @@ impl<'m, 's> DocWriter<'m, 's> {
             written.clear();
             let mut vector_iter = vectors.iter().flatten();
             let mut new_vectors: Vec<(ChunkId, &[f32])> = Vec::new();
+            let mut truncated: Vec<ChunkId> = Vec::new();
             for item in &pending {
                 match item {
                     Pending::Kept(chunk) => {
@@ -222,8 +255,11 @@ impl<'m, 's> DocWriter<'m, 's> {
                         let mut chunk = chunk.clone();
                         chunk.id = memory.store.next_id(txn, "next_chunk_id")?;
                         memory.store.dbs.chunks.put(txn, &chunk.id, &chunk)?;
-                        if let Some(vector) = vector_iter.next() {
+                        if let Some((vector, cut)) = vector_iter.next() {
                             new_vectors.push((chunk.id, vector.as_slice()));
+                            if *cut {
+                                truncated.push(chunk.id);
+                            }
                         }
                         graph::add_chunk(
                             &memory.store,
@@ -253,6 +289,9 @@ impl<'m, 's> DocWriter<'m, 's> {
                 .put(txn, &self.doc.id, &self.doc)?;
             // One call per batch: each touched block of int8 codes is rewritten once.
             vectors::put_many(&memory.store.dbs, txn, &new_vectors)?;
+            if !truncated.is_empty() {
+                note_truncated(&memory.store, txn, &truncated, &[])?;
+            }
             Ok(())
         })?;
         for chunk in &written {
@@ -375,7 +414,13 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
     })?;
     let mut text = TextSession::new(memory)?;
     let mut writer = DocWriter::new(memory, &mut text, doc, now)?;
-    for raw in chunk_text(&params.text, memory.options.chunking) {
+    let mut chunker = memory.chunker();
+    for (i, line) in params.text.lines().enumerate() {
+        for raw in chunker.push_line(u32::try_from(i + 1).unwrap_or(u32::MAX), line) {
+            writer.push(raw)?;
+        }
+    }
+    if let Some(raw) = chunker.finish() {
         writer.push(raw)?;
     }
     let (doc, _, _, _) = writer.finish(content)?;
@@ -426,6 +471,7 @@ pub fn remove_chunks(memory: &Memory, text: &mut TextSession<'_>, ids: &[ChunkId
             // Also when vectors are off (another embedder made them): a deleted chunk's vector
             // must not outlive it.
             vectors::delete_many(&memory.store.dbs, txn, batch)?;
+            note_truncated(&memory.store, txn, &[], batch)?;
             Ok(())
         })?;
     }
@@ -631,7 +677,7 @@ fn index_file<'m>(
         doc.size = meta.len();
     })?;
     let mut writer = DocWriter::new(memory, text, doc, mtime_ms)?;
-    let mut chunker = Chunker::new(memory.options.chunking);
+    let mut chunker = memory.chunker();
     let file = File::open(path).map_err(io_skip)?;
     let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, file));
     while let Some((line_no, line)) = lines.next_line().map_err(io_skip)? {

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use heed::RoTxn;
 use sha2::{Digest, Sha256};
 
-use self::chunk::ChunkOptions;
+use self::chunk::{ChunkOptions, Chunker, TokenFit};
 use self::embed::{EmbedError, Embedder};
 use self::graph::GraphLimits;
 use self::store::{ChunkRecord, DocumentRecord, Store, StoreError};
@@ -148,6 +148,8 @@ impl Memory {
         self.write(|txn| {
             self.store.clear_all(txn)?;
             self.store.meta_put(txn, "embedder", &identity)?;
+            self.store
+                .meta_put(txn, ingest::TRUNCATED_KEY, &Vec::<ChunkId>::new())?;
             Ok(self
                 .store
                 .meta_put(txn, "graph_max_edges_per_chunk", &budget)?)
@@ -224,7 +226,52 @@ impl Memory {
             let report = memory.check_and_repair()?;
             *memory.lock_consistency() = report;
         }
+        memory.count_truncated_once()?;
         Ok(memory)
+    }
+
+    /// The chunker for this store: chunks fit the embedder's window when it has one.
+    fn chunker(&self) -> Chunker {
+        let embedder = Arc::clone(&self.options.embedder);
+        let fit = embedder.window().map(|window| TokenFit {
+            window,
+            count: Arc::new(move |text: &str| embedder.count_tokens(text)),
+        });
+        Chunker::fitted(self.options.chunking, fit)
+    }
+
+    /// A store written before truncations were recorded (its chunks may be longer than the
+    /// window) is counted once, so `memory status` tells the truth about it too.
+    fn count_truncated_once(&self) -> Result<()> {
+        let embedder = &self.options.embedder;
+        if embedder.window().is_none() || !self.vectors_enabled() {
+            return Ok(());
+        }
+        let recorded = self.read(|txn| {
+            Ok(self
+                .store
+                .meta_get::<Vec<ChunkId>>(txn, ingest::TRUNCATED_KEY)?
+                .is_some())
+        })?;
+        if recorded {
+            return Ok(());
+        }
+        let _writer = self.lock_writer();
+        let truncated = self.read(|txn| {
+            let mut ids = Vec::new();
+            for entry in self.store.dbs.chunks.iter(txn)? {
+                let (id, chunk) = entry?;
+                if embedder.truncates(&chunk.indexed_text()) {
+                    ids.push(id);
+                }
+            }
+            Ok(ids)
+        })?;
+        self.write(|txn| {
+            Ok(self
+                .store
+                .meta_put(txn, ingest::TRUNCATED_KEY, &truncated)?)
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&RoTxn<'_>) -> Result<T>) -> Result<T> {
@@ -339,7 +386,16 @@ impl Memory {
                 .zip(&vectors)
                 .map(|(chunk, vector)| (chunk.id, vector.as_slice()))
                 .collect();
-            self.write(|txn| Ok(vectors::put_many(&self.store.dbs, txn, &items)?))?;
+            let truncated: Vec<ChunkId> = chunks
+                .iter()
+                .zip(&refs)
+                .filter(|(_, text)| self.options.embedder.truncates(text))
+                .map(|(chunk, _)| chunk.id)
+                .collect();
+            self.write(|txn| {
+                vectors::put_many(&self.store.dbs, txn, &items)?;
+                Ok(ingest::note_truncated(&self.store, txn, &truncated, &[])?)
+            })?;
             repaired += chunks.len() as u32;
         }
         let stray: Vec<ChunkId> = stray.iter().collect();
@@ -486,6 +542,14 @@ impl Memory {
         let dbs = &self.store.dbs;
         let vectors = vectors::len(dbs, &txn)?;
         let last_index = self.store.meta_get::<LastIndex>(&txn, "last_index")?;
+        let window = self.options.embedder.window();
+        let truncated_chunks = match window {
+            Some(_) => self
+                .store
+                .meta_get::<Vec<ChunkId>>(&txn, ingest::TRUNCATED_KEY)?
+                .map_or(0, |ids| ids.len() as u64),
+            None => 0,
+        };
         let status = StatusResult {
             enabled: true,
             dir: self.options.dir.display().to_string(),
@@ -501,6 +565,8 @@ impl Memory {
             text_bytes: self.text.disk_size(),
             map_size_bytes: self.store.map_size(),
             embedder: self.options.embedder.identity(),
+            embedder_window: window.map(|w| u32::try_from(w).unwrap_or(u32::MAX)),
+            truncated_chunks,
             embedder_notice: self.options.embedder_notice.clone(),
             embedder_mismatch: self.mismatch(),
             last_index,

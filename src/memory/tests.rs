@@ -484,3 +484,162 @@ fn a_file_removed_before_it_is_read_is_skipped_not_fatal() {
     assert_eq!(result.skipped.len(), 1);
     assert!(result.skipped[0].reason.contains("no such file"));
 }
+
+/// A hash embedder that, like MiniLM, reads a bounded window of word-piece-like tokens
+/// (one per four letters of a word).
+struct WindowedHash {
+    inner: HashEmbedder,
+    window: usize,
+}
+
+impl Embedder for WindowedHash {
+    fn identity(&self) -> EmbedderIdentity {
+        self.inner.identity()
+    }
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+    fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, embed::EmbedError> {
+        self.inner.embed(texts)
+    }
+    fn window(&self) -> Option<usize> {
+        Some(self.window)
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace()
+            .map(|w| w.chars().count().div_ceil(4))
+            .sum()
+    }
+}
+
+fn windowed(root: &Path, window: usize) -> MemoryOptions {
+    MemoryOptions {
+        embedder: Arc::new(WindowedHash {
+            inner: HashEmbedder::new(384),
+            window,
+        }),
+        ..options(root)
+    }
+}
+
+#[test]
+fn chunks_fit_the_embedders_window_and_status_counts_the_ones_that_cannot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(windowed(tmp.path(), 40)).unwrap();
+    let long: Vec<String> = (0..30)
+        .map(|i| format!("sentence{i:02} about the lighthouse keeper and harbour"))
+        .collect();
+    let added = note(&memory, &long.join("\n"), &[]);
+    // 30 lines of 16 tokens: the 400-word budget alone would make one chunk.
+    assert!(added.chunk_ids.len() >= 12, "{}", added.chunk_ids.len());
+    let embedder = &memory.options().embedder;
+    for id in &added.chunk_ids {
+        let text = memory.chunk_text(*id).unwrap().unwrap();
+        assert!(!embedder.truncates(&text), "{text}");
+    }
+    let status = memory.status().unwrap();
+    assert_eq!(
+        (status.embedder_window, status.truncated_chunks),
+        (Some(40), 0)
+    );
+
+    // One word of 200 letters cannot be cut at a word boundary: it is counted, not hidden.
+    let giant = note(&memory, &format!("short words {}", "z".repeat(200)), &[]);
+    assert_eq!(memory.status().unwrap().truncated_chunks, 1);
+    memory
+        .delete(DeleteParams {
+            document_id: Some(giant.document_id),
+            chunk_id: None,
+        })
+        .unwrap();
+    assert_eq!(memory.status().unwrap().truncated_chunks, 0);
+}
+
+#[test]
+fn a_store_chunked_before_the_window_mattered_has_its_truncations_counted_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        // The same identity without a window: chunks of up to 400 words, as before.
+        let memory = Memory::open(options(tmp.path())).unwrap();
+        let long = "the keeper climbed the lighthouse stairs at dusk ".repeat(30);
+        note(&memory, &long, &[]);
+        assert_eq!(memory.status().unwrap().embedder_window, None);
+    }
+    let memory = Memory::open(windowed(tmp.path(), 40)).unwrap();
+    assert_eq!(memory.status().unwrap().truncated_chunks, 1);
+    // A rebuild chunks it again to fit.
+    memory
+        .index(
+            IndexParams {
+                force: true,
+                ..Default::default()
+            },
+            &|_| {},
+        )
+        .unwrap();
+    let status = memory.status().unwrap();
+    assert_eq!(status.truncated_chunks, 0);
+    assert!(status.chunks > 1, "{}", status.chunks);
+}
+
+/// The model reads 254 word pieces of a chunk; a chunk of 400 words used to be cut there, so
+/// a fact in its second half never reached the vector.
+#[cfg(feature = "edge")]
+#[test]
+fn minilm_finds_a_fact_in_the_second_half_of_a_long_passage() {
+    let Some(dir) = std::env::var_os("OPENCLAW_RS_MINILM_DIR") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "OPENCLAW_RS_MINILM_DIR must be set in CI (see .ci/run)"
+        );
+        eprintln!("skipped: OPENCLAW_RS_MINILM_DIR is not set");
+        return;
+    };
+    let embedder = Arc::new(embed::MiniLmEmbedder::load(Path::new(&dir)).unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(MemoryOptions {
+        embedder: embedder.clone(),
+        ..options(tmp.path())
+    })
+    .unwrap();
+    let garden = [
+        "In spring we sowed tomatoes, beans and courgettes in the raised beds by the fence.",
+        "The compost heap needs turning every fortnight so that it stays warm and rots evenly.",
+        "Slugs ate most of the lettuce seedlings, so next year they go under fleece and copper tape.",
+        "Watering early in the morning keeps mildew off the squash leaves in a dry summer.",
+        "The apple tree was pruned in February and gave twice the fruit of the year before.",
+    ]
+    .join(" ");
+    let submarine = [
+        "Later that night the submarine dived to three hundred metres below the surface.",
+        "Sonar operators listened for the propellers of the destroyer hunting them above.",
+        "The captain raised the periscope, then ordered the ballast tanks blown, and the boat surfaced at dawn.",
+        "Torpedo crews stood by in the forward compartment until the hull stopped creaking.",
+    ]
+    .join(" ");
+    // About 230 words of garden, then about 110 of the one thing asked for: one chunk of the
+    // 400-word budget, and more than the 254 word pieces the model reads.
+    let passage = format!("{garden}\n{garden}\n{garden}\n\n{submarine}\n{submarine}");
+    assert!(embedder.count_tokens(&garden) * 3 > 254);
+    assert!(passage.split_whitespace().count() < 400);
+    note(&memory, &passage, &[]);
+    note(
+        &memory,
+        "Boil the pasta in salted water, then toss it with garlic, olive oil and parsley.",
+        &[],
+    );
+    note(
+        &memory,
+        "The football match was postponed because of the storm and rescheduled for Sunday.",
+        &[],
+    );
+    let query = embedder
+        .embed(&["a naval vessel travelling underwater, hiding from warships"])
+        .unwrap()
+        .remove(0);
+    let nearest = memory.nearest(&query, 1, true).unwrap();
+    let text = memory.chunk_text(nearest[0].0).unwrap().unwrap();
+    assert!(text.contains("submarine"), "{:.3}: {text}", nearest[0].1);
+    assert!(nearest[0].1 > 0.3, "similarity {}", nearest[0].1);
+    assert_eq!(memory.status().unwrap().truncated_chunks, 0);
+}

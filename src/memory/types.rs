@@ -293,6 +293,14 @@ pub struct StatusResult {
     pub map_size_bytes: u64,
     /// The embedder this run uses.
     pub embedder: EmbedderIdentity,
+    /// Tokens of a chunk the embedder reads (chunks are cut to fit); none for embedders that
+    /// read any length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder_window: Option<u32>,
+    /// Chunks longer than that window, part of whose text never reached their vector
+    /// (target 0; a store chunked before chunks fitted the window needs `index --force`).
+    #[serde(default)]
+    pub truncated_chunks: u64,
     /// Why the configured embedder is not the one in use, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedder_notice: Option<String>,

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 use tract_onnx::prelude::*;
 
 use super::{EmbedError, Embedder, l2_normalize};
@@ -19,8 +19,9 @@ const MODEL_FILE: &str = "model.onnx";
 const TOKENIZER_FILE: &str = "tokenizer.json";
 const DIMENSIONS: usize = 384;
 /// The model's `max_seq_length`. tokenizer.json itself says 128, which would silently drop
-/// the second half of what the model can read.
+/// the second half of what the model can read. [CLS] and [SEP] take two of them.
 const MAX_TOKENS: usize = 256;
+const SPECIAL_TOKENS: usize = 2;
 /// Sequences per model run. Batching beat one sequence per run by about 1.3x (measured on
 /// 32 texts of 40-60 words); the cap bounds memory for long inputs.
 const BATCH: usize = 32;
@@ -74,11 +75,10 @@ impl MiniLmEmbedder {
 
         let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
             .map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
+        // Untruncated, so chunking can count a text's real length; `token_ids` cuts to the
+        // window itself.
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..TruncationParams::default()
-            }))
+            .with_truncation(None)
             .map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
         // The file pads every text to 128 tokens; `run` pads each batch to its longest instead.
         tokenizer.with_padding(None);
@@ -97,7 +97,19 @@ impl MiniLmEmbedder {
             .tokenizer
             .encode_fast(text, true)
             .map_err(|e| EmbedError::Failed(format!("tokenizing: {e}")))?;
-        Ok(encoding.get_ids().iter().map(|&id| i64::from(id)).collect())
+        let ids = encoding.get_ids();
+        // As the tokenizer's own truncation does: the text is cut, [SEP] stays last.
+        let mut out: Vec<i64> = ids
+            .iter()
+            .take(MAX_TOKENS.min(ids.len()))
+            .map(|&id| i64::from(id))
+            .collect();
+        if ids.len() > MAX_TOKENS
+            && let (Some(last), Some(&sep)) = (out.last_mut(), ids.last())
+        {
+            *last = i64::from(sep);
+        }
+        Ok(out)
     }
 
     /// Run the model once on `batch`, padded to its longest sequence, and pool each row.
@@ -185,6 +197,17 @@ impl Embedder for MiniLmEmbedder {
 
     fn dimensions(&self) -> usize {
         DIMENSIONS
+    }
+
+    fn window(&self) -> Option<usize> {
+        Some(MAX_TOKENS - SPECIAL_TOKENS)
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        // An encoding error would fail the embedding too; counting words keeps chunking going.
+        self.tokenizer
+            .encode_fast(text, false)
+            .map_or_else(|_| text.split_whitespace().count(), |e| e.get_ids().len())
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -371,6 +394,24 @@ mod tests {
         assert!(cosine(&alone[0], &batch[1]) > 0.9999);
         // Only the first 256 tokens count, so the differing last word is cut off.
         assert!(cosine(&batch[0], &batch[2]) > 0.9999);
+    }
+
+    #[test]
+    fn the_window_and_token_counts_are_the_models() {
+        let Some(embedder) = embedder("the_window_and_token_counts_are_the_models") else {
+            return;
+        };
+        assert_eq!(embedder.window(), Some(254));
+        // Word pieces, without [CLS] and [SEP]; a rare word is several.
+        assert_eq!(embedder.count_tokens("a cat sits on the mat"), 6);
+        assert!(embedder.count_tokens("openclaw") > 1);
+        // Additive over whitespace, which chunking relies on.
+        assert_eq!(
+            embedder.count_tokens("a cat sits\non the mat openclaw"),
+            embedder.count_tokens("a cat sits") + embedder.count_tokens("on the mat openclaw")
+        );
+        assert!(!embedder.truncates(&"word ".repeat(254)));
+        assert!(embedder.truncates(&"word ".repeat(255)));
     }
 
     #[test]

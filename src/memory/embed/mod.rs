@@ -28,6 +28,24 @@ pub trait Embedder: Send + Sync {
 
     /// One vector per text, each L2-normalised (or all zeros for text with no features).
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// How many tokens of text (as [`count_tokens`](Self::count_tokens) counts them) reach a
+    /// vector; the rest is cut off. `None`: the whole text counts, whatever its length.
+    fn window(&self) -> Option<usize> {
+        None
+    }
+
+    /// The tokens `text` is to this embedder, without any special tokens the model adds.
+    /// Only meaningful with a [`window`](Self::window).
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+
+    /// Whether embedding `text` cuts part of it off.
+    fn truncates(&self, text: &str) -> bool {
+        self.window()
+            .is_some_and(|window| self.count_tokens(text) > window)
+    }
 }
 
 /// Scale `vector` to unit length in place; a zero vector stays zero.
