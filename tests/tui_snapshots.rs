@@ -257,8 +257,9 @@ fn providers_voice_section_after_a_fallback() {
             text: "The build passed.".into(),
         }));
         key(&mut app, KeyCode::Char('s'));
-        app.handle(Msg::CallDone {
-            method: "tts.convert".into(),
+        app.handle(Msg::Speech(openclaw_rs::tui::voice::Speech::Converted {
+            index: 0,
+            total: 1,
             result: Ok(json!({
                 "audioPath": format!("{STATE_DIR}/voice/cache/4f2a.wav"),
                 "provider": "espeak-ng", "outputFormat": "wav", "durationMs": 1400,
@@ -268,12 +269,12 @@ fn providers_voice_section_after_a_fallback() {
                     {"provider": "espeak-ng", "status": "ok", "latencyMs": 95}
                 ]
             })),
-        });
-        app.handle(Msg::Played(
+        }));
+        app.handle(Msg::Speech(openclaw_rs::tui::voice::Speech::Played(
             openclaw_rs::tui::voice::PlayOutcome::NoPlayer {
                 path: format!("{STATE_DIR}/voice/cache/4f2a.wav"),
             },
-        ));
+        )));
         snapshot(
             &format!("providers_voice_{width}x{height}"),
             &app,

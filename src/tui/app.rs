@@ -13,7 +13,7 @@ use super::action::Action;
 use super::conversations::ConversationsState;
 use super::keymap::{KeyCombo, Keymap, Section};
 use super::memory::MemoryState;
-use super::voice::{PlayOutcome, VoiceState};
+use super::voice::{Speech, VoiceState};
 use crate::engine::EngineError;
 use crate::engine::EngineEvent;
 use crate::engine::methods::{FixAllResult, HealthResult, JournalResult, StatusResult};
@@ -75,9 +75,10 @@ pub enum Command {
         params: Value,
         tag: u64,
     },
-    /// Play an audio file; how it went comes back as [`Msg::Played`].
-    Play {
-        path: String,
+    /// Speak these pieces of text in order, converting each while the one before plays;
+    /// how it goes comes back as [`Msg::Speech`].
+    Speak {
+        pieces: Vec<String>,
     },
     Quit,
 }
@@ -103,8 +104,8 @@ pub enum Msg {
     EventsLagged(u64),
     /// A signal (SIGTERM, SIGHUP) asked us to leave.
     Terminate,
-    /// A [`Command::Play`] finished.
-    Played(PlayOutcome),
+    /// Progress of a [`Command::Speak`].
+    Speech(Speech),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -500,6 +501,12 @@ impl App {
             .map_or(4_000, |n| n as usize)
     }
 
+    fn voice_piece_chars(&self) -> usize {
+        super::panes::config_value(self, "/voice/segment_chars")
+            .and_then(|v| v.as_u64())
+            .map_or(400, |n| n as usize)
+    }
+
     fn update_inner(&mut self, action: Action) -> Vec<Command> {
         if let Some(commands) = self.memory_action(action) {
             return commands;
@@ -571,8 +578,8 @@ impl App {
                 });
             }
             Action::TtsSpeakLast | Action::TtsAutoToggle => {
-                let max = self.voice_max_chars();
-                let (commands, line) = self.voice.act(action, max);
+                let (max, piece) = (self.voice_max_chars(), self.voice_piece_chars());
+                let (commands, line) = self.voice.act(action, max, piece);
                 if line.is_some() {
                     self.last_event = line;
                 }
@@ -745,6 +752,10 @@ impl App {
                 if method == "memory.search" {
                     self.conversations.awaiting_search = false;
                 }
+                if method == "chat.send" {
+                    let reply = result.as_ref().ok().and_then(|v| v.get("reply"));
+                    self.voice.on_reply_end(reply.and_then(Value::as_str));
+                }
                 let (commands, line) = self.conversations.apply(&method, result);
                 if line.is_some() {
                     self.last_event = line;
@@ -774,8 +785,10 @@ impl App {
                 self.apply_result(&method, result);
                 Vec::new()
             }
-            Msg::Played(outcome) => {
-                self.last_event = Some(self.voice.played(outcome));
+            Msg::Speech(speech) => {
+                if let Some(line) = self.voice.on_speech(speech) {
+                    self.last_event = Some(line);
+                }
                 self.dirty = true;
                 Vec::new()
             }
@@ -793,8 +806,8 @@ impl App {
                 self.track(commands)
             }
             Msg::Tick(now) => {
-                let max = self.voice_max_chars();
-                let (mut commands, line) = self.voice.tick(now, max);
+                let (max, piece) = (self.voice_max_chars(), self.voice_piece_chars());
+                let (mut commands, line) = self.voice.tick(now, max, piece);
                 if line.is_some() {
                     self.last_event = line;
                 }
@@ -830,6 +843,7 @@ impl App {
                         conversation,
                         provider,
                     } => {
+                        self.voice.on_restart(&conversation);
                         self.conversations.restart(&conversation, &provider);
                         Vec::new()
                     }
@@ -1181,7 +1195,7 @@ mod tests {
             .iter()
             .map(|c| match c {
                 Command::Call { method, .. } | Command::CallTagged { method, .. } => *method,
-                Command::Quit | Command::Play { .. } => "quit",
+                Command::Quit | Command::Speak { .. } => "quit",
             })
             .collect();
         assert_eq!(methods, vec!["config.reload"]);
@@ -1193,7 +1207,7 @@ mod tests {
             .iter()
             .filter_map(|c| match c {
                 Command::Call { method, .. } | Command::CallTagged { method, .. } => Some(*method),
-                Command::Quit | Command::Play { .. } => None,
+                Command::Quit | Command::Speak { .. } => None,
             })
             .collect();
         assert_eq!(
@@ -1361,7 +1375,7 @@ mod tests {
                 Command::Call { method, params } | Command::CallTagged { method, params, .. } => {
                     Some((*method, params.clone()))
                 }
-                Command::Quit | Command::Play { .. } => None,
+                Command::Quit | Command::Speak { .. } => None,
             })
             .collect()
     }

@@ -241,11 +241,22 @@ fn execute(commands: Vec<Command>, engine: &EngineHandle, tx: &mpsc::UnboundedSe
                     });
                 });
             }
-            Command::Play { path } => {
+            Command::Speak { pieces } => {
+                let engine = engine.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let outcome = super::voice::play(path).await;
-                    let _ = tx.send(Msg::Played(outcome));
+                    let convert = |text: String| {
+                        let engine = engine.clone();
+                        async move {
+                            engine
+                                .call("tts.convert", serde_json::json!({ "text": text }))
+                                .await
+                        }
+                    };
+                    let report = |speech| {
+                        let _ = tx.send(Msg::Speech(speech));
+                    };
+                    super::voice::speak_pieces(pieces, convert, super::voice::play, &report).await;
                 });
             }
             // The loop sees `should_quit` and leaves after this drain.

@@ -1,7 +1,12 @@
 //! Voice in the TUI: speak the last reply (`tts-speak-last`, or `/tts` in the palette),
 //! auto-speak replies when they stop streaming, and what the providers pane's voice section
-//! shows. State changes are data, as everywhere in the app; the driver plays the audio.
+//! shows. State changes are data, as everywhere in the app; the driver converts and plays.
+//!
+//! A reply is spoken piece by piece ([`speak_pieces`]): the first sentence alone, then
+//! pieces of `voice.segment_chars`, each converted while the one before it plays, so the
+//! first audio of a long reply waits for one sentence, not for all of them.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -24,6 +29,21 @@ pub enum PlayOutcome {
     Failed { player: String, reason: String },
 }
 
+/// How speaking a reply goes, piece by piece (the driver reports it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Speech {
+    /// `tts.convert` answered for piece `index` of `total`.
+    Converted {
+        index: usize,
+        total: usize,
+        result: Result<Value, EngineError>,
+    },
+    /// A piece finished playing (or could not be played).
+    Played(PlayOutcome),
+    /// Nothing more will be converted or played.
+    Done,
+}
+
 /// One conversion as the voice section shows it: what spoke, or why nothing did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversion {
@@ -41,8 +61,10 @@ pub struct VoiceState {
     /// Speak each reply when it stops streaming; starts as `tts.status` says.
     pub auto: bool,
     auto_known: bool,
-    /// The text of the latest reply, as streamed.
-    pub last_reply: Option<String>,
+    /// The latest finished reply, as `chat.send` returned it.
+    finished: Option<String>,
+    /// The reply streaming now, as far as it has come (a failed attempt's text is dropped).
+    streaming: Option<String>,
     reply_conversation: Option<String>,
     speak_at: Option<Instant>,
     pub speaking: bool,
@@ -71,10 +93,25 @@ impl VoiceState {
         self.speak_at
     }
 
-    /// A voice action. Returns the engine work and a status-bar line.
-    pub fn act(&mut self, action: Action, max_chars: usize) -> (Vec<Command>, Option<String>) {
+    /// What "speak the last reply" speaks: the reply streaming now, else the last one that
+    /// finished. Never earlier replies, nor a failed attempt's text.
+    pub fn last_reply(&self) -> Option<&str> {
+        self.streaming
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+            .or(self.finished.as_deref())
+    }
+
+    /// A voice action. Returns the engine work and a status-bar line. `max_chars` bounds what
+    /// is spoken, `piece_chars` the pieces after the first sentence.
+    pub fn act(
+        &mut self,
+        action: Action,
+        max_chars: usize,
+        piece_chars: usize,
+    ) -> (Vec<Command>, Option<String>) {
         match action {
-            Action::TtsSpeakLast => self.speak(max_chars),
+            Action::TtsSpeakLast => self.speak(max_chars, piece_chars),
             Action::TtsAutoToggle => {
                 self.auto = !self.auto;
                 self.auto_known = true;
@@ -102,8 +139,12 @@ impl VoiceState {
         }
     }
 
-    fn speak(&mut self, max_chars: usize) -> (Vec<Command>, Option<String>) {
-        let Some(reply) = self.last_reply.as_deref().filter(|r| !r.trim().is_empty()) else {
+    fn speak(&mut self, max_chars: usize, piece_chars: usize) -> (Vec<Command>, Option<String>) {
+        let Some(reply) = self
+            .last_reply()
+            .filter(|r| !r.trim().is_empty())
+            .map(str::to_string)
+        else {
             return (
                 Vec::new(),
                 Some("nothing to speak yet: no reply in this session".into()),
@@ -114,22 +155,21 @@ impl VoiceState {
         }
         self.speaking = true;
         self.speak_at = None;
-        let text = crate::voice::text::clip(reply, max_chars.max(1));
-        let mut commands = vec![Command::Call {
-            method: "tts.convert",
-            params: serde_json::json!({ "text": text }),
-        }];
+        let text = crate::voice::text::clip(&reply, max_chars.max(1));
+        let pieces = crate::voice::text::speech_pieces(&text, piece_chars.max(1));
+        let mut commands = vec![Command::Speak { pieces }];
         commands.extend(self.on_focus());
         (commands, Some("speaking the last reply…".into()))
     }
 
-    /// A piece of a streamed reply: a new conversation starts a new reply.
+    /// A piece of a streamed reply. The first piece after a finished reply, or in another
+    /// conversation, starts a new one.
     pub fn on_delta(&mut self, conversation: &str, text: &str, now: Instant) {
-        if self.reply_conversation.as_deref() != Some(conversation) {
+        if self.streaming.is_none() || self.reply_conversation.as_deref() != Some(conversation) {
             self.reply_conversation = Some(conversation.to_string());
-            self.last_reply = Some(String::new());
+            self.streaming = Some(String::new());
         }
-        self.last_reply
+        self.streaming
             .get_or_insert_with(String::new)
             .push_str(text);
         if self.auto {
@@ -137,14 +177,107 @@ impl VoiceState {
         }
     }
 
+    /// An attempt failed and the next starts over: what it streamed is not the reply.
+    pub fn on_restart(&mut self, conversation: &str) {
+        if self.reply_conversation.as_deref() == Some(conversation)
+            && let Some(streaming) = &mut self.streaming
+        {
+            streaming.clear();
+        }
+    }
+
+    /// The turn ended: `Some(reply)` as `chat.send` returned it, `None` when it failed
+    /// (whatever streamed is then no reply to speak).
+    pub fn on_reply_end(&mut self, reply: Option<&str>) {
+        self.streaming = None;
+        if let Some(reply) = reply {
+            self.finished = Some(reply.to_string());
+        }
+    }
+
     /// Time passed: speak a reply that has settled, when auto-speak is on.
-    pub fn tick(&mut self, now: Instant, max_chars: usize) -> (Vec<Command>, Option<String>) {
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        max_chars: usize,
+        piece_chars: usize,
+    ) -> (Vec<Command>, Option<String>) {
         match self.speak_at {
             Some(at) if now >= at && self.auto => {
                 self.speak_at = None;
-                self.speak(max_chars)
+                self.speak(max_chars, piece_chars)
             }
             _ => (Vec::new(), None),
+        }
+    }
+
+    /// How speaking goes; returns a status-bar line.
+    pub fn on_speech(&mut self, speech: Speech) -> Option<String> {
+        match speech {
+            Speech::Converted {
+                index,
+                total,
+                result,
+            } => self.converted(index, total, result),
+            Speech::Played(outcome) => Some(self.played(outcome)),
+            Speech::Done => {
+                self.speaking = false;
+                None
+            }
+        }
+    }
+
+    fn converted(
+        &mut self,
+        index: usize,
+        total: usize,
+        result: Result<Value, EngineError>,
+    ) -> Option<String> {
+        let part = if total > 1 {
+            format!(" (part {} of {total})", index + 1)
+        } else {
+            String::new()
+        };
+        match result {
+            Ok(value) => match serde_json::from_value::<ConvertResult>(value) {
+                Ok(done) => {
+                    let line = format!(
+                        "spoken with {} ({:.1} s){part}; playing…",
+                        done.provider,
+                        done.duration_ms as f64 / 1000.0
+                    );
+                    self.last = Some(Conversion {
+                        attempts: done.attempts.clone(),
+                        result: Ok(done),
+                        played: None,
+                    });
+                    Some(line)
+                }
+                Err(e) => {
+                    let message = format!("unexpected tts.convert result: {e}");
+                    self.last = Some(Conversion {
+                        result: Err(message.clone()),
+                        attempts: Vec::new(),
+                        played: None,
+                    });
+                    Some(message)
+                }
+            },
+            Err(error) => {
+                let attempts: Vec<Attempt> = error
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.get("attempts"))
+                    .and_then(|a| serde_json::from_value(a.clone()).ok())
+                    .unwrap_or_default();
+                let line = format!("could not speak{part}: {}", error.message);
+                self.last = Some(Conversion {
+                    result: Err(error.message),
+                    attempts,
+                    played: None,
+                });
+                Some(line)
+            }
         }
     }
 
@@ -176,52 +309,6 @@ impl VoiceState {
                 Ok(_) => (vec![status_call()], None),
                 Err(e) => (Vec::new(), Some(format!("{method} failed: {}", e.message))),
             },
-            "tts.convert" => {
-                self.speaking = false;
-                match result {
-                    Ok(value) => match serde_json::from_value::<ConvertResult>(value) {
-                        Ok(done) => {
-                            let attempts = done.attempts.clone();
-                            let path = done.audio_path.clone();
-                            let line = format!(
-                                "spoken with {} ({:.1} s); playing…",
-                                done.provider,
-                                done.duration_ms as f64 / 1000.0
-                            );
-                            self.last = Some(Conversion {
-                                result: Ok(done),
-                                attempts,
-                                played: None,
-                            });
-                            (vec![Command::Play { path }], Some(line))
-                        }
-                        Err(e) => {
-                            let message = format!("unexpected tts.convert result: {e}");
-                            self.last = Some(Conversion {
-                                result: Err(message.clone()),
-                                attempts: Vec::new(),
-                                played: None,
-                            });
-                            (Vec::new(), Some(message))
-                        }
-                    },
-                    Err(error) => {
-                        let attempts: Vec<Attempt> = error
-                            .details
-                            .as_ref()
-                            .and_then(|d| d.get("attempts"))
-                            .and_then(|a| serde_json::from_value(a.clone()).ok())
-                            .unwrap_or_default();
-                        let line = format!("could not speak: {}", error.message);
-                        self.last = Some(Conversion {
-                            result: Err(error.message),
-                            attempts,
-                            played: None,
-                        });
-                        (Vec::new(), Some(line))
-                    }
-                }
-            }
             _ => (Vec::new(), None),
         }
     }
@@ -246,6 +333,60 @@ fn status_call() -> Command {
         method: "tts.status",
         params: Value::Null,
     }
+}
+
+/// Speak `pieces` in order: each is converted while the one before it plays, so playback
+/// starts when the first piece is converted. Stops at the first piece that cannot be
+/// converted or played. Runs in the driver, off the render path.
+pub async fn speak_pieces<C, CF, P, PF>(
+    pieces: Vec<String>,
+    mut convert: C,
+    mut play: P,
+    report: &(dyn Fn(Speech) + Sync),
+) where
+    C: FnMut(String) -> CF,
+    CF: Future<Output = Result<Value, EngineError>>,
+    P: FnMut(String) -> PF,
+    PF: Future<Output = PlayOutcome>,
+{
+    let total = pieces.len();
+    // One converted piece waits while another plays: conversion keeps ahead of playback
+    // without filling the cache with a whole long reply before anything is heard.
+    let (ready, mut to_play) = tokio::sync::mpsc::channel::<String>(1);
+    let converting = async move {
+        for (index, piece) in pieces.into_iter().enumerate() {
+            let result = convert(piece).await;
+            let path = result
+                .as_ref()
+                .ok()
+                .and_then(|v| v.get("audioPath"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            report(Speech::Converted {
+                index,
+                total,
+                result,
+            });
+            let Some(path) = path else { break };
+            if ready.send(path).await.is_err() {
+                break;
+            }
+        }
+    };
+    let playing = async {
+        while let Some(path) = to_play.recv().await {
+            let outcome = play(path).await;
+            let stop = !matches!(outcome, PlayOutcome::Played { .. });
+            report(Speech::Played(outcome));
+            if stop {
+                break;
+            }
+        }
+        // Dropping the receiver stops the conversions too.
+        drop(to_play);
+    };
+    tokio::join!(converting, playing);
+    report(Speech::Done);
 }
 
 /// Play `path` with the first player found. Runs in the driver, off the render path.
@@ -291,41 +432,70 @@ mod tests {
     }
 
     #[test]
-    fn speak_last_needs_a_reply_then_converts_and_plays() {
+    fn speak_last_needs_a_reply_then_speaks_it_in_pieces() {
         let mut v = VoiceState::default();
-        let (commands, line) = v.act(Action::TtsSpeakLast, 100);
+        let (commands, line) = v.act(Action::TtsSpeakLast, 100, 400);
         assert!(commands.is_empty());
         assert!(line.unwrap().contains("no reply"));
 
         let now = Instant::now();
         v.on_delta("c1", "Hello ", now);
-        v.on_delta("c1", "there. More words follow here.", now);
-        let (commands, _) = v.act(Action::TtsSpeakLast, 14);
+        v.on_delta("c1", "there. More words follow here. And more.", now);
+        let (commands, _) = v.act(Action::TtsSpeakLast, 37, 400);
         assert_eq!(
             commands[0],
-            Command::Call {
-                method: "tts.convert",
-                // Clipped at a sentence end to the limit.
-                params: serde_json::json!({ "text": "Hello there." }),
+            Command::Speak {
+                // Clipped at a sentence end to the limit, the first sentence alone.
+                pieces: vec!["Hello there.".into(), "More words follow here.".into()],
             }
         );
         assert!(
             commands.contains(&status_call()),
             "first use asks for status"
         );
-        let (commands, line) = v.apply("tts.convert", Ok(convert_ok()));
-        assert_eq!(
-            commands,
-            vec![Command::Play {
-                path: "/s/voice/cache/a.wav".into()
-            }]
-        );
+        let line = v.on_speech(Speech::Converted {
+            index: 0,
+            total: 2,
+            result: Ok(convert_ok()),
+        });
         assert!(line.unwrap().contains("espeak-ng"));
         assert_eq!(v.last.as_ref().unwrap().attempts.len(), 2);
-        let line = v.played(PlayOutcome::NoPlayer {
+        let line = v.on_speech(Speech::Played(PlayOutcome::NoPlayer {
             path: "/s/voice/cache/a.wav".into(),
-        });
-        assert!(line.contains("saved to /s/voice/cache/a.wav"), "{line}");
+        }));
+        assert!(line.unwrap().contains("saved to /s/voice/cache/a.wav"));
+        assert!(v.speaking);
+        v.on_speech(Speech::Done);
+        assert!(!v.speaking);
+    }
+
+    /// It used to speak the start of every reply of the session run together, failed
+    /// attempts included.
+    #[test]
+    fn speak_last_speaks_the_last_reply_only() {
+        let mut v = VoiceState::default();
+        let now = Instant::now();
+        v.on_delta("c1", "First answer.", now);
+        v.on_reply_end(Some("First answer."));
+        // The next turn: an attempt streams, fails and the next one starts over.
+        v.on_delta("c1", "Broken attempt", now);
+        v.on_restart("c1");
+        v.on_delta("c1", "Second ", now);
+        assert_eq!(v.last_reply(), Some("Second "));
+        v.on_delta("c1", "answer.", now);
+        v.on_reply_end(Some("Second answer."));
+        let (commands, _) = v.act(Action::TtsSpeakLast, 4_000, 400);
+        assert_eq!(
+            commands[0],
+            Command::Speak {
+                pieces: vec!["Second answer.".into()]
+            }
+        );
+        v.on_speech(Speech::Done);
+        // A turn that fails leaves the last finished reply to speak.
+        v.on_delta("c1", "Half a repl", now);
+        v.on_reply_end(None);
+        assert_eq!(v.last_reply(), Some("Second answer."));
     }
 
     #[test]
@@ -335,8 +505,11 @@ mod tests {
             .with_details(serde_json::json!({ "attempts": [
                 {"provider": "espeak-ng", "status": "timeout", "reason": "killed", "latencyMs": 20000}
             ]}));
-        let (commands, line) = v.apply("tts.convert", Err(error));
-        assert!(commands.is_empty());
+        let line = v.on_speech(Speech::Converted {
+            index: 0,
+            total: 1,
+            result: Err(error),
+        });
         assert!(line.unwrap().contains("could not speak"));
         let last = v.last.unwrap();
         assert!(last.result.is_err());
@@ -346,7 +519,7 @@ mod tests {
     #[test]
     fn auto_speak_waits_for_the_reply_to_settle_and_turns_voice_on() {
         let mut v = VoiceState::default();
-        let (commands, _) = v.act(Action::TtsAutoToggle, 100);
+        let (commands, _) = v.act(Action::TtsAutoToggle, 100, 400);
         assert!(v.auto);
         assert!(commands.contains(&Command::Call {
             method: "tts.enable",
@@ -356,19 +529,121 @@ mod tests {
         v.on_delta("c1", "Part one.", t0);
         v.on_delta("c1", " Part two.", t0 + Duration::from_millis(500));
         // Not yet: still streaming.
-        let (commands, _) = v.tick(t0 + Duration::from_millis(1_300), 100);
+        let (commands, _) = v.tick(t0 + Duration::from_millis(1_300), 100, 400);
         assert!(commands.is_empty());
         let deadline = v.next_deadline().unwrap();
-        let (commands, _) = v.tick(deadline, 100);
-        assert!(matches!(
-            &commands[0],
-            Command::Call { method: "tts.convert", params } if params["text"] == "Part one. Part two."
-        ));
+        let (commands, _) = v.tick(deadline, 100, 400);
+        assert_eq!(
+            commands[0],
+            Command::Speak {
+                pieces: vec!["Part one.".into(), "Part two.".into()]
+            }
+        );
         // A new conversation starts a new reply.
         v.on_delta("c2", "Fresh.", deadline);
-        assert_eq!(v.last_reply.as_deref(), Some("Fresh."));
-        v.act(Action::TtsAutoToggle, 100);
+        assert_eq!(v.last_reply(), Some("Fresh."));
+        v.act(Action::TtsAutoToggle, 100, 400);
         assert!(!v.auto && v.next_deadline().is_none());
+    }
+
+    fn converted(path: &str) -> Result<Value, EngineError> {
+        Ok(serde_json::json!({
+            "audioPath": path, "provider": "espeak-ng", "outputFormat": "wav",
+            "durationMs": 900, "attempts": []
+        }))
+    }
+
+    /// It used to convert every piece and join them before anything played.
+    #[tokio::test]
+    async fn the_first_piece_plays_while_the_rest_is_converted() {
+        use std::sync::{Arc, Mutex};
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let first_played = Arc::new(tokio::sync::Notify::new());
+        let convert = |text: String| {
+            let (log, first_played) = (log.clone(), first_played.clone());
+            async move {
+                // Every piece after the first is converted only once the first has begun
+                // to play: a pipeline that waits for all conversions never gets there.
+                if text != "One." {
+                    first_played.notified().await;
+                }
+                log.lock().unwrap().push(format!("converted {text}"));
+                converted(&format!("/a/{text}.wav"))
+            }
+        };
+        let play = |path: String| {
+            let (log, first_played) = (log.clone(), first_played.clone());
+            async move {
+                log.lock().unwrap().push(format!("playing {path}"));
+                first_played.notify_one();
+                PlayOutcome::Played {
+                    player: "aplay".into(),
+                }
+            }
+        };
+        let reports = Mutex::new(Vec::new());
+        let report = |s: Speech| reports.lock().unwrap().push(s);
+        let pieces = vec!["One.".to_string(), "Two.".into(), "Three.".into()];
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            speak_pieces(pieces, convert, play, &report),
+        )
+        .await
+        .expect("the first piece must play before the others are converted");
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log[0], "converted One.");
+        assert_eq!(log[1], "playing /a/One..wav");
+        let played: Vec<&String> = log.iter().filter(|l| l.starts_with("playing")).collect();
+        assert_eq!(
+            played,
+            [
+                "playing /a/One..wav",
+                "playing /a/Two..wav",
+                "playing /a/Three..wav"
+            ]
+        );
+        let reports = reports.into_inner().unwrap();
+        assert_eq!(reports.last(), Some(&Speech::Done));
+        assert_eq!(
+            reports
+                .iter()
+                .filter(|s| matches!(s, Speech::Converted { total: 3, .. }))
+                .count(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_piece_that_cannot_be_converted_or_played_stops_the_rest() {
+        let report = |_: Speech| {};
+        let converts = std::sync::atomic::AtomicUsize::new(0);
+        let convert = |_: String| {
+            converts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { converted("/a/x.wav") }
+        };
+        let play = |path: String| async { PlayOutcome::NoPlayer { path } };
+        let pieces: Vec<String> = (0..10).map(|i| format!("piece {i}.")).collect();
+        speak_pieces(pieces, convert, play, &report).await;
+        // The first plays (no player), one more may already wait converted; no more.
+        assert!(converts.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+
+        let failing = |_: String| async {
+            Err(EngineError::new(
+                crate::engine::ErrorCode::Unavailable,
+                "no voice provider",
+            ))
+        };
+        let played = std::sync::atomic::AtomicUsize::new(0);
+        let play = |_: String| {
+            played.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {
+                PlayOutcome::Played {
+                    player: "aplay".into(),
+                }
+            }
+        };
+        speak_pieces(vec!["a.".into(), "b.".into()], failing, play, &report).await;
+        assert_eq!(played.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }
 
@@ -437,13 +712,40 @@ mod app_tests {
         }
         let commands = key(&mut app, KeyCode::Enter);
         assert!(
-            commands.iter().any(|c| matches!(
-                c,
-                Command::Call { method: "tts.convert", params } if params["text"] == "Hi there."
-            )),
+            commands.contains(&Command::Speak {
+                pieces: vec!["Hi there.".into()]
+            }),
             "{commands:?}"
         );
-        assert_eq!(app.calls_in_flight, 2, "convert and the first status");
+        assert_eq!(app.calls_in_flight, 1, "the first status");
+    }
+
+    #[test]
+    fn replies_end_with_chat_send_and_a_restart_drops_the_failed_attempt() {
+        let mut app = App::new(Keymap::builtin("default").unwrap(), "default".into());
+        let delta = |app: &mut App, text: &str| {
+            app.handle(Msg::Engine(EngineEvent::StreamDelta {
+                conversation: "c1".into(),
+                text: text.into(),
+            }));
+        };
+        let done = |app: &mut App, reply: &str| {
+            app.handle(Msg::CallDone {
+                method: "chat.send".into(),
+                result: Ok(serde_json::json!({ "session": "c1", "reply": reply })),
+            });
+        };
+        delta(&mut app, "First reply.");
+        done(&mut app, "First reply.");
+        delta(&mut app, "Broken half");
+        app.handle(Msg::Engine(EngineEvent::StreamRestart {
+            conversation: "c1".into(),
+            provider: "backup".into(),
+        }));
+        assert_eq!(app.voice.last_reply(), Some("First reply."));
+        delta(&mut app, "Second reply.");
+        done(&mut app, "Second reply.");
+        assert_eq!(app.voice.last_reply(), Some("Second reply."));
     }
 
     #[test]

@@ -45,6 +45,36 @@ fn sentence_end(window: &str) -> Option<usize> {
         .next_back()
 }
 
+/// Pieces to speak one after another: the first sentence alone, so the first audio waits for
+/// one sentence only, then pieces of at most `max_chars` as [`segments`] cuts them.
+pub fn speech_pieces(text: &str, max_chars: usize) -> Vec<String> {
+    let max_chars = max_chars.max(1);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let window_end = text
+        .char_indices()
+        .nth(max_chars)
+        .map_or(text.len(), |(i, _)| i);
+    let Some(cut) = first_sentence_end(&text[..window_end]) else {
+        return segments(&text, max_chars);
+    };
+    let (first, rest) = text.split_at(cut);
+    let mut out = vec![first.trim().to_string()];
+    out.extend(segments(rest, max_chars));
+    out
+}
+
+/// Like [`sentence_end`], the first one instead of the last.
+fn first_sentence_end(window: &str) -> Option<usize> {
+    let bytes = window.as_bytes();
+    window
+        .char_indices()
+        .find(|&(i, c)| {
+            matches!(c, '.' | '!' | '?' | '…' | ';')
+                && bytes.get(i + c.len_utf8()).is_some_and(|b| *b == b' ')
+        })
+        .map(|(i, c)| i + c.len_utf8())
+}
+
 /// `text` cut to at most `max_chars` at a sentence end (or a space), for faces that speak
 /// whatever the last reply was.
 pub fn clip(text: &str, max_chars: usize) -> String {
@@ -78,6 +108,26 @@ mod tests {
         assert_eq!(segments("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         // Multi-byte characters are counted as characters and never split.
         assert_eq!(segments("ééééé", 2), vec!["éé", "éé", "é"]);
+    }
+
+    #[test]
+    fn speech_starts_with_the_first_sentence_alone() {
+        let text = "Done. The build passed and the tests ran. Next I will tag the release.";
+        assert_eq!(
+            speech_pieces(text, 48),
+            vec![
+                "Done.",
+                "The build passed and the tests ran.",
+                "Next I will tag the release."
+            ]
+        );
+        // No sentence end within reach: pieces as `segments` cuts them.
+        assert_eq!(speech_pieces("aaa bbb ccc", 8), vec!["aaa bbb", "ccc"]);
+        assert_eq!(
+            speech_pieces("One sentence only.", 400),
+            vec!["One sentence only."]
+        );
+        assert!(speech_pieces("  ", 10).is_empty());
     }
 
     #[test]

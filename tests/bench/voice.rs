@@ -9,14 +9,23 @@
 //! configured; then the same binary when a voice method does run (`tts.status` probes, and
 //! `tts.convert` speaks).
 //!
+//! Time to first audio of a long reply: the TUI's "speak the last reply" path
+//! (`speech_pieces`, then `speak_pieces` converting through `tts.convert` while a piece
+//! plays), from the request until the player is handed its first file, for a 2,000-character
+//! reply against a single-sentence one; and the same long reply converted in one
+//! `tts.convert`, as it was spoken before (every segment synthesized and joined first).
+//!
 //! Run: `cargo bench --bench voice`. Under `cargo test` it runs a small smoke pass.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use openclaw_rs::config::{LoadOptions, load};
-use openclaw_rs::engine::Engine;
+use openclaw_rs::engine::{Engine, EngineHandle};
+use openclaw_rs::tui::voice::{PlayOutcome, speak_pieces};
+use openclaw_rs::voice::text::speech_pieces;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
@@ -31,6 +40,44 @@ fn reply(i: usize) -> String {
     let mut text: String = base.chars().take(193).collect();
     text.push_str(" today.");
     text
+}
+
+/// One sentence of about 100 characters, varied by run and position.
+fn sentence(run: usize, k: usize) -> String {
+    format!(
+        "Step {k} of run {run} went through: the migration copied every table and the \
+         checks all came back green."
+    )
+}
+
+/// About 2,000 characters: twenty sentences.
+fn long_reply(run: usize) -> String {
+    (0..20)
+        .map(|k| sentence(run, k))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Milliseconds from asking to speak `text` until the player gets its first file, through
+/// the TUI's pipeline (the player returns at once: playback is not what is measured).
+fn first_audio_ms(runtime: &tokio::runtime::Runtime, handle: &EngineHandle, text: &str) -> f64 {
+    let started = Instant::now();
+    let first = Mutex::new(None::<f64>);
+    let pieces = speech_pieces(text, 400);
+    let convert = |piece: String| handle.call("tts.convert", json!({ "text": piece }));
+    let play = |_path: String| {
+        first
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
+        async {
+            PlayOutcome::Played {
+                player: "bench".into(),
+            }
+        }
+    };
+    runtime.block_on(speak_pieces(pieces, convert, play, &|_| {}));
+    first.into_inner().expect("lock").expect("something played")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -173,6 +220,31 @@ fn main() {
     engine_ms.sort_by(f64::total_cmp);
     alone_ms.sort_by(f64::total_cmp);
 
+    // ---- time to first audio: a long reply against one sentence ----------------------------
+    let mut one_ms = Vec::new();
+    let mut long_ms = Vec::new();
+    let mut joined_ms = Vec::new();
+    let long_chars = long_reply(0).chars().count();
+    assert!((1_900..=2_100).contains(&long_chars), "{long_chars}");
+    for i in 0..runs + 1 {
+        // Interleaved, so a burst of load on the shared machine hits all three alike.
+        let one = first_audio_ms(&runtime, &handle, &sentence(10_000 + i, 0));
+        let long = first_audio_ms(&runtime, &handle, &long_reply(20_000 + i));
+        let started = Instant::now();
+        runtime
+            .block_on(handle.call("tts.convert", json!({ "text": long_reply(30_000 + i) })))
+            .expect("tts.convert");
+        let joined = started.elapsed().as_secs_f64() * 1000.0;
+        if i > 0 {
+            one_ms.push(one);
+            long_ms.push(long);
+            joined_ms.push(joined);
+        }
+    }
+    one_ms.sort_by(f64::total_cmp);
+    long_ms.sort_by(f64::total_cmp);
+    joined_ms.sort_by(f64::total_cmp);
+
     // ---- RSS: voice configured but unused --------------------------------------------------
     let before = vm_rss_kib();
     let on_home = tempfile::tempdir().expect("tempdir");
@@ -237,6 +309,23 @@ fn main() {
         "  espeak-ng alone on the same text:  p50 {:.1} ms, p95 {:.1} ms",
         percentile(&alone_ms, 50.0),
         percentile(&alone_ms, 95.0)
+    );
+    let (one, long) = (percentile(&one_ms, 50.0), percentile(&long_ms, 50.0));
+    println!(
+        "  first audio, one sentence ({} chars): p50 {one:.1} ms, p95 {:.1} ms",
+        sentence(10_000, 0).chars().count(),
+        percentile(&one_ms, 95.0)
+    );
+    println!(
+        "  first audio, {long_chars}-character reply in pieces: p50 {long:.1} ms, p95 {:.1} ms \
+         (ratio {:.2}; target <= 1.5)",
+        percentile(&long_ms, 95.0),
+        long / one
+    );
+    println!(
+        "  the same reply as one tts.convert (joined before playback): p50 {:.1} ms, p95 {:.1} ms",
+        percentile(&joined_ms, 50.0),
+        percentile(&joined_ms, 95.0)
     );
     println!(
         "  in-process RSS: +{} KiB for an engine with voice configured, after `status` \
