@@ -43,6 +43,7 @@ struct Expect {
     error: Option<String>,
     capability: Option<String>,
     contains: Option<String>,
+    limit: Option<u64>,
     log: Option<String>,
     /// The whole result as the wire carries it (output and logs, or the error) is at most
     /// this many bytes.
@@ -208,6 +209,12 @@ fn check(case: &Case, backend: BackendKind, result: &Result<RunOutcome, SandboxE
                     },
                     "{who}"
                 );
+            }
+            if let Some(want) = expect.limit {
+                match error {
+                    SandboxError::MemoryLimit { limit, .. } => assert_eq!(*limit, want, "{who}"),
+                    other => panic!("{who}: expected a limit of {want}, got {other:?}"),
+                }
             }
             if let Some(text) = &expect.contains {
                 assert!(error.to_string().contains(text.as_str()), "{who}: {error}");

@@ -59,13 +59,16 @@ pub struct LimitHit {
     pub limit: u64,
 }
 
-/// Memory, table and instance limits, shared by both backends' limiter traits. Growing past a
-/// limit traps (rather than failing the grow quietly), so a runaway ends with `MemoryLimit`.
+/// Memory, table and instance limits, shared by both backends' limiter traits. Every failed
+/// grow traps (rather than failing quietly with -1), so a runaway ends with `MemoryLimit`:
+/// past the configured limit, past the module's declared maximum, or past 4 GiB.
 #[derive(Debug)]
 pub struct Limiter {
     pub memory_bytes: u64,
     pub table_elements: u64,
     pub instances: usize,
+    /// The module's declared memory maximum in bytes, once an engine has told us.
+    pub declared_memory_max: Option<u64>,
     pub hit: Option<LimitHit>,
     /// Bytes `memory.grow` added since instantiation and not yet charged: wasmi charges a
     /// grow per byte itself; wasmtime's backend charges these (see `wasmtime_backend`).
@@ -73,15 +76,38 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn memory_growing(&mut self, desired: usize) -> bool {
-        if desired as u64 > self.memory_bytes {
-            self.hit = Some(LimitHit {
-                resource: "memory bytes",
-                limit: self.memory_bytes,
-            });
+    /// `desired` bytes of memory; `maximum` is the module's declared maximum, if any.
+    pub fn memory_growing(&mut self, desired: u64, maximum: Option<u64>) -> bool {
+        if maximum.is_some() {
+            self.declared_memory_max = maximum;
+        }
+        let bound = self
+            .memory_bytes
+            .min(self.declared_memory_max.unwrap_or(u64::MAX));
+        if desired > bound {
+            self.memory_refused();
             return false;
         }
         true
+    }
+
+    /// A grow failed for a reason the limiter was not asked about (the declared maximum or
+    /// 4 GiB on wasmi, the memory type's range on wasmtime): record the limit that binds,
+    /// unless one is recorded already.
+    pub fn memory_refused(&mut self) {
+        if self.hit.is_some() {
+            return;
+        }
+        self.hit = Some(match self.declared_memory_max {
+            Some(declared) if declared < self.memory_bytes => LimitHit {
+                resource: "memory bytes (the module's declared maximum)",
+                limit: declared,
+            },
+            _ => LimitHit {
+                resource: "memory bytes",
+                limit: self.memory_bytes,
+            },
+        });
     }
 
     pub fn table_growing(&mut self, desired: usize) -> bool {
@@ -184,6 +210,7 @@ impl HostState {
                 memory_bytes: limits.memory_bytes,
                 table_elements: limits.table_elements,
                 instances: limits.instances as usize,
+                declared_memory_max: None,
                 hit: None,
                 grown_uncharged: 0,
             },

@@ -15,6 +15,7 @@
 pub mod disk_cache;
 pub mod error;
 mod fs;
+mod grow_shim;
 mod host;
 mod http;
 mod kv;
@@ -409,7 +410,7 @@ pub fn assemble(bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
         .map_err(|e| SandboxError::invalid(format!("not a WebAssembly module: {e}")))
 }
 
-fn wasm_features() -> wasmparser::WasmFeatures {
+pub(crate) fn wasm_features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
     F::WASM1 | F::BULK_MEMORY | F::SIGN_EXTENSION | F::SATURATING_FLOAT_TO_INT | F::MULTI_VALUE
 }

@@ -14,6 +14,7 @@ use wasmi::{
 
 use wasmi_core::LimiterError;
 
+use super::grow_shim;
 use super::host::{self, HostResult, HostState, Limiter};
 use super::{BackendKind, CompiledModule, Limits, RawRun, SandboxBackend, SandboxError};
 
@@ -35,13 +36,22 @@ impl ResourceLimiter for Limiter {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        if Limiter::memory_growing(self, desired) {
+        if Limiter::memory_growing(self, desired as u64, maximum.map(|m| m as u64)) {
             Ok(true)
         } else {
             Err(LimiterError::ResourceLimiterDeniedAllocation)
         }
+    }
+
+    /// The allocation itself failed after the limiter allowed it: trap, never -1.
+    fn memory_grow_failed(
+        &mut self,
+        _error: &wasmi::errors::MemoryError,
+    ) -> Result<(), LimiterError> {
+        self.memory_refused();
+        Err(LimiterError::ResourceLimiterDeniedAllocation)
     }
 
     fn table_growing(
@@ -68,6 +78,13 @@ impl ResourceLimiter for Limiter {
     fn memories(&self) -> usize {
         1
     }
+}
+
+/// A compiled module and, when its `memory.grow`s were shimmed, the marker export that says
+/// a grow was refused (see `grow_shim`).
+struct WasmiModule {
+    module: Module,
+    grow_marker: Option<String>,
 }
 
 pub struct WasmiBackend {
@@ -316,8 +333,18 @@ impl SandboxBackend for WasmiBackend {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, SandboxError> {
+        let shimmed = grow_shim::shim_memory_grow(wasm).map_err(SandboxError::invalid)?;
+        let (wasm, grow_marker) = match &shimmed {
+            Some(s) => (s.wasm.as_slice(), Some(s.marker.clone())),
+            None => (wasm, None),
+        };
         Module::new(&self.engine, wasm)
-            .map(CompiledModule::new)
+            .map(|module| {
+                CompiledModule::new(WasmiModule {
+                    module,
+                    grow_marker,
+                })
+            })
             .map_err(|e| SandboxError::invalid(e.to_string()))
     }
 
@@ -328,8 +355,11 @@ impl SandboxBackend for WasmiBackend {
         limits: &Limits,
         state: HostState,
     ) -> Result<RawRun, SandboxError> {
-        let module = module
-            .downcast::<Module>()
+        let WasmiModule {
+            module,
+            grow_marker,
+        } = module
+            .downcast::<WasmiModule>()
             .ok_or_else(|| SandboxError::host("a module compiled for another backend"))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -355,8 +385,25 @@ impl SandboxBackend for WasmiBackend {
         let len = i32::try_from(input.len())
             .map_err(|_| SandboxError::host("the input is larger than 2 GiB"))?;
 
+        let declared_max = memory.ty(&run.store).maximum().map(|pages| pages * 65_536);
+        run.store.data_mut().limiter.declared_memory_max = declared_max;
+        // A trap from the grow shim is a refused grow, whatever the engine called it.
+        let refused_grow = |run: &mut Run<'_>, error: SandboxError| {
+            let refused = grow_marker
+                .as_deref()
+                .and_then(|name| instance.get_global(&run.store, name))
+                .is_some_and(|g| !matches!(g.get(&run.store), Val::I64(0)));
+            if refused {
+                let limiter = &mut run.store.data_mut().limiter;
+                limiter.declared_memory_max = declared_max;
+                limiter.memory_refused();
+                return run.store.data_mut().classify(error);
+            }
+            error
+        };
         let mut out = [Val::I32(0)];
-        run.call(*alloc.func(), &[Val::I32(len)], &mut out)?;
+        run.call(*alloc.func(), &[Val::I32(len)], &mut out)
+            .map_err(|e| refused_grow(&mut run, e))?;
         let ptr = match out[0] {
             Val::I32(p) => p,
             _ => return Err(SandboxError::invalid("`alloc` returned no i32")),
@@ -367,7 +414,8 @@ impl SandboxBackend for WasmiBackend {
                 reason: format!("`alloc({len})` returned {ptr}, outside the module's memory"),
             })?;
         let mut out = [Val::I64(0)];
-        run.call(*entry.func(), &[Val::I32(ptr), Val::I32(len)], &mut out)?;
+        run.call(*entry.func(), &[Val::I32(ptr), Val::I32(len)], &mut out)
+            .map_err(|e| refused_grow(&mut run, e))?;
         let packed = match out[0] {
             Val::I64(v) => v as u64,
             _ => return Err(SandboxError::invalid("`run` returned no i64")),

@@ -29,9 +29,9 @@ impl ResourceLimiter for Limiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if Limiter::memory_growing(self, desired) {
+        if Limiter::memory_growing(self, desired as u64, maximum.map(|m| m as u64)) {
             // wasmtime charges no fuel for growth; wasmi charges 1 per byte. The backend
             // charges the bytes at the next host call, epoch tick or the end of the call
             // (instantiation's initial memory is charged on neither; see `run`).
@@ -42,6 +42,13 @@ impl ResourceLimiter for Limiter {
         } else {
             Err(wasmtime::Error::msg("memory limit"))
         }
+    }
+
+    /// Called when a grow fails without asking `memory_growing` (past what the memory type
+    /// can address): trap like every other refused grow instead of returning -1.
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused();
+        Err(wasmtime::Error::msg("memory limit"))
     }
 
     fn table_growing(
