@@ -1,11 +1,14 @@
 //! The sandbox conformance suite: every case in `tests/fixtures/wasm/cases.toml` runs on every
 //! backend this build has (wasmi; wasmi and wasmtime with `--features edge`), and each must
-//! give the expected outcome — so both must give the same one.
+//! give the expected outcome — so both must give the same one. Every case also stays within
+//! its deadline plus `sandbox::DEADLINE_SLACK`, and within its peak memory bound (see
+//! [`every_case_stays_within_its_peak_memory_bound`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openclaw_rs::sandbox::error::TRAP_CODES;
 use openclaw_rs::sandbox::{
     self, BackendKind, Grants, HostEnv, HostServices, Limits, RunOutcome, Sandbox, SandboxError,
 };
@@ -50,6 +53,11 @@ struct Expect {
     max_result_bytes: Option<usize>,
 }
 
+/// Peak resident memory a case may add beyond its linear memory limit: the engine (a
+/// wasmtime engine starts per case in the peak test), the compile, the host's copies of
+/// input and output. `docs/tools.md` documents it.
+const PEAK_ALLOWANCE_KIB: u64 = 64 * 1024;
+
 /// Stands in for the engine's memory store. The query "slow" takes 3 ms, as a real search
 /// may, and gives up at the deadline as the engine's does.
 struct FakeMemory;
@@ -67,6 +75,9 @@ impl HostServices for FakeMemory {
         )
     }
 }
+
+const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_MEMORY_MB: u64 = 16;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wasm")
@@ -144,10 +155,10 @@ fn run_case(
     let grants = Grants::parse(&allow).unwrap();
     let mut limits = Limits {
         fuel: 50_000_000,
-        memory_bytes: 16 * 1024 * 1024,
+        memory_bytes: DEFAULT_MEMORY_MB * 1024 * 1024,
         table_elements: Limits::DEFAULT_TABLE_ELEMENTS,
         instances: 1,
-        timeout_ms: 10_000,
+        timeout_ms: DEFAULT_TIMEOUT_MS,
         max_output_bytes: 256 * 1024,
     };
     if let Some(fuel) = case.fuel {
@@ -163,9 +174,15 @@ fn run_case(
         limits.max_output_bytes = max;
     }
     let started = Instant::now();
-    let result = sandbox
-        .prepare(backend, &bytes, case.pin.as_deref())
-        .and_then(|prepared| sandbox.run(&prepared, &input, &limits, &grants, env));
+    let result = sandbox.call(
+        backend,
+        &bytes,
+        case.pin.as_deref(),
+        &input,
+        &limits,
+        &grants,
+        env,
+    );
     (result, started.elapsed())
 }
 
@@ -201,6 +218,22 @@ fn check(case: &Case, backend: BackendKind, result: &Result<RunOutcome, SandboxE
         }
         (Err(error), Some(kind)) => {
             assert_eq!(error.kind(), kind, "{who}: {error}");
+            // A sentence for people and stable details, never an engine's internals.
+            let text = error.to_string();
+            for internal in ["Stored", "StoreId", "RawHandle", "wasm backtrace"] {
+                assert!(!text.contains(internal), "{who}: internals in {text:?}");
+            }
+            assert!(
+                text.len() <= sandbox::MAX_ERROR_TEXT_BYTES + 64,
+                "{who}: {} bytes",
+                text.len()
+            );
+            if let SandboxError::Trap { code } = error {
+                assert!(
+                    TRAP_CODES.iter().any(|(c, _)| c == code),
+                    "{who}: unknown trap code {code}"
+                );
+            }
             if let Some(capability) = &expect.capability {
                 assert_eq!(
                     error,
@@ -267,6 +300,115 @@ fn every_case_gives_its_expected_outcome_on_every_backend() {
                     backend.as_str()
                 );
             }
+            // Every case, compile included; the benchmark measures the real stop latency
+            // in a release build.
+            let deadline = Duration::from_millis(case.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+            assert!(
+                elapsed <= deadline + sandbox::DEADLINE_SLACK,
+                "{} on {}: took {elapsed:?}, past its deadline of {deadline:?} plus {:?}",
+                case.name,
+                backend.as_str(),
+                sandbox::DEADLINE_SLACK
+            );
+        }
+    }
+}
+
+/// A `/proc/self/status` field in KiB.
+fn status_kib(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+const PEAK_CHILD: &str = "OPENCLAW_CONFORMANCE_PEAK_CHILD";
+
+/// Peak memory per case. The resident high-water mark (`VmHWM`) is process-wide, so the cases
+/// run in a child process of their own (this test binary, running only
+/// [`peak_memory_child`]) where nothing else runs; before each case the child resets the
+/// mark (`5` to `/proc/self/clear_refs`) and starts a fresh `Sandbox`, so the figure is that
+/// case's engine start, validation, compile and run. The store's own accounting would be
+/// exact for linear memory but blind to the compile, which is the larger risk.
+#[test]
+fn every_case_stays_within_its_peak_memory_bound() {
+    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+        eprintln!("no /proc/self/clear_refs here: peak memory is not measured");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "peak_memory_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PEAK_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child failed:\n{stdout}\n{stderr}"
+    );
+    let cases: Cases =
+        toml::from_str(&std::fs::read_to_string(fixtures().join("cases.toml")).unwrap()).unwrap();
+    let measured = stdout
+        .lines()
+        .filter(|l| l.contains(" KiB (bound "))
+        .count();
+    assert_eq!(
+        measured,
+        cases.case.len() * sandbox::available_backends().len(),
+        "every case on every backend was measured:\n{stdout}"
+    );
+}
+
+/// The child side of [`every_case_stays_within_its_peak_memory_bound`]; does nothing unless
+/// started by it.
+#[test]
+fn peak_memory_child() {
+    if std::env::var_os(PEAK_CHILD).is_none() {
+        return;
+    }
+    let cases: Cases =
+        toml::from_str(&std::fs::read_to_string(fixtures().join("cases.toml")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = start_server();
+    let workspace = workspace(tmp.path());
+    for case in &cases.case {
+        for backend in sandbox::available_backends() {
+            let env = HostEnv {
+                workspace: workspace.clone(),
+                kv_file: Some(tmp.path().join("kv.json")),
+                services: Some(Arc::new(FakeMemory)),
+            };
+            let sandbox = Sandbox::new();
+            std::fs::write("/proc/self/clear_refs", "5").unwrap();
+            let before = status_kib("VmRSS:").unwrap();
+            let (result, _) = run_case(&sandbox, backend, case, &env, port);
+            let peak = status_kib("VmHWM:").unwrap().saturating_sub(before);
+            drop(sandbox);
+            check(case, backend, &result);
+            let bound = case.memory_mb.unwrap_or(DEFAULT_MEMORY_MB) * 1024 + PEAK_ALLOWANCE_KIB;
+            println!(
+                "peak {} KiB (bound {bound} KiB): {} on {}",
+                peak,
+                case.name,
+                backend.as_str()
+            );
+            assert!(
+                peak <= bound,
+                "{} on {}: peak {peak} KiB over its bound of {bound} KiB",
+                case.name,
+                backend.as_str()
+            );
         }
     }
 }

@@ -235,8 +235,16 @@ async fn run_call(engine: &EngineHandle, call: Call) -> Result<ToolCallResult, E
     );
     let started = Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
-        let prepared = sandbox.prepare(backend, &bytes, pin.as_deref())?;
-        sandbox.run(&prepared, &input, &limits, &grants, &env)
+        // One deadline for compiling and running.
+        sandbox.call(
+            backend,
+            &bytes,
+            pin.as_deref(),
+            &input,
+            &limits,
+            &grants,
+            &env,
+        )
     })
     .await
     .map_err(|e| EngineError::internal(format!("the sandbox task failed: {e}")))?;

@@ -36,17 +36,23 @@ pub enum SandboxError {
     #[error("{capability}: {reason}")]
     PolicyDenied { capability: String, reason: String },
     /// Not a module the sandbox can run: malformed, a feature it does not enable, an
-    /// import it does not provide, or the ABI exports missing.
+    /// import it does not provide, over a static limit (`limit` names it), or the ABI
+    /// exports missing.
     #[error("invalid module: {reason}")]
-    InvalidModule { reason: String },
+    InvalidModule {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<String>,
+    },
     /// The module's sha256 is not the manifest's pin.
     #[error(
         "the module's sha256 is {actual}, but its manifest pins {expected}; the file changed \
          since it was pinned (re-pin it only if you trust the new file)"
     )]
     HashMismatch { expected: String, actual: String },
-    /// Any other WebAssembly trap (`unreachable`, out-of-bounds access, division by zero...).
-    #[error("the tool trapped: {code}")]
+    /// Any other WebAssembly trap (`unreachable`, out-of-bounds access, division by
+    /// zero...): `code` is one of [`TRAP_CODES`].
+    #[error("the tool trapped: {} ({code})", trap_sentence(code))]
     Trap { code: String },
     /// `run` returned something that is not a JSON document within the output cap.
     #[error("bad output: {reason}")]
@@ -58,6 +64,45 @@ pub enum SandboxError {
     /// The input or the sandbox itself (not the tool) failed.
     #[error("{message}")]
     Host { message: String },
+}
+
+/// The trap codes both backends report, each with its sentence; any other trap is `other`.
+pub const TRAP_CODES: &[(&str, &str)] = &[
+    ("unreachable", "it reached an `unreachable` instruction"),
+    (
+        "memory_out_of_bounds",
+        "it read or wrote outside its linear memory (in code or a data segment)",
+    ),
+    (
+        "table_out_of_bounds",
+        "it used an index outside its table (in code or an element segment)",
+    ),
+    (
+        "indirect_call_to_null",
+        "it called through an empty table slot",
+    ),
+    ("integer_division_by_zero", "it divided an integer by zero"),
+    ("integer_overflow", "an integer operation overflowed"),
+    (
+        "bad_conversion_to_integer",
+        "it converted a NaN or out-of-range float to an integer",
+    ),
+    (
+        "bad_signature",
+        "an indirect call's function type did not match the function called",
+    ),
+    ("out_of_system_memory", "the host ran out of memory"),
+    (
+        "other",
+        "the engine stopped it for a reason the sandbox does not name",
+    ),
+];
+
+fn trap_sentence(code: &str) -> &'static str {
+    TRAP_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("the engine stopped it", |(_, sentence)| sentence)
 }
 
 impl SandboxError {
@@ -82,6 +127,15 @@ impl SandboxError {
     pub fn invalid(reason: impl Into<String>) -> Self {
         SandboxError::InvalidModule {
             reason: reason.into(),
+            limit: None,
+        }
+    }
+
+    /// A trap with a code of [`TRAP_CODES`]; any other code becomes `other`.
+    pub fn trap(code: &str) -> Self {
+        let known = TRAP_CODES.iter().any(|(c, _)| *c == code);
+        SandboxError::Trap {
+            code: if known { code } else { "other" }.to_string(),
         }
     }
 
@@ -137,5 +191,31 @@ mod tests {
         let e: EngineError = SandboxError::Timeout { timeout_ms: 5 }.into();
         assert_eq!(e.code, ErrorCode::Timeout);
         assert_eq!(e.details.unwrap()["timeoutMs"], 5);
+    }
+
+    #[test]
+    fn trap_codes_are_stable_and_each_has_a_sentence() {
+        assert_eq!(
+            SandboxError::trap("Table(Stored { store: StoreId(0) })"),
+            SandboxError::Trap {
+                code: "other".into()
+            }
+        );
+        for (code, sentence) in TRAP_CODES {
+            let text = SandboxError::trap(code).to_string();
+            assert!(text.contains(sentence) && text.contains(code), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_module_over_a_static_limit_names_the_limit_in_its_details() {
+        let e: EngineError = SandboxError::InvalidModule {
+            reason: "too many".into(),
+            limit: Some("locals".into()),
+        }
+        .into();
+        assert_eq!(e.details.unwrap()["limit"], "locals");
+        let e: EngineError = SandboxError::invalid("malformed").into();
+        assert!(e.details.unwrap().get("limit").is_none());
     }
 }

@@ -21,6 +21,7 @@ mod http;
 mod kv;
 pub mod manifest;
 pub mod safety;
+pub mod static_limits;
 mod wasmi_backend;
 #[cfg(feature = "edge")]
 mod wasmtime_backend;
@@ -29,7 +30,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
@@ -365,12 +366,75 @@ struct CacheEntry {
     last_used: u64,
 }
 
+type CacheKey = (&'static str, String);
+type Cache = Arc<Mutex<HashMap<CacheKey, CacheEntry>>>;
+
+/// A validation and compile in progress, shared by every prepare of the same module: its
+/// result once done. A compile that outlives its caller's deadline finishes anyway and
+/// fills the cache, so the next call reuses it.
+type InFlight = Arc<(Mutex<Option<Result<CompiledModule, SandboxError>>>, Condvar)>;
+
+/// Locks a map that stays whole even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One module's validation and compile, on the caller's thread or a helper.
+struct CompileJob {
+    backend: Arc<dyn SandboxBackend>,
+    wasm: Vec<u8>,
+    key: CacheKey,
+    tick: u64,
+    cache: Cache,
+    compiling: Arc<Mutex<HashMap<CacheKey, InFlight>>>,
+    compiles: Arc<AtomicU64>,
+    slot: InFlight,
+}
+
+impl CompileJob {
+    fn run(self) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            validate(&self.wasm)?;
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            self.backend.compile(&self.wasm)
+        }))
+        .unwrap_or_else(|_| Err(SandboxError::host("the sandbox's compiler panicked")))
+        .map_err(bounded);
+        if let Ok(module) = &result {
+            let mut cache = lock(&self.cache);
+            if cache.len() >= CACHE_ENTRIES
+                && let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+            cache.insert(
+                self.key.clone(),
+                CacheEntry {
+                    module: module.clone(),
+                    last_used: self.tick,
+                },
+            );
+        }
+        // Cached first, then no longer in flight: a prepare always finds one or the other.
+        lock(&self.compiling).remove(&self.key);
+        let (result_slot, done) = &*self.slot;
+        *lock(result_slot) = Some(result);
+        done.notify_all();
+    }
+}
+
 /// The sandbox service: backends, the compiled-module cache and counters.
 pub struct Sandbox {
-    wasmi: OnceLock<wasmi_backend::WasmiBackend>,
+    wasmi: OnceLock<Arc<wasmi_backend::WasmiBackend>>,
     #[cfg(feature = "edge")]
-    wasmtime: OnceLock<Result<wasmtime_backend::WasmtimeBackend, String>>,
-    cache: Mutex<HashMap<(&'static str, String), CacheEntry>>,
+    wasmtime: OnceLock<Result<Arc<wasmtime_backend::WasmtimeBackend>, String>>,
+    cache: Cache,
+    compiling: Arc<Mutex<HashMap<CacheKey, InFlight>>>,
+    /// Modules validated and handed to a backend's compile (a load from disk included).
+    compiles: Arc<AtomicU64>,
     #[cfg(feature = "edge")]
     disk: Option<Arc<disk_cache::DiskCache>>,
     clock: AtomicU64,
@@ -416,19 +480,18 @@ pub(crate) fn wasm_features() -> wasmparser::WasmFeatures {
 }
 
 /// One validation for both backends, so a bad module gets the same answer on each: the
-/// binary is well-formed within the enabled features, it has no start function (tool code
-/// runs only through `run`), and it imports only host functions the sandbox provides.
+/// binary is well-formed within the enabled features and the static limits
+/// ([`static_limits`]), it has no start function (tool code runs only through `run`), and it
+/// imports only host functions the sandbox provides.
 pub fn validate(wasm: &[u8]) -> Result<(), SandboxError> {
-    use wasmparser::{Parser, Payload, TypeRef, Validator};
+    use wasmparser::{Parser, Payload, TypeRef};
     if wasm.len() > MAX_MODULE_BYTES {
         return Err(SandboxError::invalid(format!(
             "the module is {} bytes; the limit is {MAX_MODULE_BYTES}",
             wasm.len()
         )));
     }
-    Validator::new_with_features(wasm_features())
-        .validate_all(wasm)
-        .map_err(|e| SandboxError::invalid(e.to_string()))?;
+    static_limits::validate(wasm, wasm_features())?;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| SandboxError::invalid(e.to_string()))? {
             Payload::StartSection { .. } => {
@@ -485,14 +548,16 @@ fn bounded(error: SandboxError) -> SandboxError {
             capability: clip(capability),
             reason: clip(reason),
         },
-        E::InvalidModule { reason } => E::InvalidModule {
+        E::InvalidModule { reason, limit } => E::InvalidModule {
             reason: clip(reason),
+            limit,
         },
         E::HashMismatch { expected, actual } => E::HashMismatch {
             expected: clip(expected),
             actual: clip(actual),
         },
-        E::Trap { code } => E::Trap { code: clip(code) },
+        // One of the stable codes, whatever a backend let through.
+        E::Trap { code } => SandboxError::trap(&code),
         E::BadOutput { reason } => E::BadOutput {
             reason: clip(reason),
         },
@@ -544,7 +609,9 @@ impl Sandbox {
             wasmi: OnceLock::new(),
             #[cfg(feature = "edge")]
             wasmtime: OnceLock::new(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            compiling: Arc::new(Mutex::new(HashMap::new())),
+            compiles: Arc::new(AtomicU64::new(0)),
             #[cfg(feature = "edge")]
             disk: dir.map(|dir| Arc::new(disk_cache::DiskCache::new(dir))),
             clock: AtomicU64::new(0),
@@ -558,13 +625,18 @@ impl Sandbox {
     /// A backend of this build; engines are created on first use.
     pub fn backend(&self, kind: BackendKind) -> Result<&dyn SandboxBackend, SandboxError> {
         match kind {
-            BackendKind::Wasmi => Ok(self.wasmi.get_or_init(wasmi_backend::WasmiBackend::new)),
+            BackendKind::Wasmi => Ok(self
+                .wasmi
+                .get_or_init(|| Arc::new(wasmi_backend::WasmiBackend::new()))
+                .as_ref()),
             #[cfg(feature = "edge")]
             BackendKind::Wasmtime => self
                 .wasmtime
-                .get_or_init(|| wasmtime_backend::WasmtimeBackend::new(self.disk.clone()))
+                .get_or_init(|| {
+                    wasmtime_backend::WasmtimeBackend::new(self.disk.clone()).map(Arc::new)
+                })
                 .as_ref()
-                .map(|b| b as &dyn SandboxBackend)
+                .map(|b| b.as_ref() as &dyn SandboxBackend)
                 .map_err(|e| SandboxError::host(format!("wasmtime could not start: {e}"))),
             #[cfg(not(feature = "edge"))]
             BackendKind::Wasmtime => Err(SandboxError::host(
@@ -573,22 +645,64 @@ impl Sandbox {
         }
     }
 
+    /// A backend of this build, shared with a compile on a helper thread.
+    fn shared_backend(&self, kind: BackendKind) -> Result<Arc<dyn SandboxBackend>, SandboxError> {
+        self.backend(kind)?;
+        match kind {
+            BackendKind::Wasmi => match self.wasmi.get() {
+                Some(b) => Ok(b.clone() as Arc<dyn SandboxBackend>),
+                None => Err(SandboxError::host("wasmi did not start")),
+            },
+            #[cfg(feature = "edge")]
+            BackendKind::Wasmtime => match self.wasmtime.get() {
+                Some(Ok(b)) => Ok(b.clone() as Arc<dyn SandboxBackend>),
+                _ => Err(SandboxError::host("wasmtime did not start")),
+            },
+            #[cfg(not(feature = "edge"))]
+            BackendKind::Wasmtime => Err(SandboxError::host("wasmtime is not in this build")),
+        }
+    }
+
     /// Check the pin, assemble text, validate and compile, or take the module from the
-    /// cache. `bytes` may be a binary module or WebAssembly text.
+    /// cache. `bytes` may be a binary module or WebAssembly text. Waits for the compile
+    /// however long it takes (the static limits bound it); [`call`](Self::call) does not.
     pub fn prepare(
         &self,
         kind: BackendKind,
         bytes: &[u8],
         pin: Option<&str>,
     ) -> Result<Prepared, SandboxError> {
-        self.prepare_inner(kind, bytes, pin).map_err(bounded)
+        self.prepare_within(kind, bytes, pin, None).map_err(bounded)
     }
 
-    fn prepare_inner(
+    /// Prepare and run with one deadline, `limits.timeout_ms` from now: validating and
+    /// compiling count against it. A compile still going at the deadline ends the call with
+    /// `Timeout` and goes on in the background; its module is cached for the next call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
         &self,
         kind: BackendKind,
         bytes: &[u8],
         pin: Option<&str>,
+        input: &serde_json::Value,
+        limits: &Limits,
+        grants: &Grants,
+        env: &HostEnv,
+    ) -> Result<RunOutcome, SandboxError> {
+        let started = Instant::now();
+        let deadline = (started + limits.timeout(), limits.timeout_ms);
+        let prepared = self
+            .prepare_within(kind, bytes, pin, Some(deadline))
+            .map_err(bounded)?;
+        self.run_from(&prepared, input, limits, grants, env, started)
+    }
+
+    fn prepare_within(
+        &self,
+        kind: BackendKind,
+        bytes: &[u8],
+        pin: Option<&str>,
+        deadline: Option<(Instant, u64)>,
     ) -> Result<Prepared, SandboxError> {
         let source_sha256 = sha256_hex(bytes);
         if let Some(pin) = pin
@@ -619,31 +733,75 @@ impl Sandbox {
             });
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        validate(&wasm)?;
-        let module = self.backend(kind)?.compile(&wasm)?;
-        let mut cache = self.lock_cache();
-        if cache.len() >= CACHE_ENTRIES
-            && let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-        {
-            cache.remove(&oldest);
+        let backend = self.shared_backend(kind)?;
+        let (slot, job) = {
+            let mut compiling = lock(&self.compiling);
+            if let Some(slot) = compiling.get(&key) {
+                (slot.clone(), None)
+            } else if let Some(entry) = lock(&self.cache).get_mut(&key) {
+                // Compiled and cached since the look-up above.
+                entry.last_used = tick;
+                return Ok(Prepared {
+                    backend: kind,
+                    source_sha256,
+                    wasm_sha256,
+                    cache_hit: true,
+                    module: entry.module.clone(),
+                });
+            } else {
+                let slot: InFlight = Arc::new((Mutex::new(None), Condvar::new()));
+                compiling.insert(key.clone(), slot.clone());
+                let job = CompileJob {
+                    backend,
+                    wasm,
+                    key: key.clone(),
+                    tick,
+                    cache: self.cache.clone(),
+                    compiling: self.compiling.clone(),
+                    compiles: self.compiles.clone(),
+                    slot: slot.clone(),
+                };
+                (slot, Some(job))
+            }
+        };
+        if let Some(job) = job {
+            if deadline.is_none() {
+                job.run();
+            } else if let Err(e) = std::thread::Builder::new()
+                .name("sandbox-compile".into())
+                .spawn(move || job.run())
+            {
+                lock(&self.compiling).remove(&key);
+                return Err(SandboxError::host(format!(
+                    "could not start a compile thread: {e}"
+                )));
+            }
         }
-        cache.insert(
-            key,
-            CacheEntry {
-                module: module.clone(),
-                last_used: tick,
-            },
-        );
-        Ok(Prepared {
-            backend: kind,
-            source_sha256,
-            wasm_sha256,
-            cache_hit: false,
-            module,
-        })
+        let (result, done) = &*slot;
+        let mut result = lock(result);
+        loop {
+            if let Some(result) = result.as_ref() {
+                return result.clone().map(|module| Prepared {
+                    backend: kind,
+                    source_sha256,
+                    wasm_sha256,
+                    cache_hit: false,
+                    module,
+                });
+            }
+            result = match deadline {
+                None => done.wait(result).unwrap_or_else(|e| e.into_inner()),
+                Some((at, timeout_ms)) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        return Err(SandboxError::Timeout { timeout_ms });
+                    }
+                    done.wait_timeout(result, at - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
     }
 
     /// Run a prepared module on `input`. Blocking: call it off the async threads.
@@ -655,8 +813,21 @@ impl Sandbox {
         grants: &Grants,
         env: &HostEnv,
     ) -> Result<RunOutcome, SandboxError> {
+        self.run_from(prepared, input, limits, grants, env, Instant::now())
+    }
+
+    /// Run with the deadline `limits.timeout_ms` after `started`.
+    fn run_from(
+        &self,
+        prepared: &Prepared,
+        input: &serde_json::Value,
+        limits: &Limits,
+        grants: &Grants,
+        env: &HostEnv,
+        started: Instant,
+    ) -> Result<RunOutcome, SandboxError> {
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let result = self.run_inner(prepared, input, limits, grants, env);
+        let result = self.run_inner(prepared, input, limits, grants, env, started);
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -670,8 +841,13 @@ impl Sandbox {
         limits: &Limits,
         grants: &Grants,
         env: &HostEnv,
+        started: Instant,
     ) -> Result<RunOutcome, SandboxError> {
-        let started = Instant::now();
+        if Instant::now() >= started + limits.timeout() {
+            return Err(SandboxError::Timeout {
+                timeout_ms: limits.timeout_ms,
+            });
+        }
         let input = serde_json::to_vec(input)
             .map_err(|e| SandboxError::host(format!("input is not serializable: {e}")))?;
         let deadline = started + limits.timeout();
@@ -701,16 +877,18 @@ impl Sandbox {
             hits: self.hits.load(Ordering::Relaxed),
             misses,
             // A module loaded from disk was not compiled.
-            compiles: misses.saturating_sub(disk.as_ref().map_or(0, |d| d.hits)),
+            compiles: self
+                .compiles
+                .load(Ordering::Relaxed)
+                .saturating_sub(disk.as_ref().map_or(0, |d| d.hits)),
             runs: self.runs.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             disk,
         }
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), CacheEntry>> {
-        // A panic while holding the lock leaves a map that is still whole.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, CacheEntry>> {
+        lock(&self.cache)
     }
 }
 

@@ -8,10 +8,11 @@
 use std::time::Instant;
 
 use wasmi::{
-    Caller, Config, Engine, Extern, Func, Linker, Memory, Module, ResourceLimiter, ResumableCall,
-    Store, TrapCode, Val,
+    Caller, CompilationMode, Config, Engine, Extern, Func, Linker, Memory, Module, ResourceLimiter,
+    ResumableCall, Store, TrapCode, Val,
 };
 
+use wasmi::errors::{ErrorKind, InstantiationError};
 use wasmi_core::LimiterError;
 
 use super::grow_shim;
@@ -45,11 +46,16 @@ impl ResourceLimiter for Limiter {
         }
     }
 
-    /// The allocation itself failed after the limiter allowed it: trap, never -1.
+    /// The allocation itself failed after the limiter allowed it: trap, never -1. Running
+    /// out of fuel for the grow's bytes also lands here; that one is left to the fuel slices
+    /// (it pauses the call for a refill).
     fn memory_grow_failed(
         &mut self,
-        _error: &wasmi::errors::MemoryError,
+        error: &wasmi::errors::MemoryError,
     ) -> Result<(), LimiterError> {
+        if matches!(error, wasmi::errors::MemoryError::OutOfFuel { .. }) {
+            return Ok(());
+        }
         self.memory_refused();
         Err(LimiterError::ResourceLimiterDeniedAllocation)
     }
@@ -95,7 +101,11 @@ pub struct WasmiBackend {
 impl WasmiBackend {
     pub fn new() -> Self {
         let mut config = Config::default();
+        // Eager: every body is translated when the module is compiled (bounded by the static
+        // limits and by the call's deadline), never during a run, where translation used to
+        // cost fuel in one piece larger than a fuel slice.
         config
+            .compilation_mode(CompilationMode::Eager)
             .consume_fuel(true)
             .fuel_cost(wasmi::CustomFuelCosts {
                 bytes_copied_per_fuel: BYTES_PER_FUEL,
@@ -269,18 +279,25 @@ impl Run<'_> {
                 fuel: self.limits.fuel,
             },
             Some(TrapCode::StackOverflow) => SandboxError::StackOverflow,
-            Some(code) => SandboxError::Trap {
-                code: trap_name(code).into(),
-            },
-            None => match error.kind() {
-                wasmi::errors::ErrorKind::Linker(_)
-                | wasmi::errors::ErrorKind::Instantiation(_) => {
-                    SandboxError::invalid(error.to_string())
+            Some(code) => SandboxError::trap(trap_name(code)),
+            // wasmi's own texts for these carry store handles and other internals: the
+            // sandbox says what happened in its own words, and the text goes to the debug log.
+            None => {
+                tracing::debug!("wasmi stopped the tool: {error}");
+                match error.kind() {
+                    ErrorKind::Instantiation(InstantiationError::ElementSegmentDoesNotFit {
+                        ..
+                    })
+                    | ErrorKind::Table(_) => SandboxError::trap("table_out_of_bounds"),
+                    ErrorKind::Memory(_) => SandboxError::trap("memory_out_of_bounds"),
+                    ErrorKind::Linker(_) | ErrorKind::Instantiation(_) => SandboxError::invalid(
+                        "the module could not be instantiated (it needs more instances, \
+                         tables or memories than a tool may have, or an import the host \
+                         lacks)",
+                    ),
+                    _ => SandboxError::trap("other"),
                 }
-                _ => SandboxError::Trap {
-                    code: error.to_string(),
-                },
-            },
+            }
         };
         self.store.data_mut().classify(engine_error)
     }
@@ -345,7 +362,7 @@ impl SandboxBackend for WasmiBackend {
                     grow_marker,
                 })
             })
-            .map_err(|e| SandboxError::invalid(e.to_string()))
+            .map_err(|e| SandboxError::invalid(format!("wasmi could not compile the module: {e}")))
     }
 
     fn run(

@@ -293,10 +293,12 @@ fn fail(store: &mut Store<HostState>, limits: &Limits, error: wasmtime::Error) -
     let engine_error = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => SandboxError::OutOfFuel { fuel: limits.fuel },
         Some(Trap::StackOverflow) => SandboxError::StackOverflow,
-        Some(trap) => SandboxError::Trap {
-            code: trap_name(*trap).into(),
-        },
-        None => SandboxError::invalid(format!("{error:#}")),
+        Some(trap) => SandboxError::trap(trap_name(*trap)),
+        // No trap code: say so in the sandbox's words; wasmtime's text goes to the debug log.
+        None => {
+            tracing::debug!("wasmtime stopped the tool: {error:#}");
+            SandboxError::trap("other")
+        }
     };
     store.data_mut().classify(engine_error)
 }
@@ -307,8 +309,11 @@ impl SandboxBackend for WasmtimeBackend {
     }
 
     fn compile(&self, wasm: &[u8]) -> Result<CompiledModule, SandboxError> {
-        let compile =
-            || Module::new(&self.engine, wasm).map_err(|e| SandboxError::invalid(format!("{e:#}")));
+        let compile = || {
+            Module::new(&self.engine, wasm).map_err(|e| {
+                SandboxError::invalid(format!("wasmtime could not compile the module: {e:#}"))
+            })
+        };
         let Some((disk, fingerprint)) = &self.disk else {
             return compile().map(CompiledModule::new);
         };

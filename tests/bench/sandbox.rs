@@ -4,12 +4,16 @@
 //! deadline; with wasmtime (`--features edge`), the wasmi/wasmtime ratios. Also the resident
 //! memory the sandbox adds to an idle process (wasmi engine started, one tool run).
 //!
+//! Also the compile cost of the largest modules the static limits admit (time and peak RSS
+//! per backend; `compile-limits` as an argument runs only that part).
+//!
 //! Run: `cargo bench --bench sandbox` (core) and `cargo bench --bench sandbox --features edge`.
-//! Under `cargo test` it runs a small smoke pass.
+//! Under `cargo test` it runs a small smoke pass (the limit modules at 1/16 of their size).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use openclaw_rs::sandbox::static_limits::{BODY_BYTES, CODE_BYTES, FUNCTIONS};
 use openclaw_rs::sandbox::{self, BackendKind, Grants, HostEnv, Limits, Sandbox, SandboxError};
 use serde_json::json;
 
@@ -173,8 +177,107 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The largest modules the static limits admit, in the two shapes that cost compilers
+/// most: the most functions, each small (what made wasmtime take 10 s and 650 MB before
+/// the limits), and the most code, in bodies of the largest size. `scale` divides them for
+/// the smoke pass.
+fn limit_modules(scale: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let head = r#"(memory (export "memory") 1) (data (i32.const 0) "1")
+      (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+      (func (export "run") (param i32 i32) (result i64) (i64.const 1))"#;
+    let small = "(func (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))";
+    let functions = FUNCTIONS.max as usize / scale - 2;
+    let many = format!("(module {head} {})", small.repeat(functions));
+    // Each body: i32 arithmetic over four locals, 9 bytes per line, up to the body limit.
+    let line = "(local.set 1 (i32.add (local.get 0) (i32.mul (local.get 2) (local.get 3))))";
+    let per_body = (BODY_BYTES.max as usize - 64) / 11;
+    let body = format!(
+        "(func (param i32) (local i32 i32 i32) {})",
+        line.repeat(per_body)
+    );
+    let bodies = CODE_BYTES.max as usize / BODY_BYTES.max as usize / scale.min(4) - 1;
+    let big = format!("(module {head} {})", body.repeat(bodies));
+    [("most functions", many), ("most code", big)]
+        .into_iter()
+        .map(|(name, wat)| (name, sandbox::assemble(wat.as_bytes()).expect("assemble")))
+        .collect()
+}
+
+/// Cold compile (validation included) of each limit module on each backend: wall time
+/// and the peak RSS it added (`VmHWM` after, reset before with `/proc/self/clear_refs`, over
+/// `VmRSS` before). Each measure runs in a fresh process (this program, with
+/// `OPENCLAW_BENCH_ONE=module/backend`), so memory an earlier compile freed but the
+/// allocator kept cannot hide part of the next one's peak.
+fn compile_limits(full: bool) {
+    let scale = if full { 1 } else { 16 };
+    let one = std::env::var("OPENCLAW_BENCH_ONE").ok();
+    if one.is_none() {
+        println!("\ncompile of the largest modules the static limits admit (1/{scale} in smoke):");
+    }
+    for (name, wasm) in limit_modules(scale) {
+        for backend in sandbox::available_backends() {
+            let which = format!("{name}/{}", backend.as_str());
+            match &one {
+                Some(one) if *one != which => continue,
+                Some(_) => {}
+                None => {
+                    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+                        .args(std::env::args().skip(1))
+                        .arg("compile-limits")
+                        .env("OPENCLAW_BENCH_ONE", &which)
+                        .output()
+                        .expect("child");
+                    assert!(out.status.success(), "{which}: {out:?}");
+                    print!("{}", String::from_utf8_lossy(&out.stdout));
+                    continue;
+                }
+            }
+            let sandbox = Sandbox::new();
+            sandbox.backend(backend).expect("backend");
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            let before = status_kib("VmRSS:");
+            let started = Instant::now();
+            let prepared = sandbox.prepare(backend, &wasm, None).expect("compile");
+            let took = started.elapsed();
+            let peak = status_kib("VmHWM:").saturating_sub(before);
+            let out = sandbox
+                .run(
+                    &prepared,
+                    &json!({}),
+                    &limits(1_000_000, 10_000),
+                    &Grants::default(),
+                    &HostEnv::default(),
+                )
+                .expect("the limit module runs");
+            assert_eq!(out.output, json!(1));
+            println!(
+                "  {name:<14} {:>9} bytes  {:<8} compile {:>9.1} ms  peak RSS +{:>7} KiB",
+                wasm.len(),
+                backend.as_str(),
+                ms(took),
+                peak
+            );
+        }
+    }
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    if std::env::args().any(|a| a == "compile-limits") {
+        compile_limits(full);
+        return;
+    }
     // Assembled first, so the text parser's memory is not counted as the sandbox's.
     let echo = fixture("echo.wat");
     let before = rss_kib();
@@ -244,6 +347,7 @@ fn main() {
     if sandbox::available_backends().contains(&BackendKind::Wasmtime) {
         disk_cache(full);
     }
+    compile_limits(full);
 }
 
 /// wasmtime with `sandbox.disk_cache`: a fresh engine per prepare (as a new process has),
