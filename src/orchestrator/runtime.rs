@@ -749,17 +749,7 @@ impl Runtime {
         // Provider messages can echo a request or a response body; the healer redacted
         // them, and the whole line is redacted again for what the turn adds.
         let message = redact(&format!("{}; {advice}", error.message));
-        let last = telemetry.attempts.last();
-        let record = TurnRecord {
-            at: now_ms(),
-            session: session.to_string(),
-            ok: false,
-            error: Some(message.clone()),
-            provider: last.map(|a| a.provider.clone()).unwrap_or_default(),
-            model: last.map(|a| a.model.clone()).unwrap_or_default(),
-            latency_ms: millis(started.elapsed()),
-            self_healing: telemetry.clone(),
-        };
+        let record = failed_turn_record(session, &message, &telemetry, started);
         let details = json!({
             "session": session,
             "class": class.map(|c| c.as_str()),
@@ -867,17 +857,7 @@ impl Runtime {
             rules: vec![format!("secret.{rule}")],
             reasons: vec![message.clone()],
         });
-        let last = telemetry.attempts.last();
-        let record = TurnRecord {
-            at: now_ms(),
-            session: session.to_string(),
-            ok: false,
-            error: Some(message.clone()),
-            provider: last.map(|a| a.provider.clone()).unwrap_or_default(),
-            model: last.map(|a| a.model.clone()).unwrap_or_default(),
-            latency_ms: millis(started.elapsed()),
-            self_healing: telemetry.clone(),
-        };
+        let record = failed_turn_record(session, &message, &telemetry, started);
         let details = json!({
             "session": session,
             "rule": format!("secret.{rule}"),
@@ -933,6 +913,26 @@ pub fn provider_kind(entry: &ChainEntry, snapshot: &Snapshot) -> Option<Provider
             .get(&entry.id)
             .and_then(|p| p.kind)
             .or_else(|| ProviderKind::from_id(&entry.id)),
+    }
+}
+
+/// The record of a turn that ended in an error, named after the last provider tried.
+fn failed_turn_record(
+    session: &str,
+    message: &str,
+    telemetry: &SelfHealing,
+    started: Instant,
+) -> TurnRecord {
+    let last = telemetry.attempts.last();
+    TurnRecord {
+        at: now_ms(),
+        session: session.to_string(),
+        ok: false,
+        error: Some(message.to_string()),
+        provider: last.map(|a| a.provider.clone()).unwrap_or_default(),
+        model: last.map(|a| a.model.clone()).unwrap_or_default(),
+        latency_ms: millis(started.elapsed()),
+        self_healing: telemetry.clone(),
     }
 }
 
