@@ -1,14 +1,26 @@
 //! `--batch`: JSON lines in, JSON lines out.
 //!
-//! One response frame per request, in request order. A malformed or oversized line gets an
-//! error frame naming its line number and the run goes on. Requests run one at a time, so a
-//! script can rely on the effects of one request being visible to the next. While a
-//! streaming method runs (`chat.send`), its progress goes out first as event lines
-//! (`{"id", "event", "payload"}`, no `ok` key), then its response frame.
+//! One response frame per request. A malformed or oversized line gets an error frame naming
+//! its line number and the run goes on. A streaming method (`chat.send`) runs beside the
+//! reading of later lines, so a `chat.abort` or a `status` sent while a turn streams is
+//! read and answered at once; its progress goes out as event lines (`{"id", "event",
+//! "payload"}`, no `ok` key) before its response frame. Every other request runs alone:
+//! the next line is read only once it has answered, so a script can rely on its effects.
+//! Turns of one session run in input order. [`Options::strict_order`] runs every request
+//! one at a time, responses in input order (`--strict-order`).
+//!
+//! Everything written goes through one queue drained by one writer, so lines of different
+//! requests never mix within a line.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -250,63 +262,186 @@ fn parse_line(number: usize, line: Line) -> Option<Parsed> {
     ))
 }
 
-async fn write_line<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    out: &mut Vec<u8>,
-    frame: &impl Serialize,
-) -> io::Result<()> {
-    out.clear();
-    serde_json::to_writer(&mut *out, frame).map_err(io::Error::other)?;
-    out.push(b'\n');
-    writer.write_all(out).await
+/// One whole output line, queued for the writer.
+struct Out {
+    line: Vec<u8>,
+    /// Progress is worth nothing late: an event line is flushed at once.
+    flush: bool,
 }
 
-/// Write one engine event as an event line, when it is one a streaming request reports.
+type Sink = tokio::sync::mpsc::UnboundedSender<Out>;
+
+fn queue(sink: &Sink, frame: &impl Serialize, flush: bool) {
+    let mut line = match serde_json::to_vec(frame) {
+        Ok(line) => line,
+        // Frames hold only JSON values and ids that were JSON already.
+        Err(e) => format!(
+            "{{\"id\":null,\"ok\":false,\"error\":{{\"code\":\"INTERNAL\",\"message\":{}}}}}",
+            Value::String(format!("a frame could not be serialized: {e}"))
+        )
+        .into_bytes(),
+    };
+    line.push(b'\n');
+    // The receiver lives as long as `run`, which outlives every request.
+    let _ = sink.send(Out { line, flush });
+}
+
+/// The session a streaming request's events belong to.
+enum Owner {
+    /// Named in the request's params.
+    Named(String),
+    /// Not named: the engine makes one up. The request takes the first session it sees
+    /// that no other request of this run named or took; turns without a session run one
+    /// at a time so this is never ambiguous.
+    Unnamed(Option<String>),
+}
+
+impl Owner {
+    fn owns(&mut self, conversation: &str, shared: &Shared) -> bool {
+        match self {
+            Owner::Named(session) => session == conversation,
+            Owner::Unnamed(Some(session)) => session == conversation,
+            Owner::Unnamed(taken) => {
+                if lock(&shared.known).insert(conversation.to_string()) {
+                    *taken = Some(conversation.to_string());
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the requests of one run share.
+#[derive(Default)]
+struct Shared {
+    /// Sessions named by streaming requests so far, and those unnamed requests took.
+    known: Mutex<HashSet<String>>,
+    /// One queue per session (`None`: turns without a session): a turn of a session starts
+    /// when the one before it in the input has answered.
+    turns: Mutex<HashMap<Option<String>, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    fn turn_queue(&self, session: Option<&str>) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.turns)
+            .entry(session.map(str::to_string))
+            .or_default()
+            .clone()
+    }
+}
+
+fn conversation_of(event: &EngineEvent) -> Option<&str> {
+    match event {
+        EngineEvent::StreamDelta { conversation, .. }
+        | EngineEvent::ReasoningDelta { conversation, .. }
+        | EngineEvent::StreamRestart { conversation, .. } => Some(conversation),
+        _ => None,
+    }
+}
+
+/// Queue one engine event as an event line, when it is one this request reports.
 /// A reader that fell behind is told how many events it missed.
-async fn write_event<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    out: &mut Vec<u8>,
+fn queue_event(
+    sink: &Sink,
     id: &Id,
+    owner: &mut Owner,
+    shared: &Shared,
     event: Result<EngineEvent, tokio::sync::broadcast::error::RecvError>,
-) -> io::Result<()> {
+) {
     use tokio::sync::broadcast::error::RecvError;
     let (event, payload) = match event {
-        Ok(event) => match stream_event(event) {
-            Some(pair) => pair,
-            None => return Ok(()),
-        },
+        Ok(event) => {
+            match conversation_of(&event) {
+                Some(conversation) if owner.owns(conversation, shared) => {}
+                _ => return,
+            }
+            match stream_event(event) {
+                Some(pair) => pair,
+                None => return,
+            }
+        }
         Err(RecvError::Lagged(missed)) => {
             ("events.skipped", serde_json::json!({ "events": missed }))
         }
-        Err(RecvError::Closed) => return Ok(()),
+        Err(RecvError::Closed) => return,
     };
-    write_line(writer, out, &EventFrame { id, event, payload }).await?;
-    // Progress is worth nothing late: every event line goes out at once.
-    writer.flush().await
+    queue(sink, &EventFrame { id, event, payload }, true);
 }
 
-/// Run one request; a streaming one writes its event lines to `writer` as they happen.
-async fn run_request<D: Dispatch, W: AsyncWrite + Unpin>(
+/// Run one request and queue its event lines and response frame. True when it failed.
+async fn serve<D: Dispatch>(
     dispatch: &D,
-    writer: &mut W,
-    out: &mut Vec<u8>,
-    id: &Id,
+    shared: &Shared,
+    sink: &Sink,
+    id: Id,
     call: Call,
-) -> io::Result<Result<Value, EngineError>> {
+    mut owner: Option<Owner>,
+) -> bool {
     let Call {
         method,
         params,
         timeout,
         events,
     } = call;
-    let mut events = if events && STREAMING_METHODS.contains(&method.as_str()) {
-        dispatch.subscribe()
-    } else {
-        None
+    let result = match owner.as_mut() {
+        None => dispatch.dispatch(&method, params, timeout).await,
+        Some(owner) => {
+            let session = match owner {
+                Owner::Named(session) => Some(session.clone()),
+                Owner::Unnamed(_) => None,
+            };
+            // Waits for the turn before it in the same session; `timeoutMs` starts after.
+            let queue_lock = shared.turn_queue(session.as_deref());
+            let _turn = queue_lock.lock().await;
+            let rx = if events { dispatch.subscribe() } else { None };
+            stream(
+                dispatch, shared, sink, &id, owner, rx, &method, params, timeout,
+            )
+            .await
+        }
     };
-    let call = dispatch.dispatch(&method, params, timeout);
-    let Some(rx) = events.as_mut() else {
-        return Ok(call.await);
+    let failed = result.is_err();
+    let frame = match result {
+        Ok(payload) => Frame {
+            id: &id,
+            ok: true,
+            payload: Some(payload),
+            error: None,
+        },
+        Err(error) => Frame {
+            id: &id,
+            ok: false,
+            payload: None,
+            error: Some(error),
+        },
+    };
+    queue(sink, &frame, false);
+    failed
+}
+
+/// Run a streaming request, queueing its events as they happen.
+#[allow(clippy::too_many_arguments)]
+async fn stream<D: Dispatch>(
+    dispatch: &D,
+    shared: &Shared,
+    sink: &Sink,
+    id: &Id,
+    owner: &mut Owner,
+    rx: Option<tokio::sync::broadcast::Receiver<EngineEvent>>,
+    method: &str,
+    params: Value,
+    timeout: Option<Duration>,
+) -> Result<Value, EngineError> {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let call = dispatch.dispatch(method, params, timeout);
+    let Some(mut rx) = rx else {
+        return call.await;
     };
     tokio::pin!(call);
     let result = loop {
@@ -314,31 +449,24 @@ async fn run_request<D: Dispatch, W: AsyncWrite + Unpin>(
             // Events first: what was already emitted goes out before the response.
             biased;
             event = rx.recv() => {
-                if matches!(event, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                if matches!(event, Err(RecvError::Closed)) {
                     break (&mut call).await;
                 }
-                write_event(writer, out, id, event).await?;
+                queue_event(sink, id, owner, shared, event);
             }
             result = &mut call => break result,
         }
     };
     // Anything emitted in the call's last moments, still in the channel.
     loop {
-        match rx.try_recv() {
-            Ok(event) => write_event(writer, out, id, Ok(event)).await?,
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
-                write_event(
-                    writer,
-                    out,
-                    id,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)),
-                )
-                .await?
-            }
+        let event = match rx.try_recv() {
+            Ok(event) => Ok(event),
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
             Err(_) => break,
-        }
+        };
+        queue_event(sink, id, owner, shared, event);
     }
-    Ok(result)
+    result
 }
 
 /// Say why a line is not a request, echoing its id when it has one.
@@ -353,56 +481,129 @@ fn not_a_request(number: usize, text: &str, error: serde_json::Error) -> (Id, En
     (id, line_error(number, message))
 }
 
-/// Run a whole batch. Only I/O errors on the streams themselves end it early.
-pub async fn run<D, R, W>(dispatch: &D, input: R, output: W) -> io::Result<Summary>
+/// How a batch runs its requests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Every request alone and in input order, streaming ones included (`--strict-order`):
+    /// a line is read only once the request before it has answered.
+    pub strict_order: bool,
+}
+
+/// A request running: when it ends, whether it held up reading and whether it failed.
+type Task<'a> = Pin<Box<dyn Future<Output = (bool, bool)> + 'a>>;
+
+/// Run a whole batch. Only I/O errors on the streams themselves end it early. At the end
+/// of the input, requests still running are awaited and answered.
+pub async fn run<D, R, W>(
+    dispatch: &D,
+    input: R,
+    output: W,
+    options: Options,
+) -> io::Result<Summary>
 where
     D: Dispatch,
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let reader = BufReader::with_capacity(64 * 1024, input);
+    // A stream keeps a half-read line across the `select!` below, where a future would
+    // lose it when another branch wins.
+    let lines = futures_util::stream::unfold(Some((reader, Vec::new())), |state| async move {
+        let (mut reader, mut buf) = state?;
+        match read_line(&mut reader, &mut buf).await {
+            Ok(Some(line)) => Some((Ok(line), Some((reader, buf)))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    tokio::pin!(lines);
     let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, output);
+    let (sink, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Out>();
+    let shared = Shared::default();
+    let mut tasks: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
     let mut summary = Summary::default();
-    let mut buf = Vec::new();
-    let mut out = Vec::with_capacity(256);
     let mut number = 0usize;
-    while let Some(line) = read_line(&mut reader, &mut buf).await? {
-        number += 1;
-        let (id, result) = match parse_line(number, line) {
-            None => continue,
-            Some(Parsed::Failed(id, error)) => (id, Err(error)),
-            Some(Parsed::Run(id, call)) => {
-                let result = run_request(dispatch, &mut writer, &mut out, &id, call).await?;
-                (id, result)
+    let mut input_done = false;
+    // A request that must run alone is running: read no further until it answers.
+    let mut holding = false;
+    let mut dirty = false;
+    loop {
+        while let Ok(out) = outbox.try_recv() {
+            writer.write_all(&out.line).await?;
+            dirty = true;
+            if out.flush {
+                writer.flush().await?;
+                dirty = false;
             }
-        };
-        summary.requests += 1;
-        let frame = match result {
-            Ok(payload) => Frame {
-                id: &id,
-                ok: true,
-                payload: Some(payload),
-                error: None,
-            },
-            Err(error) => {
-                summary.failed += 1;
-                Frame {
-                    id: &id,
-                    ok: false,
-                    payload: None,
-                    error: Some(error),
+        }
+        if input_done && tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(out) = outbox.recv() => {
+                writer.write_all(&out.line).await?;
+                dirty = true;
+                if out.flush {
+                    writer.flush().await?;
+                    dirty = false;
                 }
             }
-        };
-        write_line(&mut writer, &mut out, &frame).await?;
-        // An interactive caller waits for each answer; a piped file does not need a flush
-        // per line. Flush whenever no further input is already buffered.
-        if reader.buffer().is_empty() {
-            writer.flush().await?;
+            Some((held, failed)) = tasks.next(), if !tasks.is_empty() => {
+                holding &= !held;
+                summary.failed += usize::from(failed);
+            }
+            line = lines.next(), if !input_done && !holding => {
+                let Some(line) = line else {
+                    input_done = true;
+                    continue;
+                };
+                number += 1;
+                let line = line?;
+                match parse_line(number, line) {
+                    None => {}
+                    Some(Parsed::Failed(id, error)) => {
+                        summary.requests += 1;
+                        summary.failed += 1;
+                        let frame = Frame { id: &id, ok: false, payload: None, error: Some(error) };
+                        queue(&sink, &frame, false);
+                    }
+                    Some(Parsed::Run(id, call)) => {
+                        summary.requests += 1;
+                        let owner = STREAMING_METHODS
+                            .contains(&call.method.as_str())
+                            .then(|| owner_of(&call.params, &shared));
+                        let alone = options.strict_order || owner.is_none();
+                        holding = alone;
+                        let (sink, shared) = (&sink, &shared);
+                        tasks.push(Box::pin(async move {
+                            (alone, serve(dispatch, shared, sink, id, call, owner).await)
+                        }));
+                    }
+                }
+            }
+            // Only when nothing else is ready. An interactive caller waits for each answer;
+            // a piped file, whose next line is already there, is written in large blocks.
+            () = std::future::ready(()), if dirty => {
+                writer.flush().await?;
+                dirty = false;
+            }
         }
     }
     writer.flush().await?;
     Ok(summary)
+}
+
+/// The session a streaming request names, recorded at once so that no request without a
+/// session takes its events.
+fn owner_of(params: &Value, shared: &Shared) -> Owner {
+    match params.get("session").and_then(Value::as_str) {
+        Some(session) => {
+            lock(&shared.known).insert(session.to_string());
+            Owner::Named(session.to_string())
+        }
+        None => Owner::Unnamed(None),
+    }
 }
 
 #[cfg(test)]
@@ -444,7 +645,9 @@ mod tests {
 
     async fn run_fake(input: &[u8]) -> (Summary, Vec<Value>) {
         let mut out = Vec::new();
-        let summary = run(&Fake, input, &mut out).await.unwrap();
+        let summary = run(&Fake, input, &mut out, Options::default())
+            .await
+            .unwrap();
         let frames = String::from_utf8(out)
             .unwrap()
             .lines()
@@ -575,7 +778,9 @@ mod tests {
                      {\"id\":1.50,\"method\":\"nope\"}\n\
                      {\"id\":\"x\"}\n";
         let mut out = Vec::new();
-        run(&Fake, input.as_bytes(), &mut out).await.unwrap();
+        run(&Fake, input.as_bytes(), &mut out, Options::default())
+            .await
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
@@ -633,6 +838,7 @@ mod tests {
             &engine.handle(),
             &b"{\"id\":1,\"method\":\"status\"}\n{\"id\":2,\"method\":\"config.get\",\"params\":{\"key\":\"x.y\"}}\n"[..],
             &mut out,
+            Options::default(),
         )
         .await
         .unwrap();
@@ -684,9 +890,14 @@ mod tests {
     async fn run_streamer(capacity: usize, events: Vec<EngineEvent>, input: &str) -> Vec<Value> {
         let (tx, _) = tokio::sync::broadcast::channel(capacity);
         let mut out = Vec::new();
-        run(&Streamer { tx, events }, input.as_bytes(), &mut out)
-            .await
-            .unwrap();
+        run(
+            &Streamer { tx, events },
+            input.as_bytes(),
+            &mut out,
+            Options::default(),
+        )
+        .await
+        .unwrap();
         String::from_utf8(out)
             .unwrap()
             .lines()
@@ -741,6 +952,233 @@ mod tests {
         );
         assert_eq!(lines[1]["payload"]["provider"], "backup");
         assert!(lines[..4].iter().all(|l| l.get("ok").is_none()));
+    }
+
+    /// Turns that take time: `chat.send` (`session`, `pieces`, `ms`) streams `pieces` deltas
+    /// `ms` apart in its session (a made-up one when not named) unless `chat.abort` stops
+    /// it; it records turns of one session that overlap.
+    #[derive(Default)]
+    struct Turns {
+        tx: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
+        abort: tokio::sync::Notify,
+        running: std::sync::Mutex<Vec<String>>,
+        overlaps: std::sync::atomic::AtomicUsize,
+        made_up: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Turns {
+        fn new() -> Self {
+            Self {
+                tx: Some(tokio::sync::broadcast::channel(256).0),
+                ..Self::default()
+            }
+        }
+    }
+
+    impl Dispatch for Turns {
+        async fn dispatch(
+            &self,
+            method: &str,
+            params: Value,
+            timeout: Option<Duration>,
+        ) -> Result<Value, EngineError> {
+            use std::sync::atomic::Ordering;
+            match method {
+                "echo" => Ok(params),
+                "chat.abort" => {
+                    self.abort.notify_waiters();
+                    Ok(Value::Null)
+                }
+                "chat.send" => {
+                    let session = match params["session"].as_str() {
+                        Some(s) => s.to_string(),
+                        None => format!("made-{}", self.made_up.fetch_add(1, Ordering::SeqCst)),
+                    };
+                    {
+                        let mut running = self.running.lock().unwrap();
+                        if running.contains(&session) {
+                            self.overlaps.fetch_add(1, Ordering::SeqCst);
+                        }
+                        running.push(session.clone());
+                    }
+                    let pieces = params["pieces"].as_u64().unwrap_or(3);
+                    let ms = params["ms"].as_u64().unwrap_or(10);
+                    let work = async {
+                        for i in 0..pieces {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            if let Some(tx) = &self.tx {
+                                let _ = tx.send(EngineEvent::StreamDelta {
+                                    conversation: session.clone(),
+                                    text: format!("{i} "),
+                                });
+                            }
+                        }
+                        Ok(serde_json::json!({ "session": session }))
+                    };
+                    let limited = async {
+                        match timeout {
+                            Some(limit) => {
+                                tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                                    Err(crate::engine::timeout_error(method, limit))
+                                })
+                            }
+                            None => work.await,
+                        }
+                    };
+                    let result = tokio::select! {
+                        r = limited => r,
+                        () = self.abort.notified() => Err(EngineError::new(
+                            crate::engine::ErrorCode::Cancelled,
+                            "the turn was aborted",
+                        )),
+                    };
+                    self.running.lock().unwrap().retain(|s| s != &session);
+                    result
+                }
+                _ => Err(EngineError::invalid_request("unknown method")),
+            }
+        }
+
+        fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<EngineEvent>> {
+            self.tx.as_ref().map(|tx| tx.subscribe())
+        }
+    }
+
+    async fn run_turns(turns: &Turns, input: &str, options: Options) -> (Summary, Vec<Value>) {
+        let mut out = Vec::new();
+        let summary = run(turns, input.as_bytes(), &mut out, options)
+            .await
+            .unwrap();
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every output line is whole JSON"))
+            .collect();
+        (summary, lines)
+    }
+
+    /// `id:ok` for responses, `id:event` for event lines.
+    fn shape(lines: &[Value]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| match l.get("event") {
+                Some(e) => format!("{}:{}", l["id"], e.as_str().unwrap()),
+                None => format!("{}:ok={}", l["id"], l["ok"]),
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn later_lines_are_answered_while_a_turn_streams_unless_order_is_strict() {
+        let input = "{\"id\":1,\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"pieces\":3,\"ms\":100},\"events\":false}\n\
+                     {\"id\":2,\"method\":\"echo\"}\n";
+        let (summary, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+        assert_eq!(
+            summary,
+            Summary {
+                requests: 2,
+                failed: 0
+            }
+        );
+        assert_eq!(shape(&lines), vec!["2:ok=true", "1:ok=true"]);
+        let strict = Options { strict_order: true };
+        let (_, lines) = run_turns(&Turns::new(), input, strict).await;
+        assert_eq!(shape(&lines), vec!["1:ok=true", "2:ok=true"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_read_during_a_turn_stops_it_and_the_end_of_input_waits_for_turns() {
+        // The turn would stream for 100 s; the abort on the next line stops it at once.
+        let input = "{\"id\":\"t\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"pieces\":1000,\"ms\":100}}\n\
+                     {\"id\":\"a\",\"method\":\"chat.abort\",\"params\":{\"session\":\"s\"}}\n\
+                     {\"id\":\"late\",\"method\":\"chat.abort\",\"params\":{\"session\":\"s\"}}\n";
+        let started = tokio::time::Instant::now();
+        let (summary, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert_eq!(summary.failed, 1, "{lines:?}");
+        let t = lines
+            .iter()
+            .find(|l| l["id"] == "t" && l.get("ok").is_some())
+            .unwrap();
+        assert_eq!(t["error"]["code"], "CANCELLED");
+        assert!(lines.iter().any(|l| l["id"] == "late" && l["ok"] == true));
+
+        // The input ends while a turn streams: the turn runs to its end and is answered.
+        let input =
+            "{\"id\":\"t\",\"method\":\"chat.send\",\"params\":{\"pieces\":3,\"ms\":100}}\n";
+        let (summary, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+        assert_eq!(
+            summary,
+            Summary {
+                requests: 1,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            shape(&lines),
+            vec![
+                "\"t\":chat.delta",
+                "\"t\":chat.delta",
+                "\"t\":chat.delta",
+                "\"t\":ok=true"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn turns_of_one_session_run_in_order_and_events_go_to_their_own_request() {
+        let turns = Turns::new();
+        let input = "{\"id\":1,\"method\":\"chat.send\",\"params\":{\"session\":\"x\",\"pieces\":3,\"ms\":30}}\n\
+                     {\"id\":2,\"method\":\"chat.send\",\"params\":{\"pieces\":3,\"ms\":20}}\n\
+                     {\"id\":3,\"method\":\"chat.send\",\"params\":{\"session\":\"x\",\"pieces\":2,\"ms\":5}}\n\
+                     {\"id\":4,\"method\":\"chat.send\",\"params\":{\"pieces\":2,\"ms\":5}}\n\
+                     {\"id\":5,\"method\":\"chat.send\",\"params\":{\"session\":\"y\",\"pieces\":4,\"ms\":7},\"timeoutMs\":20}\n";
+        let (summary, lines) = run_turns(&turns, input, Options::default()).await;
+        assert_eq!(
+            summary,
+            Summary {
+                requests: 5,
+                failed: 1
+            },
+            "{lines:?}"
+        );
+        assert_eq!(turns.overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let session_of = |id: i64| -> String {
+            let end = lines
+                .iter()
+                .find(|l| l["id"] == id && l.get("ok").is_some())
+                .unwrap();
+            end["payload"]["session"]
+                .as_str()
+                .unwrap_or("y")
+                .to_string()
+        };
+        for id in 1..=5 {
+            let session = session_of(id);
+            let events: Vec<&Value> = lines
+                .iter()
+                .filter(|l| l["id"] == id && l.get("event").is_some())
+                .collect();
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e["payload"]["session"] == session.as_str()),
+                "request {id}: {events:?}"
+            );
+            let want = [3, 3, 2, 2, 2][id as usize - 1];
+            assert_eq!(events.len(), want, "request {id}: {lines:?}");
+        }
+        // Request 3 waited for request 1 (same session), 4 for 2 (both without one); the
+        // turn of session y ran beside them and its timeout counted from its start.
+        let end = |id: i64| {
+            lines
+                .iter()
+                .position(|l| l["id"] == id && l.get("ok").is_some())
+                .unwrap()
+        };
+        assert!(end(1) < end(3) && end(2) < end(4));
+        assert!(end(5) < end(1), "{lines:?}");
+        assert_eq!(lines[end(5)]["error"]["code"], "TIMEOUT");
     }
 
     #[tokio::test]

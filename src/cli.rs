@@ -34,6 +34,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "-")]
     pub batch: Option<String>,
 
+    /// With `--batch`: run every request alone, in input order, `chat.send` included. By
+    /// default a turn streams while later lines are read and answered (so `chat.abort`
+    /// reaches it), and responses may come out of input order.
+    #[arg(long, requires = "batch")]
+    pub strict_order: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -500,6 +506,18 @@ mod tests {
         assert_eq!(cli.batch.as_deref(), Some("-"));
         let cli = Cli::try_parse_from(["openclaw-rs", "--batch", "reqs.jsonl"]).unwrap();
         assert_eq!(cli.batch.as_deref(), Some("reqs.jsonl"));
+    }
+
+    #[test]
+    fn strict_order_goes_with_batch_only() {
+        let cli = Cli::try_parse_from(["openclaw-rs", "--batch", "--strict-order"]).unwrap();
+        assert!(cli.strict_order);
+        assert!(
+            !Cli::try_parse_from(["openclaw-rs", "--batch"])
+                .unwrap()
+                .strict_order
+        );
+        assert!(Cli::try_parse_from(["openclaw-rs", "--strict-order"]).is_err());
     }
 
     #[test]

@@ -117,7 +117,10 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
 
 async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
     if let Some(source) = cli.batch {
-        return run_batch(&engine, &source).await;
+        let options = batch::Options {
+            strict_order: cli.strict_order,
+        };
+        return run_batch(&engine, &source, options).await;
     }
     match cli.command {
         None => tui::run(&engine, started, commands::no_color()).await,
@@ -144,11 +147,11 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
     }
 }
 
-async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
+async fn run_batch(engine: &Engine, source: &str, options: batch::Options) -> Result<i32> {
     let handle = engine.handle();
     let stdout = tokio::io::stdout();
     let summary = if source == "-" {
-        batch::run(&handle, tokio::io::stdin(), stdout).await
+        batch::run(&handle, tokio::io::stdin(), stdout, options).await
     } else {
         let opened = match tokio::fs::File::open(source).await {
             Ok(file) => file.metadata().await.map(|meta| (file, meta)),
@@ -167,7 +170,7 @@ async fn run_batch(engine: &Engine, source: &str) -> Result<i32> {
                 return Ok(exit::USAGE);
             }
         };
-        batch::run(&handle, file, stdout).await
+        batch::run(&handle, file, stdout, options).await
     };
     let summary = match summary {
         Ok(summary) => summary,

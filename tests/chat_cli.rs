@@ -230,11 +230,9 @@ async fn batch_chat_send_streams_deltas_before_its_response() {
         .collect();
     assert_eq!(lines[a_end]["payload"]["reply"], text);
     assert_eq!(text, "one two three four five six seven eight nine");
-    assert_eq!(
-        lines[a_end + 1]["id"],
-        7,
-        "a non-streaming method has no events"
-    );
+    let seven: Vec<&Value> = lines.iter().filter(|l| l["id"] == 7).collect();
+    assert_eq!(seven.len(), 1, "a non-streaming method has no events");
+    assert_eq!(seven[0]["ok"], true);
 
     // Request b never finishes (an endless stream): its deltas still came out while it
     // ran, before the TIMEOUT that ends it.
@@ -256,15 +254,206 @@ async fn batch_chat_send_streams_deltas_before_its_response() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!(c[0]["payload"]["reply"], "quiet answer");
 
-    // A script that reads only response lines sees one per request, in order.
+    // A script that reads only response lines sees one per request; turns of one session
+    // answer in input order (status may come out before them: it ran while a streamed).
     let responses: Vec<&Value> = lines.iter().filter(|l| l.get("ok").is_some()).collect();
-    let ids: Vec<String> = responses.iter().map(|l| l["id"].to_string()).collect();
-    assert_eq!(ids, vec!["\"a\"", "7", "\"b\"", "\"c\""]);
+    let ids: Vec<String> = responses
+        .iter()
+        .map(|l| l["id"].to_string())
+        .filter(|id| id != "7")
+        .collect();
+    assert_eq!(responses.len(), 4);
+    assert_eq!(ids, vec!["\"a\"", "\"b\"", "\"c\""]);
     assert!(
         lines
             .iter()
             .all(|l| l.get("ok").is_some() != l.get("event").is_some())
     );
+}
+
+/// `--batch` driven line by line, as a coprocess: each stdout line with when it arrived.
+struct Coprocess {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<(std::time::Instant, Value)>,
+}
+
+impl Coprocess {
+    fn start(home: &Path, extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let mut c = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("OPENCLAW_RS_") {
+                c.env_remove(key);
+            }
+        }
+        let mut child = c
+            .env_remove("RUST_LOG")
+            .arg("--home")
+            .arg(home)
+            .arg("--batch")
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value: Value = serde_json::from_str(&line).expect("every line is whole JSON");
+                if tx.send((std::time::Instant::now(), value)).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
+    }
+
+    fn send(&mut self, line: &str) -> std::time::Instant {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        std::time::Instant::now()
+    }
+
+    /// Lines up to and including the first that `done` accepts.
+    fn until(&self, done: impl Fn(&Value) -> bool) -> Vec<(std::time::Instant, Value)> {
+        let mut seen = Vec::new();
+        loop {
+            let next = self.lines.recv_timeout(std::time::Duration::from_secs(20));
+            let (at, line) = next.unwrap_or_else(|_| panic!("no such line; saw {seen:?}"));
+            let last = done(&line);
+            seen.push((at, line));
+            if last {
+                return seen;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        self.child.wait().unwrap().code()
+    }
+}
+
+fn response(id: &'static str) -> impl Fn(&Value) -> bool {
+    move |l: &Value| l["id"] == id && l.get("ok").is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_answers_while_a_turn_streams_and_chat_abort_stops_it_within_100_ms() {
+    let server = FakeProvider::start().await;
+    // A reply that streams a piece every 20 ms and never ends, then a short one.
+    server.script([Fault::Endless, Fault::Reply("after the input ended".into())]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let h = home.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Coprocess::start(&h, &[]);
+        batch.send(r#"{"id":"t","method":"chat.send","params":{"session":"s","message":"go"}}"#);
+        batch.until(|l| l["id"] == "t" && l["event"] == "chat.delta");
+
+        // A request sent while the turn streams is answered while it still streams.
+        batch.send(r#"{"id":"st","method":"status"}"#);
+        let seen = batch.until(response("st"));
+        assert!(seen.last().unwrap().1["ok"] == true);
+        assert!(!seen.iter().any(|(_, l)| response("t")(l)), "{seen:?}");
+        let seen = batch.until(|l| l["id"] == "t" && l["event"] == "chat.delta");
+        assert!(
+            !seen.iter().any(|(_, l)| response("t")(l)),
+            "still streaming"
+        );
+
+        // The abort stops it within 100 ms of its line.
+        let sent = batch.send(r#"{"id":"ab","method":"chat.abort","params":{"session":"s"}}"#);
+        let seen = batch.until(response("t"));
+        let (ended, turn) = seen.last().unwrap();
+        let took = ended.duration_since(sent);
+        assert_eq!(turn["error"]["code"], "CANCELLED", "{turn}");
+        assert!(
+            took < std::time::Duration::from_millis(100),
+            "the turn ended {took:?} after the abort"
+        );
+        let abort = seen
+            .iter()
+            .map(|(_, l)| l)
+            .find(|l| response("ab")(l))
+            .cloned()
+            .unwrap_or_else(|| batch.until(response("ab")).pop().unwrap().1);
+        assert_eq!(abort["payload"]["aborted"], 1, "{abort}");
+
+        // An abort of a turn that already ended, or of a session with none, stops nothing.
+        batch.send(r#"{"id":"again","method":"chat.abort","params":{"session":"s"}}"#);
+        let again = batch.until(response("again")).pop().unwrap().1;
+        assert_eq!(again["payload"]["aborted"], 0, "{again}");
+        batch.send(r#"{"id":"nobody","method":"chat.abort","params":{"session":"nobody"}}"#);
+        let nobody = batch.until(response("nobody")).pop().unwrap().1;
+        assert_eq!(nobody["payload"]["aborted"], 0, "{nobody}");
+
+        // The input ends while a turn runs: the turn finishes and is answered.
+        batch.send(
+            r#"{"id":"last","method":"chat.send","params":{"session":"s","message":"once more"}}"#,
+        );
+        drop(batch.stdin.take());
+        let last = batch.until(response("last")).pop().unwrap().1;
+        assert_eq!(last["payload"]["reply"], "after the input ended", "{last}");
+        assert_eq!(
+            batch.finish(),
+            Some(1),
+            "the cancelled turn counts as failed"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_strict_order_answers_a_request_only_after_the_turn_before_it() {
+    let server = FakeProvider::start().await;
+    server.script([Fault::Endless]);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+             [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+            server.openai_url()
+        ),
+    )
+    .unwrap();
+    let h = home.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Coprocess::start(&h, &["--strict-order"]);
+        batch.send(r#"{"id":"t","method":"chat.send","params":{"session":"s","message":"go"},"timeoutMs":400}"#);
+        batch.until(|l| l["id"] == "t" && l["event"] == "chat.delta");
+        batch.send(r#"{"id":"st","method":"status"}"#);
+        let seen = batch.until(response("st"));
+        let turn = seen
+            .iter()
+            .position(|(_, l)| response("t")(l))
+            .expect("the turn answered before the status request behind it");
+        assert_eq!(seen[turn].1["error"]["code"], "TIMEOUT");
+        assert_eq!(batch.finish(), Some(1));
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,7 +172,7 @@ pub fn ndjson_stream(data: &[u8]) {
 /// every other method: one JSON response frame per request, counted right, the same output
 /// for every cutting, and every line error naming a line that exists.
 pub fn batch_line(data: &[u8]) {
-    use openclaw_rs::batch::{Dispatch, run};
+    use openclaw_rs::batch::{Dispatch, Options, run};
     use openclaw_rs::engine::EngineError;
     use serde_json::Value;
 
@@ -216,7 +216,13 @@ pub fn batch_line(data: &[u8]) {
 
     let batch = |chunks: Vec<Vec<u8>>| {
         let mut out = Vec::new();
-        let summary = ready(run(&Echo, Chunked(chunks.into()), &mut out)).expect("memory I/O");
+        let summary = ready(run(
+            &Echo,
+            Chunked(chunks.into()),
+            &mut out,
+            Options::default(),
+        ))
+        .expect("memory I/O");
         (summary, out)
     };
     let cut = Cut::new(data);
