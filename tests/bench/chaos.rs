@@ -10,7 +10,13 @@
 //! streaming throughput through the TUI (the highest tokens/s with no dropped frame at 60 Hz,
 //! see `tui_stream.rs`); RSS.
 //!
-//! Run: `cargo bench --bench chaos`. Under `cargo test` it runs a 60-turn smoke pass.
+//! Then whole provider chains (503 → 429 → healthy; endless stream → healthy; malformed
+//! output + missing model + healthy; every provider cut), each faulty provider failing on
+//! every request: turns lost while a healthy provider existed (target 0), p50/p99 turn
+//! latency, requests that reached a parked provider (target 0), counted on the fake servers.
+//!
+//! Run: `cargo bench --bench chaos`. Under `cargo test` it runs a 60-turn smoke pass and
+//! 12 turns per chain.
 
 #[path = "../fake_provider/mod.rs"]
 mod fake_provider;
@@ -391,5 +397,264 @@ async fn main() {
     assert_eq!(ok + classified, turns);
     if full {
         assert!(healed_ns - direct_ns < 1_000_000.0, "overhead over 1 ms");
+    }
+    chains(full).await;
+}
+
+/// One provider's behaviour in a chain scenario: the same fault on every request, or none.
+#[derive(Clone)]
+struct Behaviour {
+    id: &'static str,
+    fault: Option<Fault>,
+}
+
+/// A chain the self-healing rules must get through: providers in chain order.
+struct Scenario {
+    name: &'static str,
+    providers: Vec<Behaviour>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let bad = |id, fault| Behaviour {
+        id,
+        fault: Some(fault),
+    };
+    let healthy = |id| Behaviour { id, fault: None };
+    vec![
+        Scenario {
+            name: "baseline: one healthy provider",
+            providers: vec![healthy("healthy")],
+        },
+        Scenario {
+            name: "503 → 429 (Retry-After: 0) → healthy",
+            providers: vec![
+                bad("down", Fault::Status(503)),
+                bad("limited", Fault::RateLimit(0)),
+                healthy("healthy"),
+            ],
+        },
+        Scenario {
+            name: "endless stream → healthy",
+            providers: vec![bad("endless", Fault::Endless), healthy("healthy")],
+        },
+        Scenario {
+            name: "malformed output + missing model + healthy",
+            providers: vec![
+                bad("malformed", Fault::Malformed),
+                bad("nomodel", Fault::WrongModel),
+                healthy("healthy"),
+            ],
+        },
+        Scenario {
+            name: "every provider cut mid-stream",
+            providers: vec![
+                bad("cut1", Fault::Cut),
+                bad("cut2", Fault::Cut),
+                bad("cut3", Fault::Cut),
+            ],
+        },
+    ]
+}
+
+/// What one chain scenario measured.
+struct ChainRun {
+    name: &'static str,
+    turns: usize,
+    ok: usize,
+    /// Failed turns while a provider that never fails was in the chain.
+    lost: usize,
+    /// Failed turns that ended classified within the deadline.
+    classified: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Requests that reached a provider parked when its turn started.
+    parked_calls: usize,
+    /// Providers parked at the end, and the requests each server got in all.
+    parked_at_end: Vec<String>,
+    calls: Vec<(&'static str, usize)>,
+    wall: Duration,
+}
+
+async fn chain_scenario(scenario: Scenario, turns: usize) -> ChainRun {
+    let mut servers = Vec::new();
+    for p in &scenario.providers {
+        let server = FakeProvider::start().await;
+        if let Some(fault) = &p.fault {
+            // More than any number of turns can consume: the fault never runs out.
+            server.script(std::iter::repeat_n(fault.clone(), turns * 8 + 16));
+        }
+        servers.push(server);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // The chaos policy above (short timers so one run sees cooldowns end), with the
+    // self-healing defaults for the rules under test: one attempt per provider at least,
+    // `attempt_share` 0.5, `park_after` 3. An attempt may take the whole deadline
+    // (`request_timeout_ms`), so only `attempt_share` keeps an endless stream from eating it.
+    let mut config = "[self_heal]\nmax_attempts = 3\nbackoff_ms = 5\nbackoff_max_ms = 50\n\
+         fallback_after_retries = 1\ndeadline_ms = 2000\nfirst_byte_timeout_ms = 150\n\
+         idle_timeout_ms = 150\nrequest_timeout_ms = 2000\nretry_after_max_ms = 100\n\
+         cooldown_ms = 200\ncooldown_max_ms = 2000\nbilling_cooldown_ms = 2000\n\
+         circuit_threshold = 5\ncircuit_open_ms = 300\nfallback = []\n\
+         [chat]\nrecall_hits = 0\n"
+        .to_string();
+    for (i, (p, server)) in scenario.providers.iter().zip(&servers).enumerate() {
+        config.push_str(&format!(
+            "[providers.{}]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\npriority = {}\n",
+            p.id,
+            server.openai_url(),
+            i + 1
+        ));
+    }
+    std::fs::write(tmp.path().join("config.toml"), config).unwrap();
+    let engine = Engine::start(
+        load(&LoadOptions {
+            state_dir: tmp.path().to_path_buf(),
+            ..Default::default()
+        }),
+        Vec::new(),
+    );
+    let h = engine.handle();
+    assert!(
+        h.snapshot().diagnostics.is_empty(),
+        "{:?}",
+        h.snapshot().diagnostics
+    );
+    let has_healthy = scenario.providers.iter().any(|p| p.fault.is_none());
+    let parked_now = |list: &serde_json::Value| -> Vec<String> {
+        list["providers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["parked"].as_object().is_some_and(|m| !m.is_empty()))
+            .filter_map(|p| p["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let calls_of = |id: &str| {
+        let i = scenario.providers.iter().position(|p| p.id == id).unwrap();
+        servers[i].chat_calls()
+    };
+    let (mut ok, mut lost, mut classified, mut parked_calls) = (0, 0, 0, 0);
+    let mut latencies = Vec::with_capacity(turns);
+    let mut late = Vec::new();
+    let started = Instant::now();
+    for turn in 0..turns {
+        let list = h.call("providers.list", json!({})).await.unwrap();
+        let parked: Vec<(String, usize)> = parked_now(&list)
+            .into_iter()
+            .map(|id| {
+                let n = calls_of(&id);
+                (id, n)
+            })
+            .collect();
+        let t = Instant::now();
+        let result = h
+            .call(
+                "chat.send",
+                json!({ "session": format!("c{turn}"), "message": format!("turn {turn}") }),
+            )
+            .await;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        latencies.push(ms);
+        parked_calls += parked
+            .iter()
+            .map(|(id, before)| calls_of(id) - before)
+            .sum::<usize>();
+        match result {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                if has_healthy {
+                    lost += 1;
+                    late.push(format!("turn {turn}: lost: {e:?}"));
+                }
+                let telemetry = e
+                    .details
+                    .as_ref()
+                    .map(|d| d["runtime"]["selfHealing"]["attempts"].is_array())
+                    .unwrap_or(false);
+                if telemetry && ms <= (DEADLINE_MS + SLACK_MS) as f64 {
+                    classified += 1;
+                } else {
+                    late.push(format!("turn {turn}: {ms:.0} ms, {e:?}"));
+                }
+            }
+        }
+    }
+    let wall = started.elapsed();
+    for l in late.iter().take(5) {
+        println!("{}: {l}", scenario.name);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let list = h.call("providers.list", json!({})).await.unwrap();
+    ChainRun {
+        name: scenario.name,
+        turns,
+        ok,
+        lost,
+        classified,
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        parked_calls,
+        parked_at_end: parked_now(&list),
+        calls: scenario
+            .providers
+            .iter()
+            .zip(&servers)
+            .map(|(p, s)| (p.id, s.chat_calls()))
+            .collect(),
+        wall,
+    }
+}
+
+/// The self-healing rules over whole chains: no turn lost while a healthy provider is in
+/// the chain, no request to a parked provider, every failure classified within the deadline.
+async fn chains(full: bool) {
+    let turns = if full { 200 } else { 12 };
+    let mut runs = Vec::new();
+    for scenario in scenarios() {
+        runs.push(chain_scenario(scenario, turns).await);
+    }
+    println!("\n## Chaos: whole provider chains\n");
+    println!(
+        "{turns} turns per scenario through `chat.send`, one new session each, against \
+         OpenAI-compatible fake providers chained by priority; each faulty provider answers \
+         every request with its fault, the healthy one never fails.\n"
+    );
+    println!(
+        "| scenario | turns ok | lost while a healthy provider existed (target 0) | failed, classified in time | turn latency p50 / p99 | ratio to baseline, p50 / p99 | calls to parked providers (target 0) | requests per provider | parked at the end | wall |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let (base_p50, base_p99) = (runs[0].p50_ms, runs[0].p99_ms);
+    for r in &runs {
+        let calls: Vec<String> = r.calls.iter().map(|(id, n)| format!("{id} {n}")).collect();
+        println!(
+            "| {} | {} of {} | {} | {} | {:.1} / {:.1} ms | {:.2} / {:.2} | {} | {} | {} | {:.1} s |",
+            r.name,
+            r.ok,
+            r.turns,
+            r.lost,
+            r.classified,
+            r.p50_ms,
+            r.p99_ms,
+            r.p50_ms / base_p50,
+            r.p99_ms / base_p99,
+            r.parked_calls,
+            calls.join(", "),
+            if r.parked_at_end.is_empty() {
+                "none".to_string()
+            } else {
+                r.parked_at_end.join(", ")
+            },
+            r.wall.as_secs_f64()
+        );
+    }
+    for r in &runs {
+        assert_eq!(r.lost, 0, "{}: turns lost", r.name);
+        assert_eq!(r.parked_calls, 0, "{}: parked providers called", r.name);
+        assert_eq!(
+            r.ok + r.classified,
+            r.turns,
+            "{}: a turn was late or unclassified",
+            r.name
+        );
     }
 }
