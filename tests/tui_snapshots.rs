@@ -472,7 +472,8 @@ mod memory {
     use openclaw_rs::memory::types::{
         ChunkView, ComponentScore, Consistency, EdgeCount, EdgeKind, EdgeView, EmbedderIdentity,
         Fusion, GetResult, NeighborsResult, NodeKind, NodeResult, NodeView, SearchHit, SearchMode,
-        SearchResult, StatusResult as MemoryStatus, TopResult,
+        SearchResult, StatusResult as MemoryStatus, TopResult, VectorIndexChoice, VectorIndexKind,
+        VectorIndexStatus,
     };
     use openclaw_rs::tui::app::Command;
 
@@ -509,6 +510,14 @@ mod memory {
                 ok: true,
                 checked_at: 0,
                 ..Consistency::default()
+            },
+            vector_index: VectorIndexStatus {
+                setting: VectorIndexChoice::Auto,
+                kind: VectorIndexKind::Scan,
+                stored: chunks,
+                indexed: 0,
+                pending: 0,
+                last_build: None,
             },
         }
     }

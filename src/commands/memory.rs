@@ -504,6 +504,45 @@ pub fn status_text(s: &StatusResult) -> String {
         }
         None => out.push_str("last index  never (run `openclaw-rs memory index`)\n"),
     }
+    let v = &s.vector_index;
+    let setting = match v.setting {
+        VectorIndexChoice::Auto => "auto",
+        VectorIndexChoice::Scan => "scan",
+        VectorIndexChoice::Arroy => "arroy",
+    };
+    match v.kind {
+        VectorIndexKind::Scan => {
+            let _ = writeln!(
+                out,
+                "vector idx  scan (setting {setting}): all {} vector(s), exact, no build",
+                v.stored
+            );
+        }
+        VectorIndexKind::Arroy => {
+            let _ = writeln!(
+                out,
+                "vector idx  arroy (setting {setting}): {} of {} vector(s) indexed, {} pending                  (scanned until the next build)",
+                v.indexed, v.stored, v.pending
+            );
+        }
+    }
+    match &v.last_build {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "last build  {} ({} ms, {} tree(s), {} added, {} removed)",
+                format_ms(b.at),
+                b.took_ms,
+                b.trees,
+                b.added,
+                b.removed
+            );
+        }
+        None if v.kind == VectorIndexKind::Arroy => {
+            out.push_str("last build  never (`openclaw-rs memory index` builds it)\n");
+        }
+        None => {}
+    }
     let c = &s.consistency;
     let _ = writeln!(
         out,
@@ -515,6 +554,12 @@ pub fn status_text(s: &StatusResult) -> String {
         c.repaired
     );
     out
+}
+
+/// Unix milliseconds as an HTTP date (UTC), the one date format the project already prints.
+fn format_ms(ms: i64) -> String {
+    let at = u64::try_from(ms).unwrap_or(0);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at))
 }
 
 fn node_ref(text: &str) -> NodeRef {

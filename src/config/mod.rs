@@ -449,6 +449,10 @@ pub struct MemoryConfig {
     pub search: MemorySearchConfig,
     pub graph: MemoryGraphConfig,
     pub remote: RemoteEmbedderConfig,
+    /// How vector neighbours are found: `scan` (exact, no build), `arroy` (approximate
+    /// forest, built after each index run), or `auto` (arroy from the measured crossover up,
+    /// docs/memory.md).
+    pub vector_index: crate::memory::types::VectorIndexChoice,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -511,6 +515,7 @@ impl Default for MemoryConfig {
             search: MemorySearchConfig::default(),
             graph: MemoryGraphConfig::default(),
             remote: RemoteEmbedderConfig::default(),
+            vector_index: crate::memory::types::VectorIndexChoice::Auto,
         }
     }
 }

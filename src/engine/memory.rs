@@ -27,6 +27,7 @@ impl From<MemoryError> for EngineError {
                 ErrorCode::Unavailable
             }
             MemoryError::Io(_) => ErrorCode::Internal,
+            MemoryError::Cancelled(_) => ErrorCode::Cancelled,
         };
         EngineError::new(code, e.to_string())
     }
@@ -185,6 +186,7 @@ pub fn memory_options(snapshot: &Snapshot) -> MemoryOptions {
         },
         embedder,
         embedder_notice,
+        vector_index: memory.vector_index,
     }
 }
 

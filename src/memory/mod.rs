@@ -8,6 +8,7 @@
 pub mod chunk;
 pub mod embed;
 pub mod graph;
+pub mod index;
 mod ingest;
 pub mod inspect;
 mod search;
@@ -45,6 +46,17 @@ pub enum MemoryError {
     Invalid(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Cancelled(String),
+}
+
+impl From<index::BuildError> for MemoryError {
+    fn from(e: index::BuildError) -> Self {
+        match e {
+            index::BuildError::Cancelled => MemoryError::Cancelled(e.to_string()),
+            index::BuildError::Store(e) => MemoryError::Store(e),
+        }
+    }
 }
 
 impl From<heed::Error> for MemoryError {
@@ -98,6 +110,8 @@ pub struct MemoryOptions {
     pub graph: GraphLimits,
     pub search: SearchDefaults,
     pub embedder: Arc<dyn Embedder>,
+    /// `memory.vector_index`: scan, arroy, or chosen by the store's size.
+    pub vector_index: VectorIndexChoice,
     /// Why the embedder in use is not the one configured, when it is not.
     pub embedder_notice: Option<String>,
 }
@@ -113,6 +127,8 @@ pub struct Memory {
     /// One writer at a time (tantivy allows one, and ingestion is sequential anyway).
     writer: Mutex<()>,
     consistency: Mutex<Consistency>,
+    /// Set to stop a running vector index build; cleared when the next one starts.
+    cancel_build: std::sync::atomic::AtomicBool,
 }
 
 impl Memory {
@@ -221,6 +237,7 @@ impl Memory {
             graph_limits,
             writer: Mutex::new(()),
             consistency: Mutex::new(Consistency::default()),
+            cancel_build: std::sync::atomic::AtomicBool::new(false),
         };
         if check {
             let report = memory.check_and_repair()?;
@@ -422,7 +439,14 @@ impl Memory {
             .unwrap_or("note")
             .to_string();
         let _writer = self.lock_writer();
-        ingest::add_note(self, &source, params)
+        let added = ingest::add_note(self, &source, params)?;
+        // Notes arrive one at a time: until enough are pending they are scanned exactly
+        // (cheap), then one incremental build takes them into the forest.
+        let pending = self.read(|txn| Ok(index::pending_count(&self.store, txn)?))?;
+        if pending >= index::BUILD_AFTER_PENDING {
+            self.build_vector_index_locked(&|_| {})?;
+        }
+        Ok(added)
     }
 
     pub fn get(&self, params: GetParams) -> Result<GetResult> {
@@ -524,6 +548,14 @@ impl Memory {
             self.rebuild()?;
         }
         let result = ingest::index(self, params, progress)?;
+        // Only what this run changed goes into the forest.
+        self.build_vector_index_locked(&|p: index::BuildProgress| {
+            progress(IndexProgress {
+                done: p.done,
+                total: p.total,
+                message: format!("vector index: {}", p.message),
+            })
+        })?;
         if result.forced {
             // Everything was written just now; record that the three indexes agree.
             drop(_writer);
@@ -531,6 +563,56 @@ impl Memory {
             *self.lock_consistency() = report;
         }
         Ok(result)
+    }
+
+    /// The vector index that answers searches for the store as it is in `txn`.
+    fn vector_index(&self, txn: &RoTxn<'_>) -> Result<Box<dyn index::VectorIndex + Send + Sync>> {
+        let stored = vectors::len(&self.store.dbs, txn)?;
+        Ok(index::for_kind(index::resolve(
+            self.options.vector_index,
+            stored,
+        )))
+    }
+
+    /// Bring the arroy forest up to date when it is the index in effect (only what changed
+    /// since its last build is rebuilt). `None` when there was nothing to do.
+    pub fn build_vector_index(
+        &self,
+        progress: &dyn Fn(index::BuildProgress),
+    ) -> Result<Option<AnnBuild>> {
+        let _writer = self.lock_writer();
+        self.build_vector_index_locked(progress)
+    }
+
+    fn build_vector_index_locked(
+        &self,
+        progress: &dyn Fn(index::BuildProgress),
+    ) -> Result<Option<AnnBuild>> {
+        use std::sync::atomic::Ordering;
+        if !self.vectors_enabled() {
+            return Ok(None);
+        }
+        let stored = self.read(|txn| Ok(vectors::len(&self.store.dbs, txn)?))?;
+        if index::resolve(self.options.vector_index, stored) != VectorIndexKind::Arroy {
+            return Ok(None);
+        }
+        self.cancel_build.store(false, Ordering::Relaxed);
+        let control = index::BuildControl {
+            progress,
+            cancel: &self.cancel_build,
+            trees: None,
+        };
+        Ok(index::build(
+            &self.store,
+            self.options.embedder.dimensions(),
+            &control,
+        )?)
+    }
+
+    /// Stop a running vector index build; nothing of it is kept, the previous index answers.
+    pub fn cancel_build(&self) {
+        self.cancel_build
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn search(&self, params: SearchParams) -> Result<SearchResult> {
@@ -571,6 +653,14 @@ impl Memory {
             embedder_mismatch: self.mismatch(),
             last_index,
             consistency: self.lock_consistency().clone(),
+            vector_index: VectorIndexStatus {
+                setting: self.options.vector_index,
+                kind: index::resolve(self.options.vector_index, vectors),
+                stored: vectors,
+                indexed: index::indexed(dbs, &txn)?,
+                pending: index::pending_count(&self.store, &txn)?,
+                last_build: index::last_build(&self.store, &txn)?,
+            },
         };
         Ok(status)
     }
@@ -582,7 +672,8 @@ impl Memory {
         Ok(if exact {
             vectors::nearest_exact(&self.store.dbs, &txn, vector, k)?
         } else {
-            vectors::nearest(&self.store.dbs, &txn, vector, k, None)?
+            self.vector_index(&txn)?
+                .nearest(&self.store.dbs, &txn, vector, k, None)?
         })
     }
 

@@ -83,13 +83,16 @@ pub fn search(memory: &Memory, params: SearchParams) -> Result<SearchResult> {
             Ok(mut vectors) if !vectors.is_empty() => {
                 let vector = vectors.swap_remove(0);
                 if vector.iter().any(|x| *x != 0.0) {
-                    match super::vectors::nearest(
-                        &memory.store.dbs,
-                        &txn,
-                        &vector,
-                        pool,
-                        allowed.as_ref(),
-                    ) {
+                    let found = memory.vector_index(&txn).and_then(|index| {
+                        Ok(index.nearest(
+                            &memory.store.dbs,
+                            &txn,
+                            &vector,
+                            pool,
+                            allowed.as_ref(),
+                        )?)
+                    });
+                    match found {
                         Ok(hits) => {
                             vector_hits = hits
                                 .into_iter()

@@ -18,7 +18,10 @@ use super::types::{ChunkId, DocumentId, DocumentKind, EdgeKind, NodeId, NodeKind
 
 /// 2: vectors moved from an arroy forest to `vectors.rs`; a version-1 store is migrated at
 /// open by dropping the old vectors, which the consistency check then embeds again.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: an arroy forest (`ann`) over the stored vectors as the approximate tier (`index.rs`);
+/// a version-2 store gains the empty database at open and keeps its vectors, and the
+/// first build takes them all.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const INITIAL_MAP_SIZE: usize = 64 << 20;
 const MAX_DBS: u32 = 16;
@@ -49,6 +52,8 @@ pub enum StoreError {
          damaged); move the directory aside and run `openclaw-rs memory index --force`"
     )]
     Incomplete { dir: String },
+    #[error("vector index: {0}")]
+    Ann(#[from] arroy::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -173,6 +178,8 @@ pub struct Dbs {
     pub vectors: Database<'static, Id, Bytes>,
     pub vector_slots: Database<'static, Id, Id>,
     pub vector_codes: Database<'static, Id, Bytes>,
+    /// arroy's forest over the same vectors (`index.rs`).
+    pub ann: arroy::Database<'static, arroy::distances::Cosine>,
 }
 
 pub struct Store {
@@ -222,6 +229,7 @@ impl Store {
                         opener.create_database(wtxn, Some("vectors"))?,
                         opener.create_database(wtxn, Some("vector_slots"))?,
                         opener.create_database(wtxn, Some("vector_codes"))?,
+                        opener.create_database(wtxn, Some("ann"))?,
                     ),
                 )))
             })
@@ -230,7 +238,7 @@ impl Store {
         let (
             (meta, documents, doc_by_source, chunks),
             (nodes, node_by_key, edges_out, edges_in),
-            (vectors, vector_slots, vector_codes),
+            (vectors, vector_slots, vector_codes, ann),
         ) = dbs;
         let store = Self {
             dir: dir.to_path_buf(),
@@ -247,6 +255,7 @@ impl Store {
                 vectors,
                 vector_slots,
                 vector_codes,
+                ann,
             },
             resize: RwLock::new(()),
         };
@@ -296,6 +305,7 @@ impl Store {
                         opener.open_database(rtxn, Some("vectors"))?,
                         opener.open_database(rtxn, Some("vector_slots"))?,
                         opener.open_database(rtxn, Some("vector_codes"))?,
+                        opener.open_database(rtxn, Some("ann"))?,
                     ),
                 )))
             })
@@ -307,7 +317,7 @@ impl Store {
         let (
             (meta, documents, doc_by_source, chunks),
             (nodes, node_by_key, edges_out, edges_in),
-            (vectors, vector_slots, vector_codes),
+            (vectors, vector_slots, vector_codes, ann),
         ) = opened;
         // A store of an older schema lacks newer databases: say that, not "damaged".
         if let Some(meta) = meta {
@@ -338,6 +348,7 @@ impl Store {
                 vectors: vectors.ok_or_else(missing)?,
                 vector_slots: vector_slots.ok_or_else(missing)?,
                 vector_codes: vector_codes.ok_or_else(missing)?,
+                ann: ann.ok_or_else(missing)?,
             },
             resize: RwLock::new(()),
         };
@@ -360,6 +371,8 @@ impl Store {
                 super::vectors::clear(&self.dbs, txn)?;
                 self.meta_put(txn, "schema_version", &SCHEMA_VERSION)
             }),
+            // The `ann` database was created empty just now; the vectors stay.
+            Some(2) => self.write(|txn| self.meta_put(txn, "schema_version", &SCHEMA_VERSION)),
             Some(found) => Err(StoreError::Schema {
                 dir: self.dir.display().to_string(),
                 found,
@@ -569,6 +582,7 @@ fn is_map_full(e: &heed::Error) -> bool {
 fn is_store_map_full(e: &StoreError) -> bool {
     match e {
         StoreError::Lmdb { source, .. } => is_map_full(source),
+        StoreError::Ann(arroy::Error::Heed(source)) => is_map_full(source),
         _ => false,
     }
 }

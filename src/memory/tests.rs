@@ -15,6 +15,7 @@ pub fn options(root: &Path) -> MemoryOptions {
         search: SearchDefaults::default(),
         embedder: Arc::new(HashEmbedder::new(384)),
         embedder_notice: None,
+        vector_index: Default::default(),
     }
 }
 
@@ -642,4 +643,50 @@ fn minilm_finds_a_fact_in_the_second_half_of_a_long_passage() {
     assert!(text.contains("submarine"), "{:.3}: {text}", nearest[0].1);
     assert!(nearest[0].1 > 0.3, "similarity {}", nearest[0].1);
     assert_eq!(memory.status().unwrap().truncated_chunks, 0);
+}
+
+#[test]
+fn the_vector_index_setting_decides_which_index_is_built_and_used() {
+    let texts = [
+        "The lighthouse keeper logs the weather every morning.",
+        "Ada Lovelace wrote the first program for the Analytical Engine.",
+        "Tomatoes and beans grow in the raised beds by the fence.",
+    ];
+    let mut seen = Vec::new();
+    for choice in [
+        VectorIndexChoice::Scan,
+        VectorIndexChoice::Arroy,
+        VectorIndexChoice::Auto,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let memory = Memory::open(MemoryOptions {
+            vector_index: choice,
+            ..options(tmp.path())
+        })
+        .unwrap();
+        for text in texts {
+            note(&memory, text, &[]);
+        }
+        let built = memory.build_vector_index(&|_| {}).unwrap();
+        let status = memory.status().unwrap().vector_index;
+        assert_eq!((status.setting, status.stored), (choice, 3));
+        let hits = memory
+            .search(SearchParams {
+                query: "Analytical Engine program".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .hits;
+        assert!(hits[0].text.is_some() && hits[0].vector.is_some());
+        seen.push((status.kind, status.indexed, built.is_some()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (VectorIndexKind::Scan, 0, false),
+            (VectorIndexKind::Arroy, 3, true),
+            // Three chunks are far below the crossover.
+            (VectorIndexKind::Scan, 0, false),
+        ]
+    );
 }

@@ -311,6 +311,63 @@ pub struct StatusResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_index: Option<LastIndex>,
     pub consistency: Consistency,
+    /// Which vector index answers searches and how far it has caught up with the store.
+    pub vector_index: VectorIndexStatus,
+}
+
+/// `memory.vector_index`: how vector neighbours are found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexChoice {
+    /// The scan below the measured crossover, arroy above it (docs/memory.md).
+    #[default]
+    Auto,
+    /// Every vector scored in int8, the best re-ranked by exact cosine.
+    Scan,
+    /// arroy's random-projection forest, re-ranked by exact cosine; chunks written since its
+    /// last build are scanned and merged.
+    Arroy,
+}
+
+/// The index in effect (what `auto` resolved to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexKind {
+    Scan,
+    Arroy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VectorIndexStatus {
+    /// The setting.
+    pub setting: VectorIndexChoice,
+    /// The index that answers searches now.
+    pub kind: VectorIndexKind,
+    /// Vectors stored (the scan always covers them all).
+    pub stored: u64,
+    /// Vectors in the arroy forest as of its last build; 0 when it was never built.
+    pub indexed: u64,
+    /// Vectors written or deleted since that build: scanned exactly and merged until the
+    /// next build.
+    pub pending: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_build: Option<AnnBuild>,
+}
+
+/// One arroy build, as recorded in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnnBuild {
+    /// Unix milliseconds when it was committed.
+    pub at: i64,
+    pub took_ms: u64,
+    /// Items in the forest after it.
+    pub items: u64,
+    pub trees: u32,
+    /// Vectors added or replaced, and removed, by it.
+    pub added: u64,
+    pub removed: u64,
 }
 
 // ---- graph ----------------------------------------------------------------------------------

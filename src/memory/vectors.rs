@@ -34,6 +34,9 @@ pub const BLOCK_SLOTS: usize = 1024;
 const EMPTY: u32 = u32::MAX;
 const FREE_SLOTS_KEY: &str = "vector_free_slots";
 const NEXT_SLOT_KEY: &str = "vector_next_slot";
+/// Chunk ids whose vector was written or deleted since the arroy forest's last build
+/// (`index.rs`); kept only once a forest exists, as until then a build takes everything.
+const PENDING_KEY: &str = "ann_pending";
 /// Candidates re-ranked by exact cosine per neighbour asked for, and at least this many more:
 /// int8 rounding reorders near-ties only, so a small margin restores the exact order.
 const RERANK_FACTOR: usize = 2;
@@ -73,6 +76,7 @@ pub fn put_many(dbs: &Dbs, txn: &mut RwTxn<'_>, items: &[(ChunkId, &[f32])]) -> 
             .or_default()
             .push((index, *id, quantize(&unit)));
     }
+    mark_pending(dbs, txn, items.iter().map(|(id, _)| *id))?;
     for (block, updates) in by_block {
         let mut bytes = match dbs.vector_codes.get(txn, &block)? {
             Some(existing) if existing.len() == block_len(dims) => existing.to_vec(),
@@ -89,6 +93,7 @@ pub fn put_many(dbs: &Dbs, txn: &mut RwTxn<'_>, items: &[(ChunkId, &[f32])]) -> 
 /// Remove the vectors of `ids`; ids without one are skipped.
 pub fn delete_many(dbs: &Dbs, txn: &mut RwTxn<'_>, ids: &[ChunkId]) -> Result<()> {
     let (mut free, next) = load_slots(dbs, txn)?;
+    mark_pending(dbs, txn, ids.iter().copied())?;
     let mut by_block: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for id in ids {
         dbs.vectors.delete(txn, id)?;
@@ -126,7 +131,70 @@ pub fn clear(dbs: &Dbs, txn: &mut RwTxn<'_>) -> Result<()> {
     let meta = dbs.meta.remap_data_type::<Bytes>();
     meta.delete(txn, FREE_SLOTS_KEY)?;
     meta.delete(txn, NEXT_SLOT_KEY)?;
+    meta.delete(txn, PENDING_KEY)?;
+    // The forest indexes these vectors: it goes with them, and the next build starts afresh.
+    dbs.ann.clear(txn)?;
+    meta.delete(txn, super::index::LAST_BUILD_KEY)?;
     Ok(())
+}
+
+fn mark_pending(dbs: &Dbs, txn: &mut RwTxn<'_>, ids: impl Iterator<Item = ChunkId>) -> Result<()> {
+    if dbs.meta.get(txn, super::index::LAST_BUILD_KEY)?.is_none() {
+        return Ok(());
+    }
+    let mut pending = pending(dbs, txn)?;
+    pending.extend(ids);
+    let meta = dbs.meta.remap_data_type::<Bytes>();
+    let mut bytes = Vec::with_capacity(pending.serialized_size());
+    pending.serialize_into(&mut bytes)?;
+    meta.put(txn, PENDING_KEY, &bytes)?;
+    Ok(())
+}
+
+/// Chunk ids written or deleted since the arroy forest's last build.
+pub fn pending(dbs: &Dbs, txn: &RoTxn<'_>) -> Result<RoaringBitmap> {
+    let meta = dbs.meta.remap_data_type::<Bytes>();
+    Ok(match meta.get(txn, PENDING_KEY)? {
+        Some(bytes) => RoaringBitmap::deserialize_from(bytes)?,
+        None => RoaringBitmap::new(),
+    })
+}
+
+/// A build took every pending change into the forest.
+pub fn clear_pending(dbs: &Dbs, txn: &mut RwTxn<'_>) -> Result<()> {
+    dbs.meta
+        .remap_data_type::<Bytes>()
+        .delete(txn, PENDING_KEY)?;
+    Ok(())
+}
+
+/// Exact cosine between a unit-length query and chunk `id`'s stored vector.
+pub fn similarity(dbs: &Dbs, txn: &RoTxn<'_>, unit: &[f32], id: ChunkId) -> Result<Option<f32>> {
+    Ok(dbs
+        .vectors
+        .get(txn, &id)?
+        .map(|bytes| dot_bytes(unit, bytes)))
+}
+
+/// The `count` chunks among `ids` most similar to `query`, by exact cosine; ids without a
+/// vector (deleted) are skipped.
+pub fn nearest_among(
+    dbs: &Dbs,
+    txn: &RoTxn<'_>,
+    query: &[f32],
+    count: usize,
+    ids: &RoaringBitmap,
+) -> Result<Vec<(ChunkId, f32)>> {
+    let unit = unit_length(query);
+    let mut found = Vec::with_capacity(ids.len() as usize);
+    for id in ids {
+        if let Some(similarity) = similarity(dbs, txn, &unit, id)? {
+            found.push((id, similarity));
+        }
+    }
+    found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    found.truncate(count);
+    Ok(found)
 }
 
 pub fn get(dbs: &Dbs, txn: &RoTxn<'_>, id: ChunkId) -> Result<Option<Vec<f32>>> {
@@ -391,7 +459,7 @@ fn save_slots(dbs: &Dbs, txn: &mut RwTxn<'_>, free: &RoaringBitmap, next: u32) -
     Ok(())
 }
 
-fn unit_length(vector: &[f32]) -> Vec<f32> {
+pub fn unit_length(vector: &[f32]) -> Vec<f32> {
     let mut unit = vector.to_vec();
     super::embed::l2_normalize(&mut unit);
     unit

@@ -295,6 +295,7 @@ fn main() {
         search: Default::default(),
         embedder: embedder.clone(),
         embedder_notice: None,
+        vector_index: Default::default(),
     })
     .expect("open store");
     let mut recall_sum = 0.0;

@@ -302,6 +302,26 @@ mod tests {
     }
 
     #[test]
+    fn the_vector_index_setting_reaches_the_store_options() {
+        let tmp = state();
+        let default = options(&snapshot(tmp.path()), None);
+        assert_eq!(
+            default.vector_index,
+            crate::memory::types::VectorIndexChoice::Auto
+        );
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n",
+        )
+        .unwrap();
+        let chosen = options(&snapshot(tmp.path()), None);
+        assert_eq!(
+            chosen.vector_index,
+            crate::memory::types::VectorIndexChoice::Arroy
+        );
+    }
+
+    #[test]
     fn no_memory_dir_means_no_finding() {
         let tmp = state();
         let snap = snapshot(tmp.path());
