@@ -31,6 +31,14 @@ impl Tmux {
         self.cmd(&args);
     }
 
+    /// Paste `text` as a terminal does: bracketed when the program asked for it (`-p`).
+    fn paste(&self, text: &str) {
+        let set = self.cmd(&["set-buffer", "-b", "e2e", "--", text]);
+        assert!(set.status.success(), "{set:?}");
+        let pasted = self.cmd(&["paste-buffer", "-p", "-d", "-b", "e2e", "-t", "e2e"]);
+        assert!(pasted.status.success(), "{pasted:?}");
+    }
+
     /// Wait until the screen shows `text`; fail with the screen when it does not.
     fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -116,6 +124,14 @@ fn assert_restored(tmux: &Tmux) {
         "0",
         "left the alternate screen"
     );
+    // Bracketed paste is off again: a paste into the shell arrives bare, not wrapped in
+    // ESC [200~ ... ESC [201~ (which the cooked tty would echo as ^[[200~).
+    tmux.paste("PASTED-AFTER-EXIT");
+    let screen = tmux.wait_for("PASTED-AFTER-EXIT");
+    assert!(
+        !screen.contains("200~"),
+        "bracketed paste left on:\n{screen}"
+    );
 }
 
 #[test]
@@ -154,6 +170,39 @@ fn visit_every_pane_and_quit_restores_the_terminal() {
     tmux.cmd(&["resize-window", "-t", "e2e", "-x", "100", "-y", "30"]);
     tmux.wait_for("memory · search");
 
+    tmux.keys(&["q"]);
+    assert_restored(&tmux);
+}
+
+/// A multi-line paste goes into the message box as typed text: every line shows, nothing is
+/// sent at the first newline, and escape sequences in it do not reach the terminal.
+#[test]
+fn a_multi_line_paste_is_typed_not_sent() {
+    if !tmux_available() {
+        println!("skipped: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let tmux = start_app("paste", home.path());
+    tmux.wait_for("No conversations yet");
+    tmux.keys(&["1", "Enter"]);
+    // A title change and a screen clear ride along; the field keeps the words only.
+    tmux.paste("first pasted line\nsecond \x1b]2;HIJACKED\x07line\x1b[2J\nthird line");
+    let screen = tmux.wait_for("third line");
+    assert!(
+        screen.contains("first pasted line") && screen.contains("second line"),
+        "every line in the box:\n{screen}"
+    );
+    // Nothing was sent: the transcript is still empty and no turn runs.
+    assert!(screen.contains("No conversations yet"), "{screen}");
+    let title = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_title}"]);
+    assert!(
+        !String::from_utf8_lossy(&title.stdout).contains("HIJACKED"),
+        "the pasted escape reached the terminal"
+    );
+    // Apart: ESC and q in one write would read as Alt+q.
+    tmux.keys(&["C-u", "Escape"]);
+    tmux.wait_for("new · ");
     tmux.keys(&["q"]);
     assert_restored(&tmux);
 }

@@ -87,6 +87,9 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
+    /// Text the terminal handed over as one paste (bracketed paste): typed into the field
+    /// that has focus, never taken as keys.
+    Paste(String),
     Resize(u16, u16),
     CallDone {
         method: String,
@@ -735,6 +738,7 @@ impl App {
     pub fn handle(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Key(key) => self.handle_key(key),
+            Msg::Paste(text) => self.handle_paste(&text),
             Msg::Resize(width, height) => {
                 self.terminal.width = width;
                 self.terminal.height = height;
@@ -991,6 +995,55 @@ impl App {
                 method.to_string(),
                 EngineError::internal(format!("unexpected {method} result: {e}")),
             ));
+        }
+    }
+
+    /// A paste goes to the text field a key would go to, as typed text. In one-line fields a
+    /// line break becomes a space; in the message box it stays a line break, so a multi-line
+    /// paste never sends. With no field to take it, the conversations pane opens its message
+    /// box for it, the memory pane its search; elsewhere it is dropped with a note.
+    fn handle_paste(&mut self, text: &str) -> Vec<Command> {
+        self.dirty = true;
+        match &mut self.overlay {
+            Overlay::Input(input) => {
+                // The same bound as typing: a reason is a sentence, a filter a word.
+                let room = 200usize.saturating_sub(input.text.chars().count());
+                input
+                    .text
+                    .extend(super::paste::single_line(text).chars().take(room));
+                return Vec::new();
+            }
+            Overlay::Palette(palette) => {
+                // A command's name is short; a stray large paste must not become the query.
+                let room = 200usize.saturating_sub(palette.query.chars().count());
+                palette
+                    .query
+                    .extend(super::paste::single_line(text).chars().take(room));
+                palette.selected = 0;
+                return Vec::new();
+            }
+            // A yes/no question takes no text: a paste must not answer it.
+            Overlay::Confirm(_) => {
+                self.last_event = Some("paste ignored: answer the question first".into());
+                return Vec::new();
+            }
+            Overlay::Help { .. } => self.overlay = Overlay::None,
+            Overlay::None => {}
+        }
+        match self.focus {
+            PaneId::Conversations => {
+                self.conversations.composing = true;
+                self.conversations.paste(text);
+                Vec::new()
+            }
+            PaneId::Memory => {
+                self.memory.paste(text, Instant::now());
+                Vec::new()
+            }
+            _ => {
+                self.last_event = Some("paste ignored: this pane has no text field".into());
+                Vec::new()
+            }
         }
     }
 

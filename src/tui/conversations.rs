@@ -293,6 +293,16 @@ impl ConversationsState {
         Some(Vec::new())
     }
 
+    /// A paste into the message box: the text as typed, line breaks kept, never sent by a
+    /// newline in it; cut at the box's bound like typing is.
+    pub fn paste(&mut self, text: &str) {
+        let text = super::paste::multi_line(text);
+        let room = MAX_INPUT.saturating_sub(self.input.len());
+        self.input
+            .push_str(super::paste::truncate_bytes(&text, room));
+        self.history_pos = None;
+    }
+
     fn push_char(&mut self, c: char) {
         if self.input.len() < MAX_INPUT {
             self.input.push(c);

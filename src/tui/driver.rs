@@ -1,12 +1,10 @@
 //! The event loop: wait for something to happen, drain everything pending, apply it, and
 //! draw once if anything changed. Idle costs nothing: there is no tick.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use crossterm::event::Event;
+use crossterm::event::{Event, EventStream};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
@@ -144,49 +142,36 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Terminal input read on a thread of its own: crossterm's reads block, and keeping them off
-/// the runtime lets the loop drain input with `try_recv` like every other source.
+/// Terminal input forwarded from crossterm's [`EventStream`] into the loop's channel, so the
+/// loop drains input with `try_recv` like every other source. The stream waits in a blocking
+/// `poll` with no timeout on a thread of crossterm's, so an idle terminal wakes nothing; when
+/// this is dropped the task ends, and dropping the stream wakes that thread to leave.
 struct TerminalReader {
-    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 pub type TerminalEvent = std::io::Result<Event>;
 
 impl TerminalReader {
     fn spawn() -> (mpsc::UnboundedReceiver<TerminalEvent>, Self) {
+        use futures_util::StreamExt as _;
         let (tx, rx) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let spawned = std::thread::Builder::new()
-            .name("terminal-input".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    // Wake up now and then to notice `stop` once the UI is gone.
-                    match crossterm::event::poll(Duration::from_millis(200)) {
-                        Ok(false) => continue,
-                        Ok(true) => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                    let event = crossterm::event::read();
-                    let failed = event.is_err();
-                    if tx.send(event).is_err() || failed {
-                        return;
-                    }
+        let task = tokio::spawn(async move {
+            let mut stream = EventStream::new();
+            while let Some(event) = stream.next().await {
+                let failed = event.is_err();
+                if tx.send(event).is_err() || failed {
+                    return;
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the terminal input thread: {e}");
-        }
-        (rx, Self { stop })
+            }
+        });
+        (rx, Self { task })
     }
 }
 
 impl Drop for TerminalReader {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.task.abort();
     }
 }
 
@@ -194,7 +179,8 @@ fn terminal_msg(event: Event) -> Option<Msg> {
     match event {
         Event::Key(key) => Some(Msg::Key(key)),
         Event::Resize(width, height) => Some(Msg::Resize(width, height)),
-        // Focus, paste and mouse events change nothing on screen yet.
+        Event::Paste(text) => Some(Msg::Paste(text)),
+        // Focus and mouse events change nothing on screen yet.
         _ => None,
     }
 }

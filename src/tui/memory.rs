@@ -295,6 +295,16 @@ impl MemoryState {
         Some(Vec::new())
     }
 
+    /// A paste into the search field: one line, as if typed, within the field's bound.
+    pub fn paste(&mut self, text: &str, now: Instant) {
+        self.mode = Mode::Search;
+        self.editing = true;
+        let room = MAX_QUERY.saturating_sub(self.query.chars().count());
+        self.query
+            .extend(super::paste::single_line(text).chars().take(room));
+        self.query_changed(now);
+    }
+
     /// Rows of the list the cursor is in.
     fn list_len(&self) -> usize {
         match self.mode {

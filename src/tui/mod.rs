@@ -10,6 +10,7 @@ mod driver;
 pub mod keymap;
 pub mod memory;
 pub mod panes;
+pub mod paste;
 pub mod theme;
 pub mod ui;
 pub mod voice;
@@ -18,6 +19,7 @@ pub mod widgets;
 use std::time::Instant;
 
 use color_eyre::eyre::{Result, WrapErr};
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
 
 use crate::config::{Diagnostic, valid_name};
 use crate::engine::Engine;
@@ -127,8 +129,34 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
     app.terminal.colors = advertised_colors();
 
     let mut terminal = ratatui::try_init().wrap_err("cannot start the terminal UI")?;
+    // Bracketed paste: a paste arrives as one event, so its newlines do not press Enter.
+    // ratatui's restore (and its panic hook) knows only raw mode and the alternate screen;
+    // this mode is switched off beside it on every path out, the panic hook included.
+    let pasting = crossterm::execute!(std::io::stdout(), EnableBracketedPaste);
+    if let Err(e) = &pasting {
+        tracing::warn!("bracketed paste not enabled: {e}");
+    }
+    install_paste_panic_hook();
     let result = driver::run(&mut terminal, &mut app, &theme, handle, started).await;
     // Restore on every path out, error or not; the panic hook covers panics.
-    ratatui::restore();
+    restore_terminal();
     result.map(|()| crate::commands::exit::OK)
+}
+
+/// Put the terminal back as it was: bracketed paste off, then what ratatui set up (raw mode,
+/// alternate screen). Errors are ignored: there is nothing better to do on the way out.
+fn restore_terminal() {
+    let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
+}
+
+/// Chain a panic hook that restores the whole terminal before the hooks installed so far
+/// (ratatui's restore, then the error report) run, so a panic never leaves the shell in
+/// bracketed-paste mode.
+fn install_paste_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
+        previous(info);
+    }));
 }
