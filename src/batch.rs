@@ -507,11 +507,14 @@ where
 {
     let reader = BufReader::with_capacity(64 * 1024, input);
     // A stream keeps a half-read line across the `select!` below, where a future would
-    // lose it when another branch wins.
+    // lose it when another branch wins. The flag: more input is already buffered.
     let lines = futures_util::stream::unfold(Some((reader, Vec::new())), |state| async move {
         let (mut reader, mut buf) = state?;
         match read_line(&mut reader, &mut buf).await {
-            Ok(Some(line)) => Some((Ok(line), Some((reader, buf)))),
+            Ok(Some(line)) => {
+                let buffered = !reader.buffer().is_empty();
+                Some((Ok((line, buffered)), Some((reader, buf))))
+            }
             Ok(None) => None,
             Err(e) => Some((Err(e), None)),
         }
@@ -526,6 +529,7 @@ where
     let mut input_done = false;
     // A request that must run alone is running: read no further until it answers.
     let mut holding = false;
+    let mut buffered = false;
     let mut dirty = false;
     loop {
         while let Ok(out) = outbox.try_recv() {
@@ -559,7 +563,8 @@ where
                     continue;
                 };
                 number += 1;
-                let line = line?;
+                let (line, more) = line?;
+                buffered = more;
                 match parse_line(number, line) {
                     None => {}
                     Some(Parsed::Failed(id, error)) => {
@@ -582,9 +587,10 @@ where
                     }
                 }
             }
-            // Only when nothing else is ready. An interactive caller waits for each answer;
-            // a piped file, whose next line is already there, is written in large blocks.
-            () = std::future::ready(()), if dirty => {
+            // Only when nothing else is ready, and no further input is already buffered.
+            // An interactive caller waits for each answer; a piped file, whose next lines
+            // are already there, is written in large blocks.
+            () = std::future::ready(()), if dirty && !(buffered && !input_done) => {
                 writer.flush().await?;
                 dirty = false;
             }

@@ -386,6 +386,7 @@ async fn batch_answers_while_a_turn_streams_and_chat_abort_stops_it_within_100_m
         let seen = batch.until(response("t"));
         let (ended, turn) = seen.last().unwrap();
         let took = ended.duration_since(sent);
+        eprintln!("the turn ended {took:?} after the abort line was written");
         assert_eq!(turn["error"]["code"], "CANCELLED", "{turn}");
         assert!(
             took < std::time::Duration::from_millis(100),
