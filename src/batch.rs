@@ -590,7 +590,7 @@ where
             // Only when nothing else is ready, and no further input is already buffered.
             // An interactive caller waits for each answer; a piped file, whose next lines
             // are already there, is written in large blocks.
-            () = std::future::ready(()), if dirty && !(buffered && !input_done) => {
+            () = std::future::ready(()), if dirty && (!buffered || input_done) => {
                 writer.flush().await?;
                 dirty = false;
             }
