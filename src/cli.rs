@@ -9,6 +9,8 @@ use clap_complete::Shell;
 #[command(
     name = "openclaw-rs",
     version,
+    // Our own `-V/--version`, so `--version --verbose` can say more (build_info.rs).
+    disable_version_flag = true,
     about = "A keyboard-driven terminal workstation for a personal AI assistant.",
     long_about = "A keyboard-driven terminal workstation for a personal AI assistant.\n\n\
         With no command it opens the full-screen TUI. `--batch` reads JSON-lines requests \
@@ -39,6 +41,10 @@ pub struct Cli {
     /// reaches it), and responses may come out of input order.
     #[arg(long, requires = "batch")]
     pub strict_order: bool,
+
+    /// Print the version; with --verbose also the track, commit, target and build date.
+    #[arg(short = 'V', long)]
+    pub version: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -176,6 +182,29 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: Shell },
+    /// Write release files into a directory: shell completions or man pages (used by
+    /// dist/build.sh; hidden from the command list).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// Completion scripts for bash, zsh, fish, PowerShell and elvish.
+    Completions {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// One man page per command (openclaw-rs.1, openclaw-rs-memory-add.1, ...).
+    Man {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

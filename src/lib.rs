@@ -4,6 +4,7 @@
 //! [`batch`] (JSON lines), and the CLI subcommands in [`commands`].
 
 pub mod batch;
+pub mod build_info;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
 use color_eyre::eyre::{Result, WrapErr};
-use openclaw_rs::cli::{Cli, Command, ConfigAction, SecurityAction};
+use openclaw_rs::cli::{Cli, Command, ConfigAction, GenerateWhat, SecurityAction};
 use openclaw_rs::commands::{self, exit};
 use openclaw_rs::config;
 use openclaw_rs::engine::Engine;
@@ -20,6 +20,20 @@ fn main() -> ExitCode {
     unsafe { libc::umask(0o077) };
     let started = Instant::now();
     let cli = Cli::parse();
+    if cli.version {
+        let text = if cli.global.verbose > 0 {
+            openclaw_rs::build_info::verbose()
+        } else {
+            openclaw_rs::build_info::short()
+        };
+        return match commands::emit_bytes(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("openclaw-rs: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Err(e) = cli.validate() {
         e.exit();
     }
@@ -38,6 +52,28 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("openclaw-rs: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if let Some(Command::Generate { what }) = &cli.command {
+        let written = match what {
+            GenerateWhat::Completions { out } => commands::generate::completions(out),
+            GenerateWhat::Man { out } => commands::generate::man_pages(out),
+        };
+        return match written {
+            Ok(paths) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                match commands::emit_bytes((names.join("\n") + "\n").as_bytes()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("openclaw-rs: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("openclaw-rs: {e:?}");
                 ExitCode::from(1)
             }
         };
@@ -143,7 +179,9 @@ async fn dispatch(cli: Cli, engine: Engine, started: Instant) -> Result<i32> {
         Some(Command::Chat(args)) => commands::agent::chat(&engine, args).await,
         Some(Command::Providers { action }) => commands::agent::providers(&engine, action).await,
         Some(Command::Sessions { action }) => commands::agent::sessions(&engine, action).await,
-        Some(Command::Config { .. } | Command::Completions { .. }) => Ok(exit::OK),
+        Some(Command::Config { .. } | Command::Completions { .. } | Command::Generate { .. }) => {
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -507,6 +507,7 @@ pub async fn undo(engine: &Engine, seq: Option<u64>, as_json: bool) -> Result<i3
 }
 
 pub mod agent;
+pub mod generate;
 pub mod memory;
 pub mod sandbox;
 pub mod voice;
