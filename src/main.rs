@@ -11,6 +11,11 @@ use openclaw_rs::config;
 use openclaw_rs::engine::Engine;
 use openclaw_rs::{batch, tui};
 
+// The static Linux build: musl's allocator takes one lock for all threads (Cargo.toml).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Every file and directory the app creates is private whatever the user's umask
     // (sessions, memory and its text index, logs, caches, backups, the journal, and what
