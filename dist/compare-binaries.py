@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Compare two release binaries on what a user waits for: startup (`status --json`),
-memory search over a 2,000-note store, and a compute-heavy sandbox run (SHA-256 over 1 MiB
+memory search over a store of NOTES notes (default 2,000), and a compute-heavy sandbox run (SHA-256 over 1 MiB
 on wasmi). Medians of N runs each, interleaved so load changes hit both alike; ratio is
 B/A (above 1.10 means B is more than 10% slower).
 
-    python3 dist/compare-binaries.py BASELINE_BIN NEW_BIN [N]
+    [NOTES=2000] python3 dist/compare-binaries.py BASELINE_BIN NEW_BIN [N]
 """
 import json
 import os
@@ -44,7 +44,7 @@ def main():
     try:
         homes = {}
         lines = "".join(json.dumps({"id": i, "method": "memory.add", "params": {"text": note(i)}}) + "\n"
-                        for i in range(2000))
+                        for i in range(int(os.environ.get("NOTES", "2000"))))
         for name, binary in (("A", a), ("B", b)):
             homes[name] = os.path.join(tmp, name)
             os.makedirs(homes[name])
