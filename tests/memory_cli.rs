@@ -191,6 +191,92 @@ fn kill_9_during_ingestion_loses_no_committed_chunk() {
 }
 
 #[test]
+fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n",
+    )
+    .unwrap();
+    let first = write_notes(home.path(), 10, 10);
+    let out = run(home.path(), &["memory", "index", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    assert_eq!(status["vectorIndex"]["kind"], "arroy", "{status}");
+    assert_eq!(status["vectorIndex"]["indexed"], first, "{status}");
+    let built = status["vectorIndex"]["lastBuild"].clone();
+    assert!(built["at"].is_number(), "{status}");
+
+    // Many more notes, and a kill -9 once their build has started.
+    let total = write_notes(home.path(), 120, 25);
+    let mut child = hash(cmd(home.path()))
+        .args(["-v", "memory", "index"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut building = false;
+    for line in std::io::BufRead::lines(stderr) {
+        let Ok(line) = line else { break };
+        if line.contains("building the vector index") {
+            building = true;
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let finished_early = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        building && !finished_early,
+        "the build was not caught running"
+    );
+
+    // The previous forest answers; the new chunks wait as pending and are still found.
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let index = &status["vectorIndex"];
+    assert_eq!(index["indexed"], first, "{status}");
+    assert_eq!(index["lastBuild"], built, "{status}");
+    assert_eq!(status["vectors"], total, "{status}");
+    assert!(
+        index["pending"].as_u64().unwrap() >= (total - first) as u64,
+        "{status}"
+    );
+    let search = json(&run(
+        home.path(),
+        &[
+            "memory",
+            "search",
+            "note 117-3 quartermaster hold 117",
+            "--json",
+        ],
+    ));
+    assert_eq!(search["mode"], "hybrid", "{search}");
+    let hit = &search["hits"][0];
+    assert!(hit["vector"]["rank"].is_number(), "{search}");
+    assert!(
+        hit["source"].as_str().unwrap().contains("n0117"),
+        "{search}"
+    );
+
+    // The next run builds what is pending.
+    let out = run(home.path(), &["memory", "index", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    assert_eq!(status["vectorIndex"]["indexed"], total, "{status}");
+    assert_eq!(status["vectorIndex"]["pending"], 0, "{status}");
+}
+
+#[test]
 fn a_damaged_text_index_is_reported_and_force_rebuilds_it() {
     let home = tempfile::tempdir().unwrap();
     write_notes(home.path(), 2, 3);

@@ -304,7 +304,7 @@ async fn index(handle: &EngineHandle, paths: Vec<String>, force: bool, json: boo
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_msg}")
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     let bar_for_events = bar.clone();

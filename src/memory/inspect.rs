@@ -67,6 +67,34 @@ pub struct Inspection {
     pub recorded_embedder: Option<EmbedderIdentity>,
     /// `None` when the indexes were not compared: a write was in progress in this process.
     pub consistency: Option<Differences>,
+    /// How far the arroy forest is behind the stored vectors.
+    pub ann: AnnLag,
+}
+
+/// The arroy forest against the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AnnLag {
+    pub stored: u64,
+    pub indexed: u64,
+    /// Written or deleted since the last build.
+    pub pending: u64,
+}
+
+impl AnnLag {
+    /// Vectors the forest does not answer for: pending ones, or all when it was never built.
+    pub fn behind(&self) -> u64 {
+        self.pending.max(self.stored.saturating_sub(self.indexed))
+    }
+}
+
+fn ann_lag(store: &Store) -> Result<AnnLag> {
+    store.read(|txn| {
+        Ok(AnnLag {
+            stored: super::vectors::len(&store.dbs, txn)?,
+            indexed: super::index::indexed(&store.dbs, txn)?,
+            pending: super::index::pending_count(store, txn)?,
+        })
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,6 +188,7 @@ pub fn inspect_dir(dir: &Path, expected: Option<&EmbedderIdentity>) -> Result<Op
         chunks,
         recorded_embedder,
         consistency: Some(consistency),
+        ann: ann_lag(&store)?,
     }))
 }
 
@@ -186,6 +215,7 @@ impl Memory {
             chunks,
             recorded_embedder,
             consistency,
+            ann: ann_lag(&self.store)?,
         })
     }
 }

@@ -15,7 +15,7 @@ mod search;
 pub mod store;
 pub mod text;
 pub mod types;
-mod vectors;
+pub mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -597,6 +597,7 @@ impl Memory {
             return Ok(None);
         }
         self.cancel_build.store(false, Ordering::Relaxed);
+        tracing::info!(stored, "building the vector index");
         let control = index::BuildControl {
             progress,
             cancel: &self.cancel_build,

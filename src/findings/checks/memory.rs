@@ -223,6 +223,61 @@ pub fn embedder(ctx: &Context<'_>) -> Vec<Finding> {
     ]
 }
 
+/// The forest may lag the store by this many vectors, or this share of them, whichever is
+/// more, before the doctor says so: below it the pending scan costs little.
+pub const STALE_VECTORS: u64 = 10_000;
+pub const STALE_SHARE: f64 = 0.05;
+
+/// `memory.index.stale`: arroy answers searches (by setting or by size) but many vectors
+/// written since its last build are scanned at every query instead.
+pub fn index_stale(ctx: &Context<'_>) -> Vec<Finding> {
+    let Look::Inspected {
+        dir, inspection, ..
+    } = look(ctx)
+    else {
+        return Vec::new();
+    };
+    stale(
+        inspection.ann,
+        ctx.snapshot.config().memory.vector_index,
+        dir,
+    )
+    .into_iter()
+    .collect()
+}
+
+fn stale(
+    lag: crate::memory::inspect::AnnLag,
+    setting: crate::memory::types::VectorIndexChoice,
+    dir: &std::path::Path,
+) -> Option<Finding> {
+    if crate::memory::index::resolve(setting, lag.stored)
+        != crate::memory::types::VectorIndexKind::Arroy
+    {
+        return None;
+    }
+    let behind = lag.behind();
+    let threshold = STALE_VECTORS.max((lag.stored as f64 * STALE_SHARE) as u64);
+    if behind <= threshold {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "memory.index.stale",
+            Severity::Warn,
+            "The approximate vector index lags the memory store",
+        )
+        .detail(format!(
+            "{behind} of {} stored vectors are not in the arroy forest ({} indexed): every \
+             search scores them one by one, which gets slower as they grow (more than {threshold} \
+             is reported). An index run that was killed or cancelled during its build leaves \
+             this. Run `openclaw-rs memory index`: it builds only what changed.",
+            lag.stored, lag.indexed
+        ))
+        .path(show(dir)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -291,7 +346,33 @@ mod tests {
         };
         let mut found = store(&ctx);
         found.extend(embedder(&ctx));
+        found.extend(index_stale(&ctx));
         found
+    }
+
+    #[test]
+    fn a_forest_far_behind_the_store_is_stale_only_when_arroy_answers() {
+        use crate::memory::inspect::AnnLag;
+        use crate::memory::types::VectorIndexChoice as C;
+        let dir = Path::new("/state/memory");
+        let lag = |stored, indexed, pending| AnnLag {
+            stored,
+            indexed,
+            pending,
+        };
+        // Killed during a build: 50,000 new vectors wait.
+        let found = stale(lag(500_000, 450_000, 50_000), C::Auto, dir).expect("stale");
+        assert_eq!(
+            (found.check_id.as_str(), found.severity),
+            ("memory.index.stale", Severity::Warn)
+        );
+        assert!(found.detail.contains("memory index"), "{}", found.detail);
+        // Never built at all.
+        assert!(stale(lag(300_000, 0, 0), C::Arroy, dir).is_some());
+        // Within the threshold, or the scan answers.
+        assert!(stale(lag(500_000, 490_000, 10_000), C::Auto, dir).is_none());
+        assert!(stale(lag(500_000, 0, 0), C::Scan, dir).is_none());
+        assert!(stale(lag(20_000, 0, 0), C::Auto, dir).is_none());
     }
 
     fn ids(found: &[Finding]) -> Vec<(&str, Severity)> {

@@ -45,6 +45,11 @@ pub static DOCTOR: &[Check] = &[
         run: memory::embedder,
     },
     Check {
+        ids: &["memory.index.stale"],
+        deep_only: false,
+        run: memory::index_stale,
+    },
+    Check {
         ids: &["providers.none"],
         deep_only: false,
         run: doctor::providers_configured,
