@@ -361,7 +361,7 @@ mod tests {
             pending,
         };
         // Killed during a build: 50,000 new vectors wait.
-        let found = stale(lag(500_000, 450_000, 50_000), C::Auto, dir).expect("stale");
+        let found = stale(lag(500_000, 450_000, 50_000), C::Arroy, dir).expect("stale");
         assert_eq!(
             (found.check_id.as_str(), found.severity),
             ("memory.index.stale", Severity::Warn)
@@ -370,7 +370,10 @@ mod tests {
         // Never built at all.
         assert!(stale(lag(300_000, 0, 0), C::Arroy, dir).is_some());
         // Within the threshold, or the scan answers.
-        assert!(stale(lag(500_000, 490_000, 10_000), C::Auto, dir).is_none());
+        assert!(stale(lag(500_000, 490_000, 10_000), C::Arroy, dir).is_none());
+        // `auto` answers with arroy above the crossover only.
+        assert!(stale(lag(2_000_000, 1_000_000, 0), C::Auto, dir).is_some());
+        assert!(stale(lag(500_000, 0, 0), C::Auto, dir).is_none());
         assert!(stale(lag(500_000, 0, 0), C::Scan, dir).is_none());
         assert!(stale(lag(20_000, 0, 0), C::Auto, dir).is_none());
     }
