@@ -1384,3 +1384,78 @@ async fn the_event_loop_types_a_paste_into_the_message_box() {
         "{screen}"
     );
 }
+
+/// The edge chain with no keys: Ollama down, the local model answering; its state on the
+/// providers pane's detail line.
+#[test]
+fn providers_local_model_state() {
+    let mut app = first_run();
+    let provider = |id: &str, kind: &str, state: &str, extra: serde_json::Value| {
+        let mut p = json!({"id": id, "kind": kind, "model": "m", "models": [], "position": 1,
+            "state": state, "circuit": "closed", "errorRate": 0.0, "samples": 0,
+            "windowMs": 900000, "recentLatenciesMs": []});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    app.apply_result(
+        "providers.list",
+        Ok(json!({"offlineOnly": false, "providers": [
+            provider("ollama", "ollama", "degraded", json!({"errorRate": 1.0, "samples": 2,
+                "lastError": "network: connection refused"})),
+            provider("local", "local", "healthy", json!({"model": "SmolLM2-135M-Instruct.Q4_1",
+                "latencyP50Ms": 900, "latencyP95Ms": 2400, "samples": 2,
+                "recentLatenciesMs": [2400, 900],
+                "local": {"modelPath": "/home/ada/.cache/openclaw-rs/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                    "state": "loaded", "replying": false, "rssBytes": 190_000_000u64, "loadMs": 420,
+                    "tokensPerS": 48.3, "promptTokensPerS": 610.0, "firstTokenMs": 150,
+                    "contextTokens": 4096, "idleUnloadS": 300}})),
+            provider("offline", "offline", "healthy", json!({"model": "offline (no model)"})),
+        ]})),
+    );
+    focus(&mut app, PaneId::Providers);
+    key(&mut app, KeyCode::Down);
+    snapshot("providers_local_80x24", &app, 80, 24);
+    snapshot("providers_local_160x48", &app, 160, 48);
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("in-process model, loaded") && text.contains("48 tok/s"),
+        "{text}"
+    );
+}
+
+/// The first turn on the local model: the reply line says how far loading is, then the
+/// text streams.
+#[test]
+fn conversations_show_the_local_model_loading() {
+    let mut app = first_run();
+    focus(&mut app, PaneId::Conversations);
+    key(&mut app, KeyCode::Enter);
+    for c in "hello".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::Progress {
+        task: openclaw_rs::providers::local::LOAD_TASK.into(),
+        done: 40 << 20,
+        total: Some(98_362_432),
+        message: "loading SmolLM2-135M-Instruct.Q4_1.gguf: 40 of 94 MB".into(),
+    }));
+    snapshot("conversations_local_loading_80x24", &app, 80, 24);
+    snapshot("conversations_local_loading_160x48", &app, 160, 48);
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("loading SmolLM2"), "{text}");
+    app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::Progress {
+        task: openclaw_rs::providers::local::LOAD_TASK.into(),
+        done: 98_362_432,
+        total: Some(98_362_432),
+        message: "loading SmolLM2-135M-Instruct.Q4_1.gguf: 93 of 94 MB".into(),
+    }));
+    app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::StreamDelta {
+        conversation: "s1".into(),
+        text: "Hello! How".into(),
+    }));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("assistant · replying…"), "{text}");
+}

@@ -233,6 +233,9 @@ pub fn providers_text(r: &ProvidersListResult) -> String {
         if let Some(reason) = &p.reason {
             let _ = writeln!(out, "      {reason}");
         }
+        if let Some(local) = &p.local {
+            let _ = writeln!(out, "      {}", local.summary());
+        }
     }
     if r.offline_only {
         out.push_str(

@@ -681,6 +681,8 @@ pub enum ProviderKind {
     Ollama,
     /// No model: answers from memory and runs explicit tool commands.
     Offline,
+    /// A quantized GGUF chat model run in-process on the CPU (edge build).
+    Local,
 }
 
 impl ProviderKind {
@@ -691,6 +693,7 @@ impl ProviderKind {
             "anthropic" => Some(ProviderKind::Anthropic),
             "ollama" => Some(ProviderKind::Ollama),
             "offline" => Some(ProviderKind::Offline),
+            "local" => Some(ProviderKind::Local),
             _ => None,
         }
     }
@@ -698,7 +701,8 @@ impl ProviderKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderConfig {
-    /// Required, except for ids that name a kind (`openai`, `anthropic`, `ollama`, `offline`).
+    /// Required, except for ids that name a kind (`openai`, `anthropic`, `ollama`, `offline`,
+    /// `local`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<ProviderKind>,
     /// Shown with any password and query string redacted: URLs sometimes carry keys.
@@ -727,9 +731,29 @@ pub struct ProviderConfig {
     /// Per-provider overrides of the `self_heal` timeouts.
     #[serde(default)]
     pub timeouts: ProviderTimeouts,
-    /// Reply length limit sent with each request (Anthropic requires one).
+    /// Reply length limit sent with each request (Anthropic requires one); for `local`, the
+    /// most tokens one reply generates (default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// `local` only: the GGUF file to run. Default: the SmolLM2 file `dist/fetch-models.sh`
+    /// places in the models cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<std::path::PathBuf>,
+    /// `local` only: free the model after this many seconds without a turn (default 300;
+    /// 0 keeps it loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_unload_s: Option<u64>,
+    /// `local` only: sampling temperature, 0 to 2 (default 0.2; 0 always takes the likeliest
+    /// token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// `local` only: nucleus sampling, above 0 up to 1 (default 0.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// `local` only: the sampler's seed; the same seed and conversation give the same reply.
+    /// Default: a new seed per reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Default for ProviderConfig {
@@ -745,6 +769,11 @@ impl Default for ProviderConfig {
             capabilities: ProviderCapabilities::default(),
             timeouts: ProviderTimeouts::default(),
             max_tokens: None,
+            model_path: None,
+            idle_unload_s: None,
+            temperature: None,
+            top_p: None,
+            seed: None,
         }
     }
 }
@@ -966,7 +995,7 @@ impl Config {
             ));
         }
         for id in &heal.fallback {
-            let builtin = matches!(id.as_str(), "ollama" | "offline");
+            let builtin = matches!(id.as_str(), "ollama" | "offline" | "local");
             if !builtin && !self.providers.contains_key(id) {
                 problems.push(Problem::new(
                     &["self_heal.fallback"],
@@ -983,9 +1012,22 @@ impl Config {
                 problems.push(Problem {
                     keys: vec![format!("providers.{id}")],
                     message: format!(
-                        "providers.{id}.kind is missing: use openai, anthropic, ollama or offline"
+                        "providers.{id}.kind is missing: use openai, anthropic, ollama, offline \
+                         or local"
                     ),
                 });
+            }
+            if let Some(t) = provider.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+                problems.push(Problem::new(
+                    &[&format!("providers.{id}.temperature")],
+                    format!("providers.{id}.temperature is {t}; use 0 to 2"),
+                ));
+            }
+            if let Some(p) = provider.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+                problems.push(Problem::new(
+                    &[&format!("providers.{id}.top_p")],
+                    format!("providers.{id}.top_p is {p}; use a number above 0 up to 1"),
+                ));
             }
         }
         problems

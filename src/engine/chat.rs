@@ -318,6 +318,9 @@ pub struct ProviderInfo {
     /// Parked models (not called until a probe or a reset) and why.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub parked: std::collections::BTreeMap<String, String>,
+    /// An in-process model's state (`local`): loaded or not, memory, speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<crate::providers::local::LocalModelStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -397,6 +400,7 @@ pub fn list_providers(engine: &EngineHandle) -> ProvidersListResult {
                 recent_latencies_ms: view.recent_latencies,
                 last_error: view.last_error,
                 parked: view.parked,
+                local: entry.target.as_ref().ok().and_then(|p| p.local_status()),
             }
         })
         .collect();

@@ -1,4 +1,4 @@
-//! Model providers: one trait, four wire formats.
+//! Model providers: one trait, four wire formats, and a model run in-process (`local`).
 //!
 //! A [`Provider`] starts a streamed chat and hands back a [`ChatStream`] of [`StreamEvent`]s
 //! (text, reasoning, tool-call pieces, usage, finish). Every failure is a [`ProviderError`]
@@ -9,6 +9,7 @@
 pub mod anthropic;
 mod classify;
 pub mod lines;
+pub mod local;
 pub mod offline;
 pub mod ollama;
 pub mod openai;
@@ -302,6 +303,10 @@ pub trait Provider: Send + Sync {
     fn probe(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         Box::pin(async move { self.models().await.map(|_| ()) })
     }
+    /// The state of an in-process model (`local`); `None` for the others.
+    fn local_status(&self) -> Option<local::LocalModelStatus> {
+        None
+    }
 }
 
 /// Timeouts of one attempt, after provider overrides.
@@ -497,7 +502,7 @@ impl ChatStream for Replay {
 
 /// A reply stream decoded from a body already in memory, delivered in `chunks` as a server
 /// might cut it: the same parsers the network path runs, without a network. `None` for the
-/// offline provider, which has no wire format. For tests and fuzzing.
+/// offline and local providers, which have no wire format. For tests and fuzzing.
 #[doc(hidden)]
 pub fn stream_from_chunks(
     kind: ProviderKind,
@@ -513,7 +518,7 @@ pub fn stream_from_chunks(
         ProviderKind::Ollama => Box::new(ollama::OllamaStream::new(
             lines::LineReader::from_chunks(chunks, lines::LineEnds::Lf),
         )),
-        ProviderKind::Offline => return None,
+        ProviderKind::Offline | ProviderKind::Local => return None,
     })
 }
 
@@ -571,6 +576,7 @@ pub fn build(
         }
         ProviderKind::Ollama => Arc::new(ollama::Ollama::new(http(OLLAMA_DEFAULT_URL, "")?)),
         ProviderKind::Offline => Arc::new(offline::Offline::new(id, engine)),
+        ProviderKind::Local => return local::build(id, config, provider, engine),
     })
 }
 

@@ -119,7 +119,7 @@ impl Offline {
 }
 
 /// `NAME {json}` or `NAME` alone. The JSON is passed on as typed; the turn loop checks it.
-fn parse_tool_command(rest: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_tool_command(rest: &str) -> Result<(String, String), String> {
     let rest = rest.trim();
     let (name, args) = match rest.split_once(char::is_whitespace) {
         Some((name, args)) => (name, args.trim()),

@@ -885,6 +885,16 @@ impl App {
                         self.memory.progress(done, total, &message);
                         Vec::new()
                     }
+                    EngineEvent::Progress {
+                        task,
+                        done,
+                        total,
+                        message,
+                    } if task == crate::providers::local::LOAD_TASK => {
+                        let finished = total.is_some_and(|t| done >= t);
+                        self.conversations.model_progress(&message, finished);
+                        Vec::new()
+                    }
                     _ => Vec::new(),
                 }
             }

@@ -61,6 +61,8 @@ pub enum Entry {
 pub struct Streaming {
     pub text: String,
     pub reasoning: String,
+    /// What the turn waits for before the first word (a local model loading), if anything.
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -458,6 +460,13 @@ impl ConversationsState {
             } else {
                 s.text.push_str(text);
             }
+        }
+    }
+
+    /// A local model is being read for the running turn: show how far it is, until done.
+    pub fn model_progress(&mut self, message: &str, finished: bool) {
+        if let Some(s) = &mut self.streaming {
+            s.status = (!finished).then(|| message.to_string());
         }
     }
 

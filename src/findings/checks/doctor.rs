@@ -152,7 +152,8 @@ pub fn providers_configured(ctx: &Context<'_>) -> Vec<Finding> {
             "No model provider is configured",
         )
         .detail(format!(
-            "Turns go to Ollama when it runs on this machine, else to the offline provider \
+            "Turns go to Ollama when it runs on this machine, else (edge profile) to the \
+                 in-process local model when its file is there, else to the offline provider \
                  (answers from memory, no model). Add a [providers.NAME] table to {} to use \
                  another.",
             show(&ctx.snapshot.loaded.paths.config_file)
@@ -171,7 +172,7 @@ pub fn providers_reachable(ctx: &Context<'_>) -> Vec<Finding> {
             Some(ProviderKind::Openai) => "https://api.openai.com/v1",
             Some(ProviderKind::Anthropic) => "https://api.anthropic.com",
             Some(ProviderKind::Ollama) => "http://127.0.0.1:11434",
-            Some(ProviderKind::Offline) | None => continue,
+            Some(ProviderKind::Offline | ProviderKind::Local) | None => continue,
         };
         let url = provider.base_url.as_deref().unwrap_or(default);
         let Some(address) = host_port(url) else {

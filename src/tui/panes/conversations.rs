@@ -197,8 +197,9 @@ fn transcript(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
     }
     *state.card_lines.borrow_mut() = cards;
     if let Some(s) = &state.streaming {
+        let doing = s.status.as_deref().unwrap_or("replying");
         lines.push(Line::from(Span::styled(
-            " assistant · replying…",
+            format!(" assistant · {doing}…"),
             theme
                 .style("conversations.assistant")
                 .add_modifier(ratatui::style::Modifier::BOLD),

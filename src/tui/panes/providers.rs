@@ -80,7 +80,8 @@ pub fn rows(app: &App) -> Vec<ProviderRow> {
                 base_url: p.base_url.clone().unwrap_or_default(),
                 key_ref: p.key_ref.clone().unwrap_or_default(),
                 key_state: key_state(app, &p.id),
-                builtin: p.key_ref.is_none() && matches!(p.kind.as_str(), "ollama" | "offline"),
+                builtin: p.key_ref.is_none()
+                    && matches!(p.kind.as_str(), "ollama" | "offline" | "local"),
                 info: Some(p.clone()),
             })
             .collect();
@@ -97,6 +98,7 @@ pub fn rows(app: &App) -> Vec<ProviderRow> {
         let (kind, base_url) = match id {
             "ollama" => ("ollama", crate::providers::OLLAMA_DEFAULT_URL),
             "offline" => ("offline", "no model: answers from memory"),
+            "local" => ("local", "in-process GGUF model"),
             _ => continue,
         };
         rows.push(ProviderRow {
@@ -287,8 +289,11 @@ fn detail_section(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, _focus
     let line = match rows.get(selected) {
         Some(row) => {
             let mut spans = vec![Span::styled(format!("{}: ", row.id), theme.style("ui.key"))];
+            let local = row.info.as_ref().and_then(|i| i.local.as_ref());
             let endpoint = match row.kind.as_str() {
                 "offline" => "no model: answers from memory, runs /tool".to_string(),
+                "local" if local.is_some() => local.map(|l| l.summary()).unwrap_or_default(),
+                "local" => "in-process GGUF model".to_string(),
                 _ if row.base_url.is_empty() => "default endpoint".to_string(),
                 _ => row.base_url.clone(),
             };
