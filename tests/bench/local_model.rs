@@ -185,6 +185,31 @@ fn main() {
             gen_rate / TARGET_TOKENS_PER_S
         );
 
+        // Cancel: drop the stream mid-reply, time until the generation thread has stopped.
+        let mut stops = Vec::new();
+        for _ in 0..reps {
+            let long = request("Write a very long essay about the sea.", 4000);
+            let mut stream = p.chat(&long).await.expect("chat");
+            let mut pieces = 0;
+            while pieces < 5 {
+                match stream.next_event().await.expect("reply") {
+                    Some(StreamEvent::Text(_)) => pieces += 1,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            let dropped = Instant::now();
+            drop(stream);
+            while p.local_status().expect("status").replying {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stops.push(dropped.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "cancel: generation stopped {:.1} ms after the stream was dropped, median of {reps} (target ≤ 100 ms)",
+            median(stops)
+        );
+
         // Unload after idle_unload_s = 1.
         let deadline = Instant::now() + Duration::from_secs(10);
         while p.local_status().expect("status").state != "unloaded" && Instant::now() < deadline
