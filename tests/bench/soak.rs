@@ -209,7 +209,17 @@ async fn soak(turns: usize, duration: Duration, every: Duration, full: bool) -> 
         }
         let now = Instant::now();
         if now >= next_sample {
-            samples.push(sample(started, turn));
+            let s = sample(started, turn);
+            // Progress as it goes, so a long run that is stopped still shows its trend.
+            eprintln!(
+                "soak: {:.1} min, {} turns, RSS {:.1} MiB, {} fds, {} threads",
+                s.at.as_secs_f64() / 60.0,
+                s.turns,
+                s.rss_kib as f64 / 1024.0,
+                s.fds,
+                s.threads
+            );
+            samples.push(s);
             next_sample += every;
         }
         // Spread the turns over the run: wait for this turn's slot, or the next sample.
