@@ -5,6 +5,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
+/// Exit statuses shared by every face (the `--help` text above states them).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// A request failed, or findings at or above the threshold.
+    pub const FAILED: i32 = 1;
+    /// Usage or startup error: bad flags, a broken config file.
+    pub const USAGE: i32 = 2;
+    /// doctor and security audit: the checks themselves could not run.
+    pub const RUNTIME: i32 = 2;
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "openclaw-rs",

@@ -16,5 +16,6 @@ pub mod net;
 pub mod orchestrator;
 pub mod providers;
 pub mod sandbox;
+pub mod secrets;
 pub mod tui;
 pub mod voice;

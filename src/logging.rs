@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::findings::{redact, secrets};
+use crate::secrets::{self, redact};
 
 static REDACT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(true)));
 

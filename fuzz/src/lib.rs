@@ -561,8 +561,8 @@ fn is_heading(line: &str) -> bool {
 /// first secret.
 pub fn stream_redact(data: &[u8]) {
     use openclaw_rs::config::SecretAction;
-    use openclaw_rs::findings::redact::{StreamRedactor, find, max_hold, redact};
-    use openclaw_rs::findings::secrets::scan;
+    use openclaw_rs::secrets::redact::{StreamRedactor, find, max_hold, redact};
+    use openclaw_rs::secrets::scan;
     let cut = Cut::new(data);
     let text = String::from_utf8_lossy(cut.body);
     let pieces = str_pieces(&text, cut.sizes);

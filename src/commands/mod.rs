@@ -14,16 +14,7 @@ use crate::config::{self, Diagnostic, Loaded};
 use crate::engine::methods::{Status, StatusResult};
 use crate::engine::{Engine, EngineError};
 
-/// Exit statuses shared by every face.
-pub mod exit {
-    pub const OK: i32 = 0;
-    /// A request failed, or findings at or above the threshold.
-    pub const FAILED: i32 = 1;
-    /// Usage or startup error: bad flags, a broken config file.
-    pub const USAGE: i32 = 2;
-    /// doctor and security audit: the checks themselves could not run.
-    pub const RUNTIME: i32 = 2;
-}
+pub use crate::cli::exit;
 
 pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     let stderr = std::io::stderr();

@@ -452,14 +452,39 @@ pub struct MemoryConfig {
     /// How vector neighbours are found: `scan` (exact, no build), `arroy` (approximate
     /// forest, built after each index run), or `auto` (arroy from the measured crossover up,
     /// docs/memory.md).
-    pub vector_index: crate::memory::types::VectorIndexChoice,
+    pub vector_index: VectorIndexChoice,
+}
+
+// Settings types memory reads; they live with the settings (memory re-exports them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion (k = 60): robust when the two scores are not comparable.
+    Rrf,
+    /// Weighted sum of normalised scores (`memory.search.vector_weight` / `text_weight`).
+    #[default]
+    Weighted,
+}
+
+/// `memory.vector_index`: how vector neighbours are found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorIndexChoice {
+    /// The scan below the measured crossover, arroy above it (docs/memory.md).
+    #[default]
+    Auto,
+    /// Every vector scored in int8, the best re-ranked by exact cosine.
+    Scan,
+    /// arroy's random-projection forest, re-ranked by exact cosine; chunks written since its
+    /// last build are scanned and merged.
+    Arroy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct MemorySearchConfig {
     /// `weighted` (vector_weight / text_weight) or `rrf` (reciprocal rank fusion, k = 60).
-    pub fusion: crate::memory::types::Fusion,
+    pub fusion: Fusion,
     pub vector_weight: f32,
     pub text_weight: f32,
     /// MMR diversity, 0 (off) to 1.
@@ -473,7 +498,7 @@ pub struct MemorySearchConfig {
 impl Default for MemorySearchConfig {
     fn default() -> Self {
         Self {
-            fusion: crate::memory::types::Fusion::Weighted,
+            fusion: Fusion::Weighted,
             vector_weight: 0.7,
             text_weight: 0.3,
             mmr: 0.0,
@@ -515,10 +540,19 @@ impl Default for MemoryConfig {
             search: MemorySearchConfig::default(),
             graph: MemoryGraphConfig::default(),
             remote: RemoteEmbedderConfig::default(),
-            vector_index: crate::memory::types::VectorIndexChoice::Auto,
+            vector_index: VectorIndexChoice::Auto,
         }
     }
 }
+
+/// The ids `voice.provider`, `voice.fallback` and `tts.setProvider` accept, in listing order.
+pub const TTS_IDS: &[&str] = &["kittentts", "espeak-ng", "flite", "openai", "elevenlabs"];
+
+/// The ids `voice.stt.provider` and `voice.stt.fallback` accept, in listing order.
+pub const STT_IDS: &[&str] = &["pocketsphinx", "whisper", "openai"];
+
+/// The presets `voice.kittentts.preset` accepts; `voice::tts` holds their commands.
+pub const KITTENTTS_PRESETS: &[&str] = &["piper", "espeak-ng", "flite"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
@@ -1034,7 +1068,6 @@ impl Config {
     }
 
     fn validate_voice(&self, problems: &mut Vec<Problem>) {
-        use crate::voice::{stt::STT_IDS, tts::TTS_IDS, tts::preset_names};
         let voice = &self.voice;
         let unknown = |ids: &[&str], id: &str| !ids.contains(&id);
         if unknown(TTS_IDS, &voice.provider) {
@@ -1077,13 +1110,13 @@ impl Config {
             ));
         }
         if let Some(preset) = &voice.kittentts.preset
-            && !preset_names().contains(&preset.as_str())
+            && !KITTENTTS_PRESETS.contains(&preset.as_str())
         {
             problems.push(Problem::new(
                 &["voice.kittentts.preset"],
                 format!(
                     "voice.kittentts.preset '{preset}' is not one of {}",
-                    preset_names().join(", ")
+                    KITTENTTS_PRESETS.join(", ")
                 ),
             ));
         }

@@ -16,7 +16,7 @@ use crate::config::{BackendChoice, SandboxBackendPref};
 use crate::sandbox::manifest::{self, Tool, ToolProblem, ToolSource};
 use crate::sandbox::safety::{Decision, Direction, SafetyLayer, SafetyReport};
 use crate::sandbox::{
-    BackendKind, CacheStats, Grants, HostEnv, HostServices, Limits, Sandbox, ToolLog,
+    BackendKind, CacheStats, Grants, HostEnv, HostServices, Limits, Sandbox, SandboxError, ToolLog,
 };
 
 impl EngineHandle {
@@ -50,6 +50,37 @@ impl EngineHandle {
             rules: report.rules.clone(),
             reasons: report.reasons.clone(),
         });
+    }
+}
+
+/// The wire code of a sandbox failure: what the request or the tool did wrong.
+fn sandbox_error_code(error: &SandboxError) -> ErrorCode {
+    match error {
+        SandboxError::Timeout { .. } => ErrorCode::Timeout,
+        SandboxError::CapabilityDenied { .. }
+        | SandboxError::PolicyDenied { .. }
+        | SandboxError::HashMismatch { .. } => ErrorCode::Denied,
+        SandboxError::InvalidModule { .. } => ErrorCode::InvalidRequest,
+        SandboxError::Host { .. } => ErrorCode::Internal,
+        // The tool ran and failed: the request was fine, the tool was not.
+        SandboxError::OutOfFuel { .. }
+        | SandboxError::MemoryLimit { .. }
+        | SandboxError::StackOverflow
+        | SandboxError::Trap { .. }
+        | SandboxError::BadOutput { .. }
+        | SandboxError::HostArgument { .. } => ErrorCode::Unavailable,
+    }
+}
+
+/// A sandbox failure on the wire: its code, its sentence, and its fields with `kind` as
+/// details a script can act on.
+impl From<SandboxError> for EngineError {
+    fn from(error: SandboxError) -> Self {
+        let mut details = serde_json::to_value(&error).unwrap_or_else(|_| json!({}));
+        if let Some(map) = details.as_object_mut() {
+            map.insert("kind".into(), json!(error.kind()));
+        }
+        EngineError::new(sandbox_error_code(&error), error.to_string()).with_details(details)
     }
 }
 

@@ -383,7 +383,7 @@ fn comment_out(
     let mut block = lines[first - 1..last].concat();
     // Newest range first so earlier ranges stay valid; a secret spanning lines (a PEM
     // block) keeps its line ends, so the file keeps its number of lines.
-    for m in super::secrets::find(&block).into_iter().rev() {
+    for m in crate::secrets::find(&block).into_iter().rev() {
         let ends = "\n".repeat(block[m.range.clone()].matches('\n').count());
         block.replace_range(m.range, &format!("{}{ends}", crate::config::REDACTED));
     }
@@ -768,8 +768,8 @@ fn write_at(
 pub fn unified_diff(file: &Path, before: &str, after: &str) -> String {
     // Quoted values of secret-named keys, then anything else the shared patterns find (an
     // unquoted key in a comment, say).
-    let before = super::redact::redact(&super::secrets::redact_assignments(before));
-    let after = super::redact::redact(&super::secrets::redact_assignments(after));
+    let before = crate::secrets::redact::redact(&crate::secrets::redact_assignments(before));
+    let after = crate::secrets::redact::redact(&crate::secrets::redact_assignments(after));
     similar::TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(2)

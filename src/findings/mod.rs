@@ -8,8 +8,6 @@
 mod at;
 pub mod checks;
 pub mod fix;
-pub mod redact;
-pub mod secrets;
 
 use std::path::PathBuf;
 

@@ -426,7 +426,7 @@ impl Memory {
         // A conversation turn saved to memory is a model's words as much as the session
         // file is: stored as the faces showed it, secrets redacted.
         if params.session.is_some() {
-            params.text = crate::findings::redact::redact(&params.text);
+            params.text = crate::secrets::redact::redact(&params.text);
         }
         if params.text.trim().is_empty() {
             return Err(MemoryError::Invalid("memory.add needs some text".into()));

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{Fusion, VectorIndexChoice};
+
 pub type ChunkId = u32;
 pub type DocumentId = u32;
 pub type NodeId = u32;
@@ -111,16 +113,6 @@ pub struct DeleteResult {
 }
 
 // ---- search ---------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Fusion {
-    /// Reciprocal rank fusion (k = 60): robust when the two scores are not comparable.
-    Rrf,
-    /// Weighted sum of normalised scores (`memory.search.vector_weight` / `text_weight`).
-    #[default]
-    Weighted,
-}
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -313,20 +305,6 @@ pub struct StatusResult {
     pub consistency: Consistency,
     /// Which vector index answers searches and how far it has caught up with the store.
     pub vector_index: VectorIndexStatus,
-}
-
-/// `memory.vector_index`: how vector neighbours are found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VectorIndexChoice {
-    /// The scan below the measured crossover, arroy above it (docs/memory.md).
-    #[default]
-    Auto,
-    /// Every vector scored in int8, the best re-ranked by exact cosine.
-    Scan,
-    /// arroy's random-projection forest, re-ranked by exact cosine; chunks written since its
-    /// last build are scanned and merged.
-    Arroy,
 }
 
 /// The index in effect (what `auto` resolved to).

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use super::heal::Cancel;
 use crate::config::SecretAction;
-use crate::findings::redact::StreamRedactor;
 use crate::sandbox::safety::{SafetyLayer, is_stripped};
+use crate::secrets::redact::StreamRedactor;
 
 pub struct StreamGuard {
     scanning: bool,

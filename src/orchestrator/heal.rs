@@ -343,7 +343,7 @@ impl Healer<'_> {
                         // A provider's message can echo its response body (or our request):
                         // from here it reaches the health book, the providers list, the
                         // turn's error and the session file, so it is redacted once, here.
-                        error.message = crate::findings::redact::redact(&error.message);
+                        error.message = crate::secrets::redact::redact(&error.message);
                         let status = if error.class == FailureClass::Cancelled {
                             "cancelled"
                         } else {

@@ -21,11 +21,11 @@ use super::telemetry::{History, Runtime as RuntimeTelemetry, SelfHealing, TurnRe
 use super::tools::{self, ToolOutcome};
 use crate::config::{ProviderKind, TelemetryLevel};
 use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
-use crate::findings::redact::{redact, redact_json, redact_json_text};
 use crate::providers::{
     self, ChatMessage, ChatRequest, FailureClass, FinishReason, Provider, Role, Timeouts, Usage,
 };
 use crate::sandbox::safety::{Direction, SafetyReport};
+use crate::secrets::redact::{redact, redact_json, redact_json_text};
 
 /// Built providers for one configuration snapshot.
 struct Built {

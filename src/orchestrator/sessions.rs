@@ -279,7 +279,7 @@ impl SessionStore {
             let Ok(mut value) = serde_json::to_value(line) else {
                 continue;
             };
-            crate::findings::redact::redact_json(&mut value);
+            crate::secrets::redact::redact_json(&mut value);
             if let Ok(text) = serde_json::to_string(&value) {
                 out.push_str(&text);
                 out.push('\n');

@@ -284,7 +284,7 @@ pub async fn run(
             id: call.id.clone(),
             name: call.name.clone(),
             // Shown on every face: redacted like the turn's text (the tool got them whole).
-            arguments: crate::findings::redact::redact_json_text(&call.arguments),
+            arguments: crate::secrets::redact::redact_json_text(&call.arguments),
             status: status.to_string(),
             output,
         });
@@ -294,7 +294,7 @@ pub async fn run(
         ToolOutcome {
             id: call.id.clone(),
             name: call.name.clone(),
-            arguments: crate::findings::redact::redact_json_text(&call.arguments),
+            arguments: crate::secrets::redact::redact_json_text(&call.arguments),
             ok,
             output,
             repaired: repaired.note.clone(),

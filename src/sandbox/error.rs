@@ -1,11 +1,8 @@
-//! What can go wrong when a tool runs, as one typed error shared by every backend, and how it
-//! reaches the wire (an engine error code with the details a script can act on).
+//! What can go wrong when a tool runs, as one typed error shared by every backend. The engine
+//! maps it to a wire code with the details a script can act on (`engine::sandbox`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use crate::engine::{EngineError, ErrorCode};
 
 /// Why a tool call failed. Both backends report the same variant for the same cause; the
 /// conformance suite (`tests/sandbox_conformance.rs`) holds them to it.
@@ -144,54 +141,11 @@ impl SandboxError {
             message: message.into(),
         }
     }
-
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            SandboxError::Timeout { .. } => ErrorCode::Timeout,
-            SandboxError::CapabilityDenied { .. }
-            | SandboxError::PolicyDenied { .. }
-            | SandboxError::HashMismatch { .. } => ErrorCode::Denied,
-            SandboxError::InvalidModule { .. } => ErrorCode::InvalidRequest,
-            SandboxError::Host { .. } => ErrorCode::Internal,
-            // The tool ran and failed: the request was fine, the tool was not.
-            SandboxError::OutOfFuel { .. }
-            | SandboxError::MemoryLimit { .. }
-            | SandboxError::StackOverflow
-            | SandboxError::Trap { .. }
-            | SandboxError::BadOutput { .. }
-            | SandboxError::HostArgument { .. } => ErrorCode::Unavailable,
-        }
-    }
-}
-
-impl From<SandboxError> for EngineError {
-    fn from(error: SandboxError) -> Self {
-        let mut details = serde_json::to_value(&error).unwrap_or_else(|_| json!({}));
-        if let Some(map) = details.as_object_mut() {
-            map.insert("kind".into(), json!(error.kind()));
-        }
-        EngineError::new(error.code(), error.to_string()).with_details(details)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_reach_the_wire_with_kind_and_fields() {
-        let e: EngineError = SandboxError::CapabilityDenied {
-            capability: "http".into(),
-        }
-        .into();
-        assert_eq!(e.code, ErrorCode::Denied);
-        let details = e.details.unwrap();
-        assert_eq!(details["kind"], "capabilityDenied");
-        assert_eq!(details["capability"], "http");
-        let e: EngineError = SandboxError::Timeout { timeout_ms: 5 }.into();
-        assert_eq!(e.code, ErrorCode::Timeout);
-        assert_eq!(e.details.unwrap()["timeoutMs"], 5);
-    }
 
     #[test]
     fn trap_codes_are_stable_and_each_has_a_sentence() {
@@ -205,17 +159,5 @@ mod tests {
             let text = SandboxError::trap(code).to_string();
             assert!(text.contains(sentence) && text.contains(code), "{text}");
         }
-    }
-
-    #[test]
-    fn an_invalid_module_over_a_static_limit_names_the_limit_in_its_details() {
-        let e: EngineError = SandboxError::InvalidModule {
-            reason: "too many".into(),
-            limit: Some("locals".into()),
-        }
-        .into();
-        assert_eq!(e.details.unwrap()["limit"], "locals");
-        let e: EngineError = SandboxError::invalid("malformed").into();
-        assert!(e.details.unwrap().get("limit").is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! The SafetyLayer: one check for tool inputs, tool outputs and model replies.
 //!
-//! - **Secrets** (the patterns of [`crate::findings::secrets`]: PEM private keys, AWS keys,
+//! - **Secrets** (the patterns of [`crate::secrets`]: PEM private keys, AWS keys,
 //!   GitHub/GitLab tokens, OpenAI/Anthropic keys, JWTs, high-entropy values of secret-named
 //!   keys) are redacted or block the content, per `safety.on_secret`.
 //! - **Prompt injection** phrasing passes but marks the content for review.
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{SafetyConfig, SecretAction};
-use crate::findings::secrets;
+use crate::secrets;
 
 /// What happens to the content.
 #[derive(
@@ -213,7 +213,7 @@ impl SafetyLayer {
     pub fn redact_text(&self, text: &str) -> String {
         let clean: String = text.chars().filter(|c| !is_stripped(*c)).collect();
         if self.secret_scanning {
-            crate::findings::redact::redact(&clean)
+            crate::secrets::redact::redact(&clean)
         } else {
             clean
         }

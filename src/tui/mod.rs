@@ -117,7 +117,7 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
             "openclaw-rs: stdout is not a terminal, so the TUI cannot start; \
              use --batch or a subcommand (see --help) for scripted use"
         );
-        return Ok(crate::commands::exit::USAGE);
+        return Ok(crate::cli::exit::USAGE);
     }
     let handle = engine.handle();
     let snapshot = handle.snapshot();
@@ -140,7 +140,7 @@ pub async fn run(engine: &Engine, started: Instant, no_color: bool) -> Result<i3
     let result = driver::run(&mut terminal, &mut app, &theme, handle, started).await;
     // Restore on every path out, error or not; the panic hook covers panics.
     restore_terminal();
-    result.map(|()| crate::commands::exit::OK)
+    result.map(|()| crate::cli::exit::OK)
 }
 
 /// Put the terminal back as it was: bracketed paste off, then what ratatui set up (raw mode,

@@ -9,7 +9,7 @@ use crate::config::{CloudVoiceConfig, SttConfig};
 use super::tts::{BoxFuture, ProbeState};
 use super::{VoiceError, process, wav};
 
-pub const STT_IDS: &[&str] = &["pocketsphinx", "whisper", "openai"];
+pub use crate::config::STT_IDS;
 
 /// The rate and layout pocketsphinx's acoustic model was trained on.
 const SPHINX_RATE: u32 = 16_000;

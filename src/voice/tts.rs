@@ -15,8 +15,7 @@ pub type Env = std::collections::BTreeMap<String, String>;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The ids `voice.provider`, `voice.fallback` and `tts.setProvider` accept, in listing order.
-pub const TTS_IDS: &[&str] = &["kittentts", "espeak-ng", "flite", "openai", "elevenlabs"];
+pub use crate::config::TTS_IDS;
 
 /// Largest audio one attempt may produce (a minute of 48 kHz stereo is ~11 MiB).
 pub const MAX_AUDIO_BYTES: u64 = 64 * 1024 * 1024;
@@ -665,6 +664,11 @@ impl TtsProvider for ElevenLabsTts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_preset_the_config_accepts_has_a_command_and_no_other() {
+        assert_eq!(preset_names(), crate::config::KITTENTTS_PRESETS);
+    }
 
     fn custom(args: &[&str]) -> CommandTts {
         CommandTts {

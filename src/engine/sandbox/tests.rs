@@ -437,3 +437,30 @@ async fn no_disk_cache_stats_without_one() {
     assert!(status["cache"].get("disk").is_none(), "{status}");
     assert!(!tmp.path().join("cache").exists());
 }
+
+#[test]
+fn errors_reach_the_wire_with_kind_and_fields() {
+    let e: EngineError = SandboxError::CapabilityDenied {
+        capability: "http".into(),
+    }
+    .into();
+    assert_eq!(e.code, ErrorCode::Denied);
+    let details = e.details.unwrap();
+    assert_eq!(details["kind"], "capabilityDenied");
+    assert_eq!(details["capability"], "http");
+    let e: EngineError = SandboxError::Timeout { timeout_ms: 5 }.into();
+    assert_eq!(e.code, ErrorCode::Timeout);
+    assert_eq!(e.details.unwrap()["timeoutMs"], 5);
+}
+
+#[test]
+fn an_invalid_module_over_a_static_limit_names_the_limit_in_its_details() {
+    let e: EngineError = SandboxError::InvalidModule {
+        reason: "too many".into(),
+        limit: Some("locals".into()),
+    }
+    .into();
+    assert_eq!(e.details.unwrap()["limit"], "locals");
+    let e: EngineError = SandboxError::invalid("malformed").into();
+    assert!(e.details.unwrap().get("limit").is_none());
+}

@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use super::{config_file, env_override, set_config};
 use crate::config::{ProviderKind, SecretRef};
-use crate::findings::{Context, Finding, Severity, secrets, show, state_paths};
+use crate::findings::{Context, Finding, Severity, show, state_paths};
+use crate::secrets;
 
 /// Files a user writes config in: `config.toml` and the active profile's file.
 fn user_files(ctx: &Context<'_>) -> Vec<std::path::PathBuf> {
@@ -246,7 +247,7 @@ pub fn literal_secrets_in_files(ctx: &Context<'_>) -> Vec<Finding> {
                 path.clear();
             }
             // Key names are shown, so they go through the redactor too.
-            let shown_path = crate::findings::redact::redact(&path.join("."));
+            let shown_path = crate::secrets::redact::redact(&path.join("."));
             let place = if in_value {
                 format!(
                     "in the value of {shown_path}, which the configuration does not read as a key"

@@ -1,4 +1,8 @@
-//! Recognizing secrets in text, to report where they are without ever showing them.
+//! Recognizing secrets in text, to report where they are without ever showing them, and
+//! redacting them ([`redact`]). Every layer that holds text from outside uses this: memory,
+//! the sandbox's safety layer, the turn loop, logging, the audit.
+
+pub mod redact;
 
 use std::sync::LazyLock;
 
@@ -9,7 +13,7 @@ use regex::Regex;
 /// Patterns are ASCII-only, anchored on the shapes providers document so ordinary prose
 /// does not match, and bounded: each stops where the text is certainly a secret (a GitHub
 /// token at its 36th character), and the rest of the secret is the `then` class that
-/// follows. Bounded patterns are what lets [`super::redact::StreamRedactor`] hold back a
+/// follows. Bounded patterns are what lets [`redact::StreamRedactor`] hold back a
 /// bounded tail of a stream; every match of the open-ended shapes (`{36,}`) starts with a
 /// match of these.
 pub(crate) struct Rule {
@@ -176,12 +180,12 @@ pub struct Match {
     pub range: std::ops::Range<usize>,
 }
 
-/// Every secret in `text` by byte range, exactly the ones [`super::redact::redact`]
+/// Every secret in `text` by byte range, exactly the ones [`redact::redact`]
 /// replaces: the shaped rules with what follows them (a PEM key's whole block), and
 /// high-entropy values of secret-named keys (`generic_secret_assignment`). Ranges do not
 /// overlap and are in order.
 pub fn find(text: &str) -> Vec<Match> {
-    super::redact::find(text)
+    redact::find(text)
 }
 
 /// The text with literal values of secret-named keys replaced; references (`env:`, `file:`)

@@ -9,7 +9,7 @@
 //! output equals `redact(input)` (the property `tests/secrets_never_leave.rs` and this
 //! module's proptest check).
 //!
-//! The patterns are those of [`super::secrets`], each cut to a bounded deciding prefix (the
+//! The patterns are those of [`crate::secrets`], each cut to a bounded deciding prefix (the
 //! point where the text is certainly a secret) followed by a continuation class that is
 //! swallowed with it. A pattern that matched as far as its prefix is redacted even when the
 //! original, open-ended pattern would have failed on what followed: the redactor errs
@@ -23,7 +23,7 @@ use regex_automata::util::start;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, MatchKind};
 
-use super::secrets::{self, Continuation, GENERIC_RULE, GENERIC_VALUE_CAP, GENERIC_VALUE_MIN};
+use super::{self as secrets, Continuation, GENERIC_RULE, GENERIC_VALUE_CAP, GENERIC_VALUE_MIN};
 use crate::config::SecretAction;
 
 /// The marker a secret is replaced with.
