@@ -147,12 +147,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
         "the turn loop and the tool bridge run on EngineHandle (snapshot, events, memory \
          recall, tools); goes when they take a turn-host trait the engine implements",
     ),
-    (
-        "findings",
-        "engine",
-        "checks read the engine's Snapshot and reach memory through EngineHandle; goes when \
-         Snapshot moves down to config and memory access is a trait",
-    ),
 ];
 
 /// `text` with comments, string and character literals blanked (newlines kept), so that

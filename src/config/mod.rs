@@ -8,6 +8,7 @@ mod diag;
 mod load;
 mod paths;
 mod secret;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use load::{
 };
 pub use paths::{Paths, ensure_state_dir, resolve_home};
 pub use secret::{REDACTED, SecretError, SecretRef, redact_url};
+pub use snapshot::{FileCheck, Snapshot};
 
 /// The build track this binary was compiled as.
 pub const BUILD_TRACK: &str = if cfg!(feature = "edge") {

@@ -1,7 +1,6 @@
 //! The `memory.*` methods: the engine opens the store on first use (so commands that never
 //! touch memory never pay for it) and runs every store operation on the blocking pool.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,34 +32,6 @@ impl From<MemoryError> for EngineError {
     }
 }
 
-/// Where the MiniLM files are looked for: `memory.model_dir`, `<state>/models/minilm`, then
-/// the cache directory `dist/fetch-models.sh` fills by default.
-pub fn model_dirs(snapshot: &Snapshot) -> Vec<PathBuf> {
-    let config = snapshot.config();
-    let mut dirs = Vec::new();
-    if let Some(dir) = &config.memory.model_dir {
-        dirs.push(dir.clone());
-        return dirs;
-    }
-    dirs.push(
-        snapshot
-            .loaded
-            .paths
-            .state_dir
-            .join("models")
-            .join("minilm"),
-    );
-    if let Some(base) = directories::BaseDirs::new() {
-        dirs.push(
-            base.cache_dir()
-                .join("openclaw-rs")
-                .join("models")
-                .join("minilm"),
-        );
-    }
-    dirs
-}
-
 /// The embedder the configuration asks for, or `hash` with the reason when it cannot run.
 fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
     let config = snapshot.config();
@@ -83,56 +54,6 @@ fn embedder(snapshot: &Snapshot) -> (Arc<dyn Embedder>, Option<String>) {
     }
 }
 
-/// The identity of the embedder the configuration resolves to now, with the same fallbacks
-/// as [`memory_options`] but without loading a model or calling an endpoint: what the
-/// doctor compares with the identity a store recorded. A remote embedder whose dimensions
-/// are not configured gets 0 (unknown) dimensions.
-pub fn configured_identity(snapshot: &Snapshot) -> EmbedderIdentity {
-    let config = snapshot.config();
-    let hash = || HashEmbedder::new(config.memory.dimensions as usize).identity();
-    match snapshot.embedder.in_use {
-        EmbedderKind::Hash => hash(),
-        EmbedderKind::Minilm => minilm_identity(snapshot).unwrap_or_else(hash),
-        EmbedderKind::Remote => {
-            RemoteEmbedder::configured_identity(&config.memory.remote).unwrap_or_else(|_| hash())
-        }
-    }
-}
-
-#[cfg(not(feature = "edge"))]
-fn minilm_identity(_snapshot: &Snapshot) -> Option<EmbedderIdentity> {
-    None
-}
-
-/// Hashing the model reads about 90 MB; the TUI runs the doctor after every fix, so the
-/// identity is kept while the files' sizes and times stay the same.
-#[cfg(feature = "edge")]
-fn minilm_identity(snapshot: &Snapshot) -> Option<EmbedderIdentity> {
-    type Stamp = Vec<Option<(u64, Option<std::time::SystemTime>)>>;
-    static LAST: std::sync::Mutex<Option<(PathBuf, Stamp, EmbedderIdentity)>> =
-        std::sync::Mutex::new(None);
-    let dirs = model_dirs(snapshot);
-    let dir = dirs.iter().find(|dir| dir.join("model.onnx").is_file())?;
-    let stamp: Stamp = ["model.onnx", "tokenizer.json"]
-        .iter()
-        .map(|name| {
-            std::fs::metadata(dir.join(name))
-                .ok()
-                .map(|m| (m.len(), m.modified().ok()))
-        })
-        .collect();
-    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((d, s, identity)) = last.as_ref()
-        && d == dir
-        && *s == stamp
-    {
-        return Some(identity.clone());
-    }
-    let identity = crate::memory::embed::MiniLmEmbedder::identity_of(dir).ok()?;
-    *last = Some((dir.clone(), stamp, identity.clone()));
-    Some(identity)
-}
-
 #[cfg(not(feature = "edge"))]
 fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
     Err("the minilm embedder needs the edge build; using hash".into())
@@ -142,7 +63,7 @@ fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), S
 /// once, so the embedder is built once per store opening.
 #[cfg(feature = "edge")]
 fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
-    let dirs = model_dirs(snapshot);
+    let dirs = crate::memory::embed::model_dirs(snapshot);
     let Some(dir) = dirs.iter().find(|dir| dir.join("model.onnx").is_file()) else {
         let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         return Err(format!(
@@ -205,12 +126,9 @@ impl EngineHandle {
         self.open_memory(false).await
     }
 
-    /// Run `f` (blocking) with the store if the engine has it open; the slot stays locked
-    /// meanwhile, so the engine does not open the store while `f` has it open read-only.
-    /// Must not be called from the async runtime.
-    pub(crate) fn with_memory_slot<T>(&self, f: impl FnOnce(Option<&Memory>) -> T) -> T {
-        let slot = self.inner.memory.blocking_lock();
-        f(slot.as_deref())
+    /// The engine's memory slot, for checks that read the store while it may be open.
+    pub(crate) fn memory_slot(&self) -> crate::memory::MemorySlot {
+        self.inner.memory.clone()
     }
 
     async fn open_memory(&self, for_rebuild: bool) -> Result<Arc<Memory>, EngineError> {

@@ -624,7 +624,7 @@ fn scan_blocking(
         snapshot,
         deep: params.deep,
         terminal: params.terminal,
-        memory: findings::MemoryAccess::engine(engine.clone()),
+        memory: findings::MemoryAccess::shared(engine.memory_slot()),
     };
     let registry: Vec<&findings::Check> = match scope {
         Scope::Doctor => findings::checks::DOCTOR.iter().collect(),

@@ -22,7 +22,8 @@ pub use error::{EngineError, ErrorCode};
 pub use event::EngineEvent;
 pub use methods::{METHODS, Method, MethodEntry};
 
-use crate::config::{BackendChoice, Config, Diagnostic, EmbedderChoice, Loaded};
+use crate::config::Loaded;
+pub use crate::config::{FileCheck, Snapshot};
 
 /// Events buffered per subscriber; a slow pane skips ahead rather than blocking the engine.
 pub const EVENT_CAPACITY: usize = 256;
@@ -38,54 +39,13 @@ pub struct EngineHandle {
     inner: Arc<Inner>,
 }
 
-/// Checks of files the engine does not read itself but must report on (a face's theme and
-/// keymap files). Registered at start, run again on every reload.
-pub type FileCheck = Arc<dyn Fn(&Loaded) -> Vec<Diagnostic> + Send + Sync>;
-
-/// Everything derived from one load of the configuration; replaced whole on reload, so a
-/// reader never sees half of an old and half of a new configuration.
-pub struct Snapshot {
-    pub loaded: Loaded,
-    pub sandbox_backend: BackendChoice,
-    pub embedder: EmbedderChoice,
-    /// Config diagnostics followed by those of the file checks.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Snapshot {
-    fn new(loaded: Loaded, file_checks: &[FileCheck]) -> Self {
-        let sandbox_backend = loaded.config.sandbox.backend.resolve();
-        let embedder = loaded.config.memory.embedder.resolve();
-        for reason in [&sandbox_backend.fallback_reason, &embedder.fallback_reason]
-            .into_iter()
-            .flatten()
-        {
-            tracing::warn!("{reason}");
-        }
-        let mut diagnostics = loaded.diagnostics.clone();
-        for check in file_checks {
-            diagnostics.extend(check(&loaded));
-        }
-        Self {
-            loaded,
-            sandbox_backend,
-            embedder,
-            diagnostics,
-        }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.loaded.config
-    }
-}
-
 struct Inner {
     snapshot: RwLock<Arc<Snapshot>>,
     file_checks: Vec<FileCheck>,
     started: Instant,
     events: broadcast::Sender<EngineEvent>,
     /// Opened on first use; see [`EngineHandle::memory`].
-    memory: tokio::sync::Mutex<Option<Arc<crate::memory::Memory>>>,
+    memory: crate::memory::MemorySlot,
     /// Built by the first voice method; see [`EngineHandle::voice`].
     voice: std::sync::OnceLock<Arc<crate::voice::Voice>>,
     /// Backends start on first use; see [`EngineHandle::sandbox`].
@@ -106,7 +66,7 @@ impl Engine {
                     file_checks,
                     started: Instant::now(),
                     events,
-                    memory: tokio::sync::Mutex::new(None),
+                    memory: Arc::new(tokio::sync::Mutex::new(None)),
                     voice: std::sync::OnceLock::new(),
                     sandbox: std::sync::OnceLock::new(),
                     agent: Arc::new(crate::orchestrator::runtime::Runtime::new()),
@@ -206,7 +166,7 @@ pub fn timeout_error(method: &str, limit: Duration) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LoadOptions, load};
+    use crate::config::{Diagnostic, LoadOptions, load};
 
     fn engine() -> (tempfile::TempDir, Engine) {
         let tmp = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ use crate::sandbox::manifest::{self, Tool, ToolProblem, ToolSource};
 use crate::sandbox::safety::{Decision, Direction, SafetyLayer, SafetyReport};
 use crate::sandbox::{
     BackendKind, CacheStats, Grants, HostEnv, HostServices, Limits, Sandbox, SandboxError, ToolLog,
+    wasmtime_cache_dir,
 };
 
 impl EngineHandle {
@@ -633,11 +634,6 @@ impl Method for SandboxRun {
         };
         run_call(engine, call).await
     }
-}
-
-/// Where wasmtime's compiled code is kept between runs (`sandbox.disk_cache`).
-pub fn wasmtime_cache_dir(state_dir: &std::path::Path) -> std::path::PathBuf {
-    state_dir.join("cache").join("wasmtime")
 }
 
 // ---- sandbox.status ----------------------------------------------------------------------------

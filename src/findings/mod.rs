@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Snapshot;
 use crate::config::Suppression;
-use crate::engine::Snapshot;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -188,9 +188,9 @@ enum MemorySource {
     #[default]
     Closed,
     Open(std::sync::Arc<crate::memory::Memory>),
-    /// The engine's store if it has one open; its memory slot is held during the look, so
-    /// the engine cannot open the store while the checks have it open read-only.
-    Engine(crate::engine::EngineHandle),
+    /// The owner's store if it has one open; the slot is held during the look, so the
+    /// owner (the engine) cannot open the store while the checks have it open read-only.
+    Shared(crate::memory::MemorySlot),
 }
 
 impl MemoryAccess {
@@ -202,11 +202,11 @@ impl MemoryAccess {
         }
     }
 
-    /// Whatever `engine` holds. The checks then run on a blocking thread, never on the async
-    /// runtime (they wait for the engine's memory slot).
-    pub fn engine(engine: crate::engine::EngineHandle) -> Self {
+    /// Whatever `slot` holds. The checks then run on a blocking thread, never on the async
+    /// runtime (they wait for the slot's lock).
+    pub fn shared(slot: crate::memory::MemorySlot) -> Self {
         Self {
-            source: MemorySource::Engine(engine),
+            source: MemorySource::Shared(slot),
             look: std::sync::OnceLock::new(),
         }
     }
@@ -216,7 +216,7 @@ impl MemoryAccess {
         match &self.source {
             MemorySource::Closed => f(None),
             MemorySource::Open(memory) => f(Some(memory)),
-            MemorySource::Engine(engine) => engine.with_memory_slot(f),
+            MemorySource::Shared(slot) => f(slot.blocking_lock().as_deref()),
         }
     }
 }

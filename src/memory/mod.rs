@@ -32,6 +32,11 @@ use self::types::*;
 
 pub use self::ingest::IndexProgress;
 
+/// Where a process keeps its open store: empty until first use. Whoever reads the store
+/// outside the owner (the memory checks) holds the lock for the whole look, so the owner
+/// cannot open the store meanwhile.
+pub type MemorySlot = Arc<tokio::sync::Mutex<Option<Arc<Memory>>>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
     #[error(transparent)]

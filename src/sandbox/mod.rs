@@ -426,6 +426,11 @@ impl CompileJob {
     }
 }
 
+/// Where wasmtime's compiled code is kept between runs (`sandbox.disk_cache`).
+pub fn wasmtime_cache_dir(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("cache").join("wasmtime")
+}
+
 /// The sandbox service: backends, the compiled-module cache and counters.
 pub struct Sandbox {
     wasmi: OnceLock<Arc<wasmi_backend::WasmiBackend>>,

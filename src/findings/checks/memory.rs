@@ -36,7 +36,7 @@ fn look<'c>(ctx: &'c Context<'_>) -> &'c Look {
         if !snapshot.config().memory.enabled {
             return Look::Nothing;
         }
-        let expected = crate::engine::memory::configured_identity(snapshot);
+        let expected = crate::memory::embed::configured_identity(snapshot);
         let (dir, outcome) = ctx.memory.with_store(|open| {
             let dir = match open {
                 Some(memory) => memory.options().dir.clone(),
@@ -284,8 +284,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::config::Snapshot;
     use crate::config::{LoadOptions, load};
-    use crate::engine::Snapshot;
     use crate::findings::MemoryAccess;
     use crate::memory::embed::HashEmbedder;
     use crate::memory::types::AddParams;

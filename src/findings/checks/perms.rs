@@ -309,7 +309,7 @@ pub fn tools(ctx: &Context<'_>) -> Vec<Finding> {
 /// loaded and run, so nobody else may plant or change it.
 pub fn cache(ctx: &Context<'_>) -> Vec<Finding> {
     let dir = ctx.snapshot.loaded.paths.state_dir.join("cache");
-    let code = crate::engine::sandbox::wasmtime_cache_dir(&ctx.snapshot.loaded.paths.state_dir);
+    let code = crate::sandbox::wasmtime_cache_dir(&ctx.snapshot.loaded.paths.state_dir);
     let mut out: Vec<Finding> = check("fs.cache", "The cache dir", &dir, Kind::Dir)
         .into_iter()
         .collect();

@@ -138,8 +138,8 @@ pub fn modules(ctx: &Context<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Snapshot;
     use crate::config::{LoadOptions, load};
-    use crate::engine::Snapshot;
     use crate::findings::Context;
 
     fn snapshot(dir: &std::path::Path) -> std::sync::Arc<Snapshot> {

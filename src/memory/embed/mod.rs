@@ -1,11 +1,13 @@
 //! Embedders: text to a unit-length vector, behind one trait, each with a recorded identity
 //! so a store never mixes vectors from two of them.
 
+mod configured;
 pub mod hash;
 #[cfg(feature = "edge")]
 mod minilm;
 mod remote;
 
+pub use configured::{configured_identity, model_dirs};
 pub use hash::HashEmbedder;
 #[cfg(feature = "edge")]
 pub use minilm::MiniLmEmbedder;
