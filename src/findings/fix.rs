@@ -364,7 +364,7 @@ pub fn lines_sha256(text: &str, first: usize, last: usize) -> Option<String> {
         return None;
     }
     let digest = Sha256::digest(lines[first - 1..last].concat().as_bytes());
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex::encode(digest))
 }
 
 fn comment_out(

@@ -17,7 +17,7 @@ use super::graph;
 use super::store::{ChunkRecord, DocumentRecord, Store, StoreError, lmdb_key};
 use super::types::*;
 use super::vectors;
-use super::{Memory, MemoryError, Result, hex, now_ms, sha256};
+use super::{Memory, MemoryError, Result, now_ms, sha256};
 
 /// Chunks per LMDB transaction: large enough to amortise the commit and the tree build.
 const BATCH_CHUNKS: usize = 1024;
@@ -380,7 +380,7 @@ pub fn add_note(memory: &Memory, source: &str, params: AddParams) -> Result<AddR
         .collect();
     tags.sort();
     tags.dedup();
-    let content = hex(&sha256(params.text.as_bytes()));
+    let content = hex::encode(sha256(params.text.as_bytes()));
     // Notes are keyed by source and content: the same text from the same source is one note.
     let key = format!("{source}#{}", &content[..16]);
     let existing = memory.read(|txn| {
@@ -713,7 +713,7 @@ fn hash_file(path: &Path) -> Result<String, FileError> {
         first = false;
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Lines with their 1-based numbers, invalid UTF-8 replaced, over-long lines cut into

@@ -841,10 +841,6 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Where the workspace is: `workspace` from the config, else `<state>/workspace`.
 pub fn workspace_dir(state_dir: &Path, configured: Option<&Path>) -> PathBuf {
     match configured {

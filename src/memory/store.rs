@@ -561,7 +561,7 @@ pub fn lmdb_key(key: &str) -> std::borrow::Cow<'_, str> {
     format!(
         "{}#sha256:{}",
         &key[..cut],
-        super::hex(&super::sha256(key.as_bytes()))
+        hex::encode(super::sha256(key.as_bytes()))
     )
     .into()
 }

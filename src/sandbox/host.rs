@@ -8,7 +8,6 @@
 //! (I/O, network), -3 too large. Missing capabilities and policy violations are not
 //! returned: they stop the tool with a typed error.
 
-use std::io::Read;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng;
@@ -438,8 +437,7 @@ pub fn random(state: &mut HostState) -> i64 {
     let rng = state.rng.get_or_insert_with(|| {
         // Seeded from the OS once per run; a tool never sees another run's stream.
         let mut seed = [0u8; 32];
-        let seeded = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed));
-        if seeded.is_err() {
+        if getrandom::fill(&mut seed).is_err() {
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_nanos())

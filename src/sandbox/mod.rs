@@ -28,11 +28,13 @@ mod wasmtime_backend;
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use lru::LruCache;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,8 +67,8 @@ pub const DEADLINE_SLACK: Duration = Duration::from_millis(500);
 /// Longest text any field of an error carries (a reason, a trap code): an error quoting a
 /// tool's 256 KiB argument is cut, like a log line.
 pub const MAX_ERROR_TEXT_BYTES: usize = 2048;
-/// Compiled modules kept per backend; the oldest use goes first.
-const CACHE_ENTRIES: usize = 64;
+/// Compiled modules kept, both backends' together; the least recently used goes first.
+const CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
 /// A capability beyond the always-available `log`, `now_ms` and `random`.
 #[derive(
@@ -361,13 +363,8 @@ pub struct DiskCacheStats {
     pub writes: u64,
 }
 
-struct CacheEntry {
-    module: CompiledModule,
-    last_used: u64,
-}
-
 type CacheKey = (&'static str, String);
-type Cache = Arc<Mutex<HashMap<CacheKey, CacheEntry>>>;
+type Cache = Arc<Mutex<LruCache<CacheKey, CompiledModule>>>;
 
 /// A validation and compile in progress, shared by every prepare of the same module: its
 /// result once done. A compile that outlives its caller's deadline finishes anyway and
@@ -384,7 +381,6 @@ struct CompileJob {
     backend: Arc<dyn SandboxBackend>,
     wasm: Vec<u8>,
     key: CacheKey,
-    tick: u64,
     cache: Cache,
     compiling: Arc<Mutex<HashMap<CacheKey, InFlight>>>,
     compiles: Arc<AtomicU64>,
@@ -401,22 +397,7 @@ impl CompileJob {
         .unwrap_or_else(|_| Err(SandboxError::host("the sandbox's compiler panicked")))
         .map_err(bounded);
         if let Ok(module) = &result {
-            let mut cache = lock(&self.cache);
-            if cache.len() >= CACHE_ENTRIES
-                && let Some(oldest) = cache
-                    .iter()
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-            cache.insert(
-                self.key.clone(),
-                CacheEntry {
-                    module: module.clone(),
-                    last_used: self.tick,
-                },
-            );
+            lock(&self.cache).put(self.key.clone(), module.clone());
         }
         // Cached first, then no longer in flight: a prepare always finds one or the other.
         lock(&self.compiling).remove(&self.key);
@@ -442,7 +423,6 @@ pub struct Sandbox {
     compiles: Arc<AtomicU64>,
     #[cfg(feature = "edge")]
     disk: Option<Arc<disk_cache::DiskCache>>,
-    clock: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     runs: AtomicU64,
@@ -466,7 +446,7 @@ pub fn available_backends() -> Vec<BackendKind> {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 /// Bytes that are WebAssembly text rather than binary: assemble them.
@@ -614,12 +594,11 @@ impl Sandbox {
             wasmi: OnceLock::new(),
             #[cfg(feature = "edge")]
             wasmtime: OnceLock::new(),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(Mutex::new(LruCache::new(CACHE_ENTRIES))),
             compiling: Arc::new(Mutex::new(HashMap::new())),
             compiles: Arc::new(AtomicU64::new(0)),
             #[cfg(feature = "edge")]
             disk: dir.map(|dir| Arc::new(disk_cache::DiskCache::new(dir))),
-            clock: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             runs: AtomicU64::new(0),
@@ -725,16 +704,14 @@ impl Sandbox {
             sha256_hex(&wasm)
         };
         let key = (kind.as_str(), wasm_sha256.clone());
-        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
-        if let Some(entry) = self.lock_cache().get_mut(&key) {
-            entry.last_used = tick;
+        if let Some(module) = self.lock_cache().get(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Prepared {
                 backend: kind,
                 source_sha256,
                 wasm_sha256,
                 cache_hit: true,
-                module: entry.module.clone(),
+                module: module.clone(),
             });
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -743,15 +720,14 @@ impl Sandbox {
             let mut compiling = lock(&self.compiling);
             if let Some(slot) = compiling.get(&key) {
                 (slot.clone(), None)
-            } else if let Some(entry) = lock(&self.cache).get_mut(&key) {
+            } else if let Some(module) = lock(&self.cache).get(&key) {
                 // Compiled and cached since the look-up above.
-                entry.last_used = tick;
                 return Ok(Prepared {
                     backend: kind,
                     source_sha256,
                     wasm_sha256,
                     cache_hit: true,
-                    module: entry.module.clone(),
+                    module: module.clone(),
                 });
             } else {
                 let slot: InFlight = Arc::new((Mutex::new(None), Condvar::new()));
@@ -760,7 +736,6 @@ impl Sandbox {
                     backend,
                     wasm,
                     key: key.clone(),
-                    tick,
                     cache: self.cache.clone(),
                     compiling: self.compiling.clone(),
                     compiles: self.compiles.clone(),
@@ -892,7 +867,7 @@ impl Sandbox {
         }
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, CacheEntry>> {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, LruCache<CacheKey, CompiledModule>> {
         lock(&self.cache)
     }
 }

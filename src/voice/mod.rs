@@ -698,11 +698,7 @@ fn cache_key(provider: &str, identity: &str, voice: Option<&str>, text: &str) ->
         hash.update(part.as_bytes());
         hash.update([0u8]);
     }
-    hash.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// A cached WAV that still validates (a damaged one is removed).

@@ -172,8 +172,7 @@ fn model_hash(model_bytes: &[u8], tokenizer_bytes: &[u8]) -> String {
         .chain_update(model_bytes)
         .chain_update(tokenizer_bytes)
         .finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex::encode(&digest[..8]))
 }
 
 fn build_plan(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {

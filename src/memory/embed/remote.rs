@@ -158,7 +158,7 @@ fn identity(endpoint: &Endpoint, dimensions: u32) -> EmbedderIdentity {
         .chain_update([0])
         .chain_update(&endpoint.model)
         .finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..8]);
     EmbedderIdentity {
         name: format!("remote:{kind}:{}", endpoint.model),
         dimensions,
