@@ -23,6 +23,8 @@ fn main() -> ExitCode {
     // this is the only thread. Files written for the user get an explicit mode (`--mode`).
     // SAFETY: umask has no preconditions and cannot fail.
     unsafe { libc::umask(0o077) };
+    // Before the runtime's threads exist, so they too share the capped malloc arenas.
+    openclaw_rs::engine::allocator::tune();
     let started = Instant::now();
     let cli = Cli::parse();
     if cli.version {

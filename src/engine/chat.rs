@@ -154,9 +154,11 @@ impl Method for SessionsHistory {
         engine
             .agent()
             .with_sessions(engine, |s| {
+                // Read first: reading the file brings the summary up to date.
+                let lines = s.get(&p.id)?.lines.clone();
                 Ok(HistoryResult {
                     session: s.info(&p.id)?,
-                    lines: s.get(&p.id)?.lines.clone(),
+                    lines,
                 })
             })
             .await

@@ -292,7 +292,11 @@ impl Method for MemoryIndex {
                     });
                 }
             };
-            memory.index(params, &report)
+            let indexed = memory.index(params, &report);
+            // The writer's arenas and buffers were just freed: give the pages back now rather
+            // than keep them resident until the next index.
+            super::allocator::release_free_memory();
+            indexed
         })
         .await
     }

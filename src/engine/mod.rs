@@ -4,6 +4,7 @@
 //! engine knows nothing of terminals (a test enforces that it never imports ratatui or
 //! crossterm).
 
+pub mod allocator;
 pub mod chat;
 mod error;
 mod event;
@@ -56,6 +57,8 @@ struct Inner {
 
 impl Engine {
     pub fn start(loaded: Loaded, file_checks: Vec<FileCheck>) -> Self {
+        // Before the engine's threads exist, so they share the capped arenas.
+        allocator::tune();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let snapshot = Snapshot::new(loaded, &file_checks);
         crate::logging::set_redact(snapshot.config().logging.redact);

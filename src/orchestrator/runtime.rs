@@ -410,7 +410,7 @@ impl Runtime {
         let session = {
             let wanted = params.session.clone();
             self.with_sessions(engine, |store| match wanted {
-                Some(id) if store.get(&id).is_ok() => Ok(id),
+                Some(id) if store.exists(&id) => Ok(id),
                 Some(id) => store.create(Some(&id), &title).map(|i| i.id),
                 None => store.create(None, &title).map(|i| i.id),
             })

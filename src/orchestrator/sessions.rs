@@ -2,7 +2,7 @@
 //! written whole with `O_APPEND`, so a crash loses at most the line being written, and a
 //! torn last line is skipped when the file is read back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,33 +52,44 @@ pub struct Session {
     pub lines: Vec<Line>,
 }
 
-impl Session {
-    pub fn info(&self, id: &str) -> SessionInfo {
-        let mut info = SessionInfo {
+impl SessionInfo {
+    fn new(id: &str) -> Self {
+        Self {
             id: id.to_string(),
             title: String::new(),
             created_at: 0,
             updated_at: 0,
             messages: 0,
-        };
-        for line in &self.lines {
-            match line {
-                Line::Session {
-                    title, created_at, ..
-                } => {
-                    info.title = title.clone();
-                    info.created_at = *created_at;
-                    info.updated_at = info.updated_at.max(*created_at);
-                }
-                Line::Message { at, message } => {
-                    if matches!(message.role, Role::User | Role::Assistant) {
-                        info.messages += 1;
-                    }
-                    info.updated_at = info.updated_at.max(*at);
-                }
-                Line::Turn { at, .. } => info.updated_at = info.updated_at.max(*at),
-                Line::Title { title } => info.title = title.clone(),
+        }
+    }
+
+    /// Fold one more line of the session into its summary.
+    fn apply(&mut self, line: &Line) {
+        match line {
+            Line::Session {
+                title, created_at, ..
+            } => {
+                self.title = title.clone();
+                self.created_at = *created_at;
+                self.updated_at = self.updated_at.max(*created_at);
             }
+            Line::Message { at, message } => {
+                if matches!(message.role, Role::User | Role::Assistant) {
+                    self.messages += 1;
+                }
+                self.updated_at = self.updated_at.max(*at);
+            }
+            Line::Turn { at, .. } => self.updated_at = self.updated_at.max(*at),
+            Line::Title { title } => self.title = title.clone(),
+        }
+    }
+}
+
+impl Session {
+    pub fn info(&self, id: &str) -> SessionInfo {
+        let mut info = SessionInfo::new(id);
+        for line in &self.lines {
+            info.apply(line);
         }
         info
     }
@@ -110,9 +121,29 @@ pub enum SessionError {
     },
 }
 
+/// How many sessions keep their lines in memory between calls (the most recently used).
+pub const CACHED_SESSIONS: usize = 8;
+/// At most this many bytes of session files are kept in memory as parsed lines; the session
+/// in use stays cached even when it alone is larger.
+pub const CACHED_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The sessions on disk. Only a summary per session (`SessionInfo`, for `sessions.list`)
+/// stays in memory for all of them; a session's lines are read from its file when needed
+/// and kept for a few recently used sessions, so a long-running engine does not grow with
+/// every turn it has ever run.
 pub struct SessionStore {
     dir: PathBuf,
-    sessions: BTreeMap<String, Session>,
+    infos: BTreeMap<String, SessionInfo>,
+    /// Most recently used first; bounded by `CACHED_SESSIONS` and `CACHED_BYTES`.
+    cache: VecDeque<Cached>,
+}
+
+struct Cached {
+    id: String,
+    session: Session,
+    /// The file's length these lines were read from (plus what this store appended since):
+    /// a different length on disk means another process wrote to it, so it is read again.
+    bytes: u64,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -132,15 +163,31 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Parse a session file; a torn or unreadable line is skipped.
+fn read_lines(path: &Path) -> std::io::Result<(Vec<Line>, u64)> {
+    let text = fs::read_to_string(path)?;
+    let lines = text
+        .lines()
+        .filter_map(|l| match serde_json::from_str::<Line>(l) {
+            Ok(line) => Some(line),
+            Err(e) => {
+                tracing::warn!("{}: skipping an unreadable line: {e}", path.display());
+                None
+            }
+        })
+        .collect();
+    Ok((lines, text.len() as u64))
+}
+
 impl SessionStore {
-    /// Read every session file in `dir` (created if missing).
+    /// Summarize every session file in `dir` (created if missing).
     pub fn open(dir: &Path) -> Result<Self, SessionError> {
         let io = |source| SessionError::Io {
             path: dir.display().to_string(),
             source,
         };
         fs::create_dir_all(dir).map_err(io)?;
-        let mut sessions = BTreeMap::new();
+        let mut infos = BTreeMap::new();
         for entry in fs::read_dir(dir).map_err(io)? {
             let Ok(entry) = entry else { continue };
             let path = entry.path();
@@ -154,24 +201,15 @@ impl SessionStore {
             if !valid_id(id) {
                 continue;
             }
-            let Ok(text) = fs::read_to_string(&path) else {
+            let Ok((lines, _)) = read_lines(&path) else {
                 continue;
             };
-            let lines = text
-                .lines()
-                .filter_map(|l| match serde_json::from_str::<Line>(l) {
-                    Ok(line) => Some(line),
-                    Err(e) => {
-                        tracing::warn!("{}: skipping an unreadable line: {e}", path.display());
-                        None
-                    }
-                })
-                .collect();
-            sessions.insert(id.to_string(), Session { lines });
+            infos.insert(id.to_string(), Session { lines }.info(id));
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            sessions,
+            infos,
+            cache: VecDeque::new(),
         })
     }
 
@@ -187,18 +225,18 @@ impl SessionStore {
     pub fn create(&mut self, id: Option<&str>, title: &str) -> Result<SessionInfo, SessionError> {
         let id = match id {
             Some(id) if !valid_id(id) => return Err(SessionError::BadId(id.to_string())),
-            Some(id) if self.sessions.contains_key(id) => {
+            Some(id) if self.infos.contains_key(id) => {
                 return Err(SessionError::Exists(id.to_string()));
             }
             Some(id) => id.to_string(),
             None => loop {
                 let id = Self::new_id();
-                if !self.sessions.contains_key(&id) {
+                if !self.infos.contains_key(&id) {
                     break id;
                 }
             },
         };
-        self.sessions.insert(id.clone(), Session::default());
+        self.infos.insert(id.clone(), SessionInfo::new(&id));
         self.append(
             &id,
             Line::Session {
@@ -210,29 +248,102 @@ impl SessionStore {
         self.info(&id)
     }
 
-    pub fn get(&self, id: &str) -> Result<&Session, SessionError> {
+    /// Whether the session exists (as far as this store knows).
+    pub fn exists(&self, id: &str) -> bool {
+        self.infos.contains_key(id)
+    }
+
+    fn known(&self, id: &str) -> Result<(), SessionError> {
         if !valid_id(id) {
             return Err(SessionError::BadId(id.to_string()));
         }
-        self.sessions
-            .get(id)
-            .ok_or_else(|| SessionError::NotFound(id.to_string()))
+        if !self.infos.contains_key(id) {
+            return Err(SessionError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The session's lines: from the cache when its file has not changed since, else read
+    /// from disk (and cached, evicting the least recently used beyond the bounds).
+    pub fn get(&mut self, id: &str) -> Result<&Session, SessionError> {
+        self.known(id)?;
+        let path = self.path(id);
+        let on_disk = fs::metadata(&path).map(|m| m.len()).ok();
+        let hit = self.cache.iter().position(|c| c.id == id);
+        let entry = match hit {
+            Some(i) if on_disk == Some(self.cache[i].bytes) => self.cache.remove(i),
+            _ => {
+                if let Some(i) = hit {
+                    self.cache.remove(i);
+                }
+                let (lines, bytes) = match read_lines(&path) {
+                    Ok(read) => read,
+                    // Deleted behind our back: an empty session, as a new one would be.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0),
+                    Err(source) => {
+                        return Err(SessionError::Io {
+                            path: path.display().to_string(),
+                            source,
+                        });
+                    }
+                };
+                let session = Session { lines };
+                // Another process may have added lines: the summary follows the file.
+                self.infos.insert(id.to_string(), session.info(id));
+                Some(Cached {
+                    id: id.to_string(),
+                    session,
+                    bytes,
+                })
+            }
+        };
+        if let Some(entry) = entry {
+            self.cache.push_front(entry);
+        }
+        self.trim_cache();
+        match self.cache.front() {
+            Some(c) => Ok(&c.session),
+            None => Err(SessionError::NotFound(id.to_string())),
+        }
+    }
+
+    /// Drop the least recently used sessions beyond the bounds, never the newest one.
+    fn trim_cache(&mut self) {
+        while self.cache.len() > 1
+            && (self.cache.len() > CACHED_SESSIONS || self.cached_bytes() > CACHED_BYTES)
+        {
+            self.cache.pop_back();
+        }
+    }
+
+    fn cached_bytes(&self) -> u64 {
+        self.cache.iter().map(|c| c.bytes).sum()
+    }
+
+    /// How many sessions and file bytes the cache holds now.
+    pub fn cached(&self) -> (usize, u64) {
+        (self.cache.len(), self.cached_bytes())
     }
 
     pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
-        Ok(self.get(id)?.info(id))
+        self.known(id)?;
+        self.infos
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.to_string()))
     }
 
     /// Newest first.
     pub fn list(&self) -> Vec<SessionInfo> {
-        let mut all: Vec<SessionInfo> = self.sessions.iter().map(|(id, s)| s.info(id)).collect();
+        let mut all: Vec<SessionInfo> = self.infos.values().cloned().collect();
         all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
         all
     }
 
-    /// Append one line to the file, then to memory: what is in memory is on disk.
+    /// Append one line to the file, then to the summary and any cached copy: what is in
+    /// memory is on disk.
     pub fn append(&mut self, id: &str, line: Line) -> Result<(), SessionError> {
-        self.get(id)?;
+        self.known(id)?;
         let path = self.path(id);
         let io = |source| SessionError::Io {
             path: path.display().to_string(),
@@ -247,14 +358,19 @@ impl SessionStore {
             .map_err(io)?;
         // One write call per line: with O_APPEND, lines from two writers never interleave.
         file.write_all(text.as_bytes()).map_err(io)?;
-        if let Some(s) = self.sessions.get_mut(id) {
-            s.lines.push(line);
+        if let Some(info) = self.infos.get_mut(id) {
+            info.apply(&line);
         }
+        if let Some(cached) = self.cache.iter_mut().find(|c| c.id == id) {
+            cached.session.lines.push(line);
+            cached.bytes += text.len() as u64;
+        }
+        self.trim_cache();
         Ok(())
     }
 
     pub fn delete(&mut self, id: &str) -> Result<(), SessionError> {
-        self.get(id)?;
+        self.known(id)?;
         let path = self.path(id);
         match fs::remove_file(&path) {
             Ok(()) => {}
@@ -266,13 +382,14 @@ impl SessionStore {
                 });
             }
         }
-        self.sessions.remove(id);
+        self.infos.remove(id);
+        self.cache.retain(|c| c.id != id);
         Ok(())
     }
 
     /// The session as JSONL, the lines kept with any secret in their strings redacted
     /// (files written before redaction existed may hold some).
-    pub fn export(&self, id: &str) -> Result<String, SessionError> {
+    pub fn export(&mut self, id: &str) -> Result<String, SessionError> {
         let session = self.get(id)?;
         let mut out = String::new();
         for line in &session.lines {
@@ -318,7 +435,7 @@ mod tests {
         let path = tmp.path().join("work.jsonl");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"type\":\"message\",\"at\":2,\"ro").unwrap();
-        let store = SessionStore::open(tmp.path()).unwrap();
+        let mut store = SessionStore::open(tmp.path()).unwrap();
         let session = store.get("work").unwrap();
         assert_eq!(session.messages().len(), 1);
         assert_eq!(session.messages()[0].content, "hello");
@@ -354,5 +471,89 @@ mod tests {
             store.export(&a.id),
             Err(SessionError::NotFound(_))
         ));
+    }
+
+    fn say(store: &mut SessionStore, id: &str, text: &str) {
+        store
+            .append(
+                id,
+                Line::Message {
+                    at: now_ms(),
+                    message: ChatMessage::new(Role::User, text),
+                },
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn only_a_few_recent_sessions_stay_in_memory_however_many_ran() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = SessionStore::open(tmp.path()).unwrap();
+        for s in 0..40 {
+            let id = format!("s{s}");
+            store.create(Some(&id), &id).unwrap();
+            for t in 0..10 {
+                say(&mut store, &id, &format!("turn {t} of {id}"));
+            }
+            assert_eq!(store.get(&id).unwrap().messages().len(), 10);
+            assert!(store.cached().0 <= CACHED_SESSIONS, "{:?}", store.cached());
+        }
+        assert_eq!(store.cached().0, CACHED_SESSIONS);
+        // An evicted session is read back from its file, whole.
+        let first = store.get("s0").unwrap().messages();
+        assert_eq!(first.len(), 10);
+        assert_eq!(first[9].content, "turn 9 of s0");
+        assert_eq!(store.list().len(), 40);
+        assert_eq!(store.info("s0").unwrap().messages, 10);
+
+        // The byte bound: three sessions of about 3 MiB each do not all stay.
+        let big = "x".repeat(1024 * 1024);
+        for s in 0..3 {
+            let id = format!("big{s}");
+            store.create(Some(&id), &id).unwrap();
+            for _ in 0..3 {
+                say(&mut store, &id, &big);
+            }
+            store.get(&id).unwrap();
+        }
+        let (sessions, bytes) = store.cached();
+        assert!(
+            bytes <= CACHED_BYTES,
+            "{bytes} bytes in {sessions} sessions"
+        );
+        assert_eq!(store.get("big0").unwrap().messages().len(), 3);
+    }
+
+    #[test]
+    fn lines_another_process_appended_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ours = SessionStore::open(tmp.path()).unwrap();
+        ours.create(Some("work"), "work").unwrap();
+        say(&mut ours, "work", "first");
+        assert_eq!(ours.get("work").unwrap().messages().len(), 1);
+        // Another process (the TUI beside a script) adds a turn to the same file.
+        let mut theirs = SessionStore::open(tmp.path()).unwrap();
+        say(&mut theirs, "work", "second");
+        let texts: Vec<String> = ours
+            .get("work")
+            .unwrap()
+            .messages()
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(texts, ["first", "second"]);
+        assert_eq!(ours.info("work").unwrap().messages, 2);
+        // And our next line lands after theirs, in the file and in what we read.
+        say(&mut ours, "work", "third");
+        assert_eq!(ours.get("work").unwrap().messages().len(), 3);
+        assert_eq!(
+            SessionStore::open(tmp.path())
+                .unwrap()
+                .get("work")
+                .unwrap()
+                .messages()
+                .len(),
+            3
+        );
     }
 }
