@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -750,7 +751,7 @@ fn write_at(
     let mut tmp = name.to_os_string();
     tmp.push(format!(".tmp-{}-{n}", std::process::id()));
     let written = (|| {
-        let mut file = dir.open_file(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
+        let mut file = dir.open_file(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, mode)?;
         file.write_all(bytes)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
@@ -791,8 +792,7 @@ fn journal_file(dir: &Path) -> PathBuf {
 /// journal names. `meta` comes from the open descriptor, so what is checked is what is read.
 fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), FixError> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me || meta.mode() & 0o022 != 0 {
         return Err(FixError::UnsafeJournal(path.display().to_string()));
     }
@@ -842,14 +842,11 @@ impl JournalLock {
             .ok_or_else(|| io_error(dir, std::io::ErrorKind::NotFound.into()))?;
         let path = dir.join(".lock");
         let file = opened
-            .open_file(OsStr::new(".lock"), libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .open_file(OsStr::new(".lock"), OFlags::WRONLY | OFlags::CREATE, 0o600)
             .map_err(|e| open_error(&path, e))?;
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the life of `file`, which the lock keeps.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(io_error(&path, std::io::Error::last_os_error()));
-        }
+        // Held for the life of `file`, which the lock keeps.
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_error(&path, e.into()))?;
         Ok(Self {
             dir: opened,
             _file: file,

@@ -30,10 +30,15 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::fs::OFlags;
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
 use super::DiskCacheStats;
+
+/// `O_NOFOLLOW | O_CLOEXEC` as `custom_flags` takes them (an `int`): a link in the file's
+/// place fails the open.
+const NO_FOLLOW: i32 = (OFlags::NOFOLLOW.bits() | OFlags::CLOEXEC.bits()) as i32;
 
 /// Identifies the file format (and this wrapper's version) before the digest.
 const MAGIC: &[u8; 8] = b"OCRSCW01";
@@ -143,7 +148,7 @@ impl DiskCache {
         check_dir(&self.dir).map_err(Skip::Refused)?;
         let mut file = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(NO_FOLLOW)
             .open(path)
         {
             Ok(file) => file,
@@ -241,7 +246,7 @@ fn write_atomically(temp: &Path, path: &Path, code: &[u8]) -> std::io::Result<()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(NO_FOLLOW)
         .open(temp)?;
     file.write_all(MAGIC)?;
     file.write_all(&Sha256::digest(code))?;
@@ -275,8 +280,7 @@ fn check_file(file: &File) -> Result<(), String> {
 }
 
 fn owned_and_private(meta: &std::fs::Metadata, what: &Path) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
         return Err(format!(
             "{} belongs to uid {}, not to this user ({me})",

@@ -6,12 +6,13 @@
 //! workspace) and a directory swapped for a link between a check and the open cannot lead
 //! out: there is no check-then-open gap to race.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -66,41 +67,19 @@ fn components(path: &str) -> Result<Vec<&str>, FsError> {
 }
 
 fn open_at(dir: Option<&OwnedFd>, name: &Path, directory: bool) -> std::io::Result<OwnedFd> {
-    let c = CString::new(name.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // O_NONBLOCK: opening a FIFO must not hang the tool; the type is checked after.
-    let mut flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
     if directory {
-        flags |= libc::O_DIRECTORY;
+        flags |= OFlags::DIRECTORY;
     }
-    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    // SAFETY: `c` is a valid NUL-terminated string and `dirfd` is an open descriptor (or
-    // AT_FDCWD); the returned descriptor is owned by the OwnedFd below and nothing else.
-    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by openat and is not owned elsewhere.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let dirfd = dir.map_or(rustix::fs::CWD, |d| d.as_fd());
+    Ok(rustix::fs::openat(dirfd, name, flags, Mode::empty())?)
 }
 
 /// Whether `name` in `dir` is a symbolic link (without following it).
 fn is_symlink_at(dir: &OwnedFd, name: &str) -> bool {
-    let Ok(c) = CString::new(name) else {
-        return false;
-    };
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `c` is NUL-terminated, `dir` is open, `stat` points to writable memory.
-    let rc = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            stat.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    // SAFETY: rc == 0, so fstatat filled the struct.
-    rc == 0 && (unsafe { stat.assume_init() }.st_mode & libc::S_IFMT) == libc::S_IFLNK
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink)
 }
 
 fn denied_or(path: &str, dir: &OwnedFd, name: &str, e: std::io::Error) -> FsError {
@@ -109,12 +88,12 @@ fn denied_or(path: &str, dir: &OwnedFd, name: &str, e: std::io::Error) -> FsErro
             "'{path}' goes through a symbolic link; fs_read does not follow links"
         ));
     }
-    match e.raw_os_error() {
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
         // A symlink where a file or directory was expected (O_NOFOLLOW / O_DIRECTORY).
-        Some(libc::ELOOP) | Some(libc::EMLINK) => FsError::Denied(format!(
+        Some(Errno::LOOP) | Some(Errno::MLINK) => FsError::Denied(format!(
             "'{path}' goes through a symbolic link; fs_read does not follow links"
         )),
-        Some(libc::ENOTDIR) => FsError::NotFound,
+        Some(Errno::NOTDIR) => FsError::NotFound,
         _ if e.kind() == std::io::ErrorKind::NotFound => FsError::NotFound,
         _ => FsError::Io(e),
     }
@@ -225,9 +204,7 @@ mod tests {
     fn a_fifo_is_refused_without_hanging() {
         let tmp = workspace();
         let ws = tmp.path().join("ws");
-        let fifo = CString::new(ws.join("pipe").as_os_str().as_bytes()).unwrap();
-        // SAFETY: a valid path string.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        rustix::fs::mkfifoat(rustix::fs::CWD, ws.join("pipe"), Mode::from_raw_mode(0o600)).unwrap();
         assert!(matches!(
             read_in_workspace(&ws, "pipe", 100),
             Err(FsError::Denied(_))

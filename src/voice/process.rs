@@ -99,7 +99,10 @@ pub async fn run(
             Ok(child) => break child,
             // A program written a moment ago may still be open for writing in a process
             // that is being forked elsewhere; that passes within milliseconds.
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 10 => {
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                    && tries < 10 =>
+            {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -172,12 +175,12 @@ pub async fn run(
 }
 
 fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+    let Some(pid) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
-    // SAFETY: kill(2) with a negative pid signals the process group the child leads
-    // (process_group(0) above made it a leader); it touches no memory.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-    }
+    // The process group the child leads (process_group(0) above made it a leader).
+    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }

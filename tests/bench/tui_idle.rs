@@ -181,9 +181,7 @@ fn diff(before: &Sample, after: &Sample) -> Idle {
 }
 
 fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a constant of the running system.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(ticks).unwrap_or(100)
+    rustix::param::clock_ticks_per_second()
 }
 
 /// The app's log line that says every pane has engine data.

@@ -59,17 +59,7 @@ pub fn secret_references(ctx: &Context<'_>) -> Vec<Finding> {
 
 /// Free bytes on the file system holding `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` points to writable memory
-    // of the right size; statvfs fills it entirely when it returns 0.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: rc == 0, so the struct was initialized.
-    let stat = unsafe { stat.assume_init() };
+    let stat = rustix::fs::statvfs(path).ok()?;
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
