@@ -21,6 +21,9 @@
 //! it runs a smoke pass of 1,000 chunks per kind. Data lives in a temporary
 //! directory (`MEMORY_SCALE_DIR` to choose its parent) and is deleted at the end.
 
+#[path = "rust_docs.rs"]
+mod rust_docs;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -246,14 +249,7 @@ fn fnv(text: &str) -> u64 {
 /// a short built-in text when it is not installed (the smoke pass needs no toolchain docs).
 fn real_words(want: usize, full: bool) -> Vec<String> {
     let mut words = Vec::new();
-    let docs = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .map(|o| {
-            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("share/doc/rust/html")
-        });
-    if let Some(root) = docs.filter(|d| d.is_dir()) {
+    if let Some(root) = rust_docs::root() {
         // The prose first (book, reference, cargo), then the API docs.
         let order = [
             "book",
@@ -267,11 +263,15 @@ fn real_words(want: usize, full: bool) -> Vec<String> {
         ];
         for part in order {
             let mut files = Vec::new();
-            collect_html(&root.join(part), &mut files);
+            rust_docs::collect_html(&root.join(part), &mut files);
             files.sort();
             for file in files {
                 if let Ok(html) = std::fs::read_to_string(&file) {
-                    words.extend(strip_html(&html).split_whitespace().map(str::to_string));
+                    words.extend(
+                        rust_docs::strip_html(&html)
+                            .split_whitespace()
+                            .map(str::to_string),
+                    );
                 }
                 if words.len() >= want {
                     return words;
@@ -288,54 +288,6 @@ fn real_words(want: usize, full: bool) -> Vec<String> {
         words = text.split_whitespace().map(str::to_string).collect();
     }
     words
-}
-
-fn collect_html(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_html(&path, out);
-        } else if path.extension().is_some_and(|e| e == "html") {
-            out.push(path);
-        }
-    }
-}
-
-/// The text of an HTML page: the `<main>` element when there is one, tags and scripts out.
-fn strip_html(html: &str) -> String {
-    let body = match (html.find("<main"), html.rfind("</main>")) {
-        (Some(a), Some(b)) if a < b => &html[a..b],
-        _ => html,
-    };
-    let mut out = String::with_capacity(body.len() / 2);
-    let mut rest = body;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        out.push(' ');
-        let tail = &rest[open..];
-        let skip_to = if tail.starts_with("<script") {
-            tail.find("</script>").map(|i| i + 9)
-        } else if tail.starts_with("<style") {
-            tail.find("</style>").map(|i| i + 8)
-        } else {
-            tail.find('>').map(|i| i + 1)
-        };
-        match skip_to {
-            Some(i) => rest = &tail[i..],
-            None => {
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out.replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
 }
 
 fn put(store: &Store, first_id: u32, batch: &[Vec<f32>]) {
