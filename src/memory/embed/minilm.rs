@@ -30,8 +30,14 @@ const MAX_THREADS: usize = 4;
 
 pub struct MiniLmEmbedder {
     // A plan is immutable once built (each run spawns its own state), so `&self` can run it
-    // from several threads at once: Send + Sync without a lock.
-    plan: Arc<TypedRunnableModel>,
+    // from several threads at once. It starts as the decluttered graph, which answers a
+    // query without the optimising pass; the first call that embeds several texts (an index
+    // run) swaps in the optimised plan. Optimising costs about as much as loading does and
+    // halves the time per text, so a one-query CLI search skips it and indexing gains.
+    plan: std::sync::RwLock<Arc<TypedRunnableModel>>,
+    /// Held while the optimised plan is built, so two callers do not both build it; set once
+    /// it is in place (or failed: the decluttered plan stays, which is slower, not wrong).
+    optimized: std::sync::Mutex<bool>,
     tokenizer: Tokenizer,
     model_hash: String,
 }
@@ -53,7 +59,8 @@ impl MiniLmEmbedder {
         })
     }
 
-    /// Load `model.onnx` and `tokenizer.json` from `dir` and optimise the model once.
+    /// Load `model.onnx` and `tokenizer.json` from `dir`; the graph is optimised on the first
+    /// call that embeds more than one text.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let model_error = |message: String| EmbedError::Model {
             dir: dir.display().to_string(),
@@ -86,7 +93,8 @@ impl MiniLmEmbedder {
         let plan =
             build_plan(&model_bytes).map_err(|e| model_error(format!("{MODEL_FILE}: {e:#}")))?;
         Ok(Self {
-            plan,
+            plan: std::sync::RwLock::new(plan),
+            optimized: std::sync::Mutex::new(false),
             tokenizer,
             model_hash,
         })
@@ -112,8 +120,45 @@ impl MiniLmEmbedder {
         Ok(out)
     }
 
+    /// The plan to run: the optimised one once several texts have been asked for at once.
+    fn plan_for(&self, texts: usize) -> Arc<TypedRunnableModel> {
+        if texts > 1 {
+            let mut optimized = self.optimized.lock().unwrap_or_else(|p| p.into_inner());
+            if !*optimized {
+                *optimized = true;
+                let current = self.current_plan();
+                match current
+                    .model()
+                    .clone()
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                {
+                    Ok(faster) => {
+                        *self.plan.write().unwrap_or_else(|p| p.into_inner()) = faster;
+                    }
+                    Err(e) => tracing::warn!("minilm: optimising the model failed: {e:#}"),
+                }
+            }
+        }
+        self.current_plan()
+    }
+
+    fn current_plan(&self) -> Arc<TypedRunnableModel> {
+        self.plan.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the optimised plan is in place (tests).
+    #[cfg(test)]
+    fn is_optimized(&self) -> bool {
+        *self.optimized.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Run the model once on `batch`, padded to its longest sequence, and pool each row.
-    fn run(&self, batch: &[&[i64]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn run(
+        &self,
+        plan: &Arc<TypedRunnableModel>,
+        batch: &[&[i64]],
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let rows = batch.len();
         let len = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
         let mut ids = vec![0i64; rows * len];
@@ -129,7 +174,7 @@ impl MiniLmEmbedder {
             tensor(&mask)?.into(),
             tensor(&vec![0; rows * len])?.into(),
         ];
-        let outputs = self.plan.run(inputs).map_err(failed)?;
+        let outputs = plan.run(inputs).map_err(failed)?;
         let hidden = outputs
             .first()
             .ok_or_else(|| EmbedError::Failed("the model gave no output".into()))?
@@ -177,11 +222,12 @@ fn model_hash(model_bytes: &[u8], tokenizer_bytes: &[u8]) -> String {
 
 fn build_plan(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
     let mut reader = model_bytes;
-    // The graph declares its inputs with symbolic [batch, sequence] dims, so one optimised
-    // plan serves every batch size and length.
+    // The graph declares its inputs with symbolic [batch, sequence] dims, so one plan serves
+    // every batch size and length.
     tract_onnx::onnx()
         .model_for_read(&mut reader)?
-        .into_optimized()?
+        .into_typed()?
+        .into_decluttered()?
         .into_runnable()
 }
 
@@ -219,6 +265,7 @@ impl Embedder for MiniLmEmbedder {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        let plan = self.plan_for(texts.len());
         // tract runs a plan on one core; batches are independent, so spread them over the
         // cores (ingestion runs off the UI thread, and the plan is shared read-only).
         let workers = std::thread::available_parallelism()
@@ -231,7 +278,7 @@ impl Embedder for MiniLmEmbedder {
             let mut done = Vec::new();
             for chunk in batches.iter().skip(worker).step_by(workers) {
                 let batch: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-                done.extend(chunk.iter().copied().zip(self.run(&batch)?));
+                done.extend(chunk.iter().copied().zip(self.run(&plan, &batch)?));
             }
             Ok(done)
         };
@@ -267,6 +314,33 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::*;
+
+    #[test]
+    fn a_single_query_skips_optimising_and_both_plans_give_the_same_vectors() {
+        // Its own embedder: the shared one may already have been optimised by another test.
+        if embedder("a_single_query_skips_optimising").is_none() {
+            return;
+        }
+        let dir = std::env::var_os("OPENCLAW_RS_MINILM_DIR").expect("checked above");
+        let fresh = MiniLmEmbedder::load(Path::new(&dir)).expect("load");
+        let text = "where did I put the lantern oil";
+        let quick = fresh.embed(&[text]).expect("one text");
+        assert!(
+            !fresh.is_optimized(),
+            "one text must not pay for optimising"
+        );
+        let batch = fresh
+            .embed(&[text, "the ferry leaves at noon"])
+            .expect("two texts");
+        assert!(
+            fresh.is_optimized(),
+            "several texts switch to the optimised plan"
+        );
+        let again = fresh.embed(&[text]).expect("one text, optimised");
+        // Optimising reorders float operations only: same vector to rounding.
+        assert!(cosine(&quick[0], &batch[0]) > 0.9999);
+        assert!(cosine(&quick[0], &again[0]) > 0.9999);
+    }
 
     /// The embedder for the model in `OPENCLAW_RS_MINILM_DIR`, loaded once for all tests
     /// (optimising the graph is the slow part); `None` when the variable is unset.
