@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod chat;
 mod error;
 mod event;
+pub mod findings;
 pub mod memory;
 pub mod methods;
 pub mod sandbox;
