@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod files;
 pub mod findings;
 pub mod logging;
 pub mod memory;

@@ -21,7 +21,7 @@ static REDACT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool:
 /// wins); to `file` (created 0600 in a 0700 directory) or else stderr; every line through
 /// [`Redacting`].
 pub fn init(verbose: u8, file: Option<&Path>, ansi: bool) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => "warn",
@@ -34,10 +34,7 @@ pub fn init(verbose: u8, file: Option<&Path>, ansi: bool) -> io::Result<()> {
     let installed = match file {
         Some(path) => {
             if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)?;
+                crate::files::create_private_dir_all(dir)?;
             }
             let file = std::fs::OpenOptions::new()
                 .create(true)

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -58,10 +58,7 @@ pub fn resolve_home(flag: Option<&Path>) -> io::Result<PathBuf> {
 /// Existing files and modes are left alone: changing them is the audit's job, with a diff.
 /// Returns whether the config file was created.
 pub fn ensure_state_dir(paths: &Paths) -> io::Result<bool> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&paths.state_dir)?;
+    crate::files::create_private_dir_all(&paths.state_dir)?;
     let default_location = paths.config_file == paths.state_dir.join("config.toml");
     if !default_location {
         return Ok(false);

@@ -1,6 +1,7 @@
 //! The agent methods: `chat.*`, `sessions.*`, `providers.*`, `models.list` and
 //! `telemetry.recent`. The work lives in [`crate::orchestrator`]; these are its wire faces.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use schemars::JsonSchema;
@@ -232,15 +233,12 @@ impl Method for SessionsExport {
         let lines = jsonl.lines().count();
         match p.path {
             Some(path) => {
-                // Write beside, then rename: a reader never sees half a file. The mode is set
-                // on the descriptor, so the umask neither loosens nor tightens it.
-                let tmp = format!("{path}.tmp");
+                // Written whole beside, synced and renamed (crate::files): a reader never
+                // sees half a file, and the mode is exact whatever the umask.
                 let mode = p.mode.unwrap_or(0o600) & 0o777;
-                write_with_mode(&tmp, jsonl.as_bytes(), mode)
-                    .and_then(|_| std::fs::rename(&tmp, &path))
-                    .map_err(|e| {
-                        EngineError::new(ErrorCode::Internal, format!("cannot write {path}: {e}"))
-                    })?;
+                crate::files::write_atomic(Path::new(&path), jsonl.as_bytes(), mode).map_err(
+                    |e| EngineError::new(ErrorCode::Internal, format!("cannot write {path}: {e}")),
+                )?;
                 Ok(ExportResult {
                     id: p.id,
                     lines,
@@ -256,21 +254,6 @@ impl Method for SessionsExport {
             }),
         }
     }
-}
-
-/// Create (or replace) `path` with `bytes` and exactly `mode`.
-fn write_with_mode(path: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 // ---- providers ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use rustix::fs::OFlags;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::at::{self, Dir};
+use crate::files::at::{self, Dir};
 
 /// How many config backups are kept.
 pub const BACKUPS: usize = 5;
@@ -736,9 +736,8 @@ pub fn backup_path(file: &Path, n: usize) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// Write `bytes` to `name` in `dir` atomically: a new temporary file beside it (created with
-/// `O_EXCL | O_NOFOLLOW`, mode `mode` exactly), synced, then renamed over the name (a rename
-/// replaces a link; it never writes through one).
+/// Write `bytes` to `name` in `dir` atomically, with exactly `mode`
+/// ([`crate::files::write_atomic_at`]).
 fn write_at(
     dir: &Dir,
     name: &OsStr,
@@ -746,23 +745,7 @@ fn write_at(
     bytes: &[u8],
     mode: u32,
 ) -> Result<(), FixError> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = name.to_os_string();
-    tmp.push(format!(".tmp-{}-{n}", std::process::id()));
-    let written = (|| {
-        let mut file = dir.open_file(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, mode)?;
-        file.write_all(bytes)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        dir.rename(&tmp, name)
-    })();
-    if let Err(e) = written {
-        // Only the temporary file is removed; the target was not touched.
-        let _ = dir.unlink(&tmp);
-        return Err(io_error(shown, e));
-    }
-    Ok(())
+    crate::files::write_atomic_at(dir, name, bytes, mode).map_err(|e| io_error(shown, e))
 }
 
 /// A unified diff, with literal secret values hidden.
@@ -804,11 +787,7 @@ fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), FixError> {
 fn open_journal_dir(dir: &Path, create: bool) -> Result<Option<Dir>, FixError> {
     if create {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| io_error(parent, e))?;
+            crate::files::create_private_dir_all(parent).map_err(|e| io_error(parent, e))?;
         }
         let (parent, name) = Dir::parent_of(dir).map_err(|e| io_error(dir, e))?;
         match parent.create_dir(&name, 0o700) {
@@ -904,8 +883,6 @@ fn journal_write(dir: &Dir, entries: &[JournalEntry]) -> Result<(), FixError> {
     }
     write_at(dir, OsStr::new(JOURNAL), &path, text.as_bytes(), 0o600)
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 fn journal_append(dir: &Dir, plan: &Plan, undo: Vec<UndoStep>) -> Result<u64, FixError> {
     let mut entries = read_journal(dir)?;

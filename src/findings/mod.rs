@@ -5,7 +5,6 @@
 //! undo. Doctor and audit are two registries over these same types and the same report
 //! shape, so every face prints them the same way.
 
-mod at;
 pub mod checks;
 pub mod fix;
 

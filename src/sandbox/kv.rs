@@ -1,12 +1,13 @@
 //! `kv_get` / `kv_set`: one small JSON file per tool under `<state>/tools/kv/`, written
-//! whole to a temporary file and renamed, so a crash leaves the old or the new map, never
-//! half of one. Sizes are capped: a tool cannot fill the disk through its namespace.
+//! whole to a temporary file, synced and renamed (`crate::files`), so a crash leaves the old
+//! or the new map, never half of one. Sizes are capped: a tool cannot fill the disk through
+//! its namespace.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
+
+use crate::files;
 
 pub const MAX_KEY_BYTES: usize = 256;
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -65,18 +66,9 @@ pub fn set(file: &Path, key: &str, value: &str) -> Result<usize, KvError> {
         )));
     }
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
+        files::create_private_dir_all(dir)?;
     }
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    out.write_all(&bytes)?;
-    out.sync_all()?;
-    std::fs::rename(&tmp, file)?;
+    files::write_atomic(file, &bytes, files::PRIVATE_FILE)?;
     Ok(read + bytes.len())
 }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::VoiceConfig;
+use crate::files;
 pub use tts::{Env, ProbeState, TTS_IDS, TtsProvider};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,10 +232,8 @@ impl Voice {
             .map_err(|e| VoiceError::Failed(format!("voice preferences: {e}")))?;
         let path = self.prefs_path();
         let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&self.dir)?;
-            let tmp = path.with_extension(format!("json.{}", std::process::id()));
-            std::fs::write(&tmp, &text)?;
-            std::fs::rename(&tmp, &path)
+            files::create_private_dir_all(&self.dir)?;
+            files::write_atomic(&path, &text, files::PRIVATE_FILE)
         };
         write().map_err(|e| VoiceError::Failed(format!("writing {}: {e}", path.display())))?;
         *self.prefs.lock().unwrap_or_else(|p| p.into_inner()) = Some(prefs);
@@ -734,15 +733,13 @@ async fn synthesize_all(
 }
 
 async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VoiceError> {
-    let tmp = path.with_extension(format!("part{}", tts::unique()));
-    let result = async {
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, path).await
-    }
-    .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-    }
+    let (owned_path, owned_bytes) = (path.to_path_buf(), bytes.to_vec());
+    // File system calls block: off the async threads, as tokio::fs does.
+    let result = tokio::task::spawn_blocking(move || {
+        files::write_atomic(&owned_path, &owned_bytes, files::PRIVATE_FILE)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     result.map_err(|e| VoiceError::Failed(format!("writing {}: {e}", path.display())))
 }
 

@@ -51,6 +51,25 @@ impl Dir {
         }
     }
 
+    /// Open `path` as a directory, following links on the way as any path does; the names
+    /// below it are still looked up without following links.
+    pub fn open_following(path: &Path) -> io::Result<Self> {
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self {
+            fd: File::from(fd),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The directory holding `path` (opened without following a link there), and the name
     /// of `path` in it.
     pub fn parent_of(path: &Path) -> io::Result<(Self, OsString)> {
