@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use reqwest::Url;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -126,42 +127,99 @@ impl JsonSchema for SecretRef {
     }
 }
 
-/// A URL as it may be shown: any password in it and the query string's values replaced,
-/// since keys are sometimes passed as `https://user:KEY@host` or `?api-key=KEY`.
-pub fn redact_url(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut shown = match before_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or_default();
-                    format!("{user}:{REDACTED}@{host}")
-                }
-                None => authority.to_string(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => before_query.to_string(),
-    };
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) => format!("{name}={REDACTED}"),
-                None => pair.to_string(),
-            })
-            .collect();
+/// A URL as it may be shown: its password (or a lone user name, which is often a token), the
+/// values of its query string and its fragment replaced, since keys are passed as
+/// `https://user:KEY@host`, `https://KEY@host`, `?api-key=KEY` or `#access_token=KEY`.
+///
+/// The text is read by the `url` crate (as `reqwest::Url`: the very parser and version the
+/// HTTP client uses), so the parts hidden are the parts that would be sent as credentials
+/// however the text is written (an `@` or `:` in a
+/// password, backslashes, IPv6 hosts). Text that is not a URL with a host (no scheme, a bad
+/// port, garbage) is shown with everything before its last `@`, its query values and its
+/// fragment hidden.
+pub fn redact_url(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(url) if url.has_host() => redact_parsed(&url, text),
+        _ => redact_unparsed(text),
+    }
+}
+
+fn redact_parsed(url: &Url, text: &str) -> String {
+    let mut shown = format!("{}://", url.scheme());
+    match (url.username(), url.password()) {
+        ("", None) => {}
+        (user, Some(_)) => shown.push_str(&format!("{user}:{REDACTED}@")),
+        // A user name alone is often the key itself (`https://TOKEN@host`).
+        (_, None) => shown.push_str(&format!("{REDACTED}@")),
+    }
+    shown.push_str(url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    // `url` gives a URL without a path the path "/"; it is shown only when it was written.
+    let written = text.split(['?', '#']).next().unwrap_or_default();
+    if url.path() != "/" || written.trim_end().ends_with(['/', '\\']) {
+        shown.push_str(url.path());
+    }
+    if let Some(query) = url.query() {
         shown.push('?');
-        shown.push_str(&pairs.join("&"));
+        shown.push_str(&redact_query(query));
+    }
+    if let Some(fragment) = url.fragment() {
+        shown.push('#');
+        if !fragment.is_empty() {
+            shown.push_str(REDACTED);
+        }
     }
     shown
+}
+
+/// Not a URL `url` reads with a host: hide what could be credentials without knowing where
+/// the authority ends.
+fn redact_unparsed(text: &str) -> String {
+    let (before_fragment, fragment) = match text.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (text, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (before_fragment, None),
+    };
+    let mut shown = match base.rfind('@') {
+        Some(at) => {
+            let start = base
+                .find("://")
+                .map(|i| i + 3)
+                .filter(|&s| s <= at)
+                .unwrap_or(0);
+            format!("{}{REDACTED}{}", &base[..start], &base[at..])
+        }
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        shown.push('?');
+        shown.push_str(&redact_query(query));
+    }
+    if let Some(fragment) = fragment {
+        shown.push('#');
+        if !fragment.is_empty() {
+            shown.push_str(REDACTED);
+        }
+    }
+    shown
+}
+
+/// Each `name=value` pair keeps its name; a bare item (`?KEY`) may be a key, so it goes whole.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}={REDACTED}"),
+            None if pair.is_empty() => String::new(),
+            None => REDACTED.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub(crate) fn serialize_redacted_url<S: Serializer>(
@@ -189,6 +247,134 @@ mod tests {
             "http://127.0.0.1:11434"
         );
         assert_eq!(redact_url("https://host/v1"), "https://host/v1");
+    }
+
+    /// Each case: the text, what is shown, and what must never be shown ("": nothing secret).
+    const ADVERSARIAL: &[(&str, &str, &str)] = &[
+        // `@` and `:` inside a password: the last `@` ends the userinfo.
+        (
+            "https://ada:p@ss:w0rd@host/v1",
+            "https://ada:<redacted>@host/v1",
+            "w0rd",
+        ),
+        // A `@` after the host is in the path: the userinfo is what comes before the host.
+        (
+            "https://ada:s3cret@host/a@b",
+            "https://ada:<redacted>@host/a@b",
+            "s3cret",
+        ),
+        // A lone user name is often the token itself.
+        (
+            "https://ghp_tok3n@github.example/x",
+            "https://<redacted>@github.example/x",
+            "tok3n",
+        ),
+        // An empty user with a password.
+        ("https://:s3cret@host", "https://:<redacted>@host", "s3cret"),
+        // IPv6 hosts keep their brackets and port.
+        (
+            "http://ada:s3cret@[fe80::1]:11434/v1",
+            "http://ada:<redacted>@[fe80::1]:11434/v1",
+            "s3cret",
+        ),
+        ("http://[::1]:8080", "http://[::1]:8080", ""),
+        // Percent-encoded userinfo: hidden as written, never decoded into view.
+        (
+            "https://us%40er:p%3As%2Fs@host/",
+            "https://us%40er:<redacted>@host/",
+            "p%3As",
+        ),
+        // Query secrets, bare items, empty values and `=` inside a value.
+        (
+            "https://host/v1?key=s3cret&flag&=x&a=b=s3cret2&",
+            "https://host/v1?key=<redacted>&<redacted>&=<redacted>&a=<redacted>&",
+            "s3cret",
+        ),
+        // A token in the fragment (OAuth's implicit flow), also after a query.
+        (
+            "https://host/cb#access_token=s3cret",
+            "https://host/cb#<redacted>",
+            "s3cret",
+        ),
+        (
+            "https://host/cb?state=1#access_token=s3cret",
+            "https://host/cb?state=<redacted>#<redacted>",
+            "s3cret",
+        ),
+        // A `?` inside the fragment belongs to the fragment.
+        (
+            "https://host/#a?b=s3cret",
+            "https://host/#<redacted>",
+            "s3cret",
+        ),
+        // Backslashes and a missing `//` are read as the HTTP client reads them.
+        (
+            "https:\\\\ada:s3cret@host\\v1",
+            "https://ada:<redacted>@host/v1",
+            "s3cret",
+        ),
+        (
+            "http:ada:s3cret@host",
+            "http://ada:<redacted>@host",
+            "s3cret",
+        ),
+        // No scheme: not a URL with a host, so everything before the last `@` goes.
+        (
+            "ada:s3cret@host:8080/v1",
+            "<redacted>@host:8080/v1",
+            "s3cret",
+        ),
+        ("127.0.0.1:11434", "127.0.0.1:11434", ""),
+        ("localhost:11434/v1", "localhost:11434/v1", ""),
+        // A port that is no number: unparseable, still hidden.
+        (
+            "http://ada:s3/cret@host:port/v1?k=s3cret2",
+            "http://<redacted>@host:port/v1?k=<redacted>",
+            "s3",
+        ),
+        // Garbage.
+        ("", "", ""),
+        (
+            "::::@@s3cret@?x#y",
+            "<redacted>@?<redacted>#<redacted>",
+            "s3cret",
+        ),
+        ("not a url", "not a url", ""),
+    ];
+
+    #[test]
+    fn adversarial_urls_never_show_their_credentials() {
+        for (text, shown, secret) in ADVERSARIAL {
+            let got = redact_url(text);
+            assert_eq!(&got, shown, "{text:?}");
+            assert!(
+                secret.is_empty() || !got.contains(secret),
+                "{text:?} showed {secret:?}: {got}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever surrounds it, a password never comes through. (A `/`, `?` or `#` in a
+        /// password ends the authority for the HTTP client too: the text is then another URL.)
+        #[test]
+        fn a_password_never_shows(
+            scheme in "(https?|wss?|ftp|ollama)",
+            user in "[a-z%0-9._~-]{0,8}",
+            password in "[A-Z0-9@:%]{1,12}",
+            host in "([a-z0-9.-]{1,12}|\\[[0-9a-f:]{2,12}\\]|[0-9.]{7,15})",
+            rest in "(:[0-9]{1,5})?(/[a-z0-9/@:.%]{0,10})?(\\?[a-z=&%]{0,10})?(#[a-z]{0,5})?",
+        ) {
+            let secret = format!("PW{password}");
+            let text = format!("{scheme}://{user}:{secret}@{host}{rest}");
+            let shown = redact_url(&text);
+            proptest::prop_assert!(!shown.contains(&secret), "{} -> {}", text, shown);
+        }
+
+        #[test]
+        fn any_text_is_shown_without_a_panic(text in "\\PC{0,40}") {
+            let _ = redact_url(&text);
+        }
     }
 
     #[test]
