@@ -394,7 +394,7 @@ pub fn tool_output(data: &[u8]) {
         return;
     };
     // The low half of the first byte sets the output cap, the high half how many times the
-    // decoded value is repeated in what `tools.invoke` answers (so outputs pass 16 KiB).
+    // decoded value is repeated in the tool's output (so outputs pass 16 KiB).
     let cap = u64::from(plan & 0x0f) * 512;
     let repeat = 1 + usize::from(plan >> 4) * 64;
     let Ok(value) = decode_output(output, cap) else {
@@ -411,7 +411,7 @@ pub fn tool_output(data: &[u8]) {
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     };
-    let text = output_text(&serde_json::json!({ "output": value }));
+    let text = output_text(&value);
     if full.len() > MAX_OUTPUT {
         let kept = text
             .strip_suffix(CUT_NOTE)

@@ -316,7 +316,7 @@ async fn index(handle: &EngineHandle, paths: Vec<String>, force: bool, json: boo
                 total,
                 message,
             } = event
-                && task == "memory.index"
+                && task == crate::engine::memory::INDEX_TASK
             {
                 if let Some(total) = total {
                     bar_for_events.set_length(total);

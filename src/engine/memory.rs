@@ -17,6 +17,9 @@ use crate::memory::{
 /// Progress events at most this often: a pane redraws on each.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The `task` of the progress events `memory.index` sends while it runs.
+pub const INDEX_TASK: &str = MemoryIndex::NAME;
+
 impl From<MemoryError> for EngineError {
     fn from(e: MemoryError) -> Self {
         let code = match &e {
@@ -285,7 +288,7 @@ impl Method for MemoryIndex {
                 if finished || last.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
                     *last = Some(Instant::now());
                     events.emit(EngineEvent::Progress {
-                        task: "memory.index".into(),
+                        task: INDEX_TASK.into(),
                         done: p.done,
                         total: (p.total > 0).then_some(p.total),
                         message: p.message,

@@ -20,7 +20,10 @@ use super::sessions::{Line, SessionError, SessionStore, now_ms};
 use super::telemetry::{History, Runtime as RuntimeTelemetry, SelfHealing, TurnRecord};
 use super::tools::{self, ToolOutcome};
 use crate::config::{ProviderKind, TelemetryLevel};
+use crate::engine::memory::{MemorySearch, MemoryStatus};
+use crate::engine::methods::NoParams;
 use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
+use crate::memory::types::SearchParams;
 use crate::providers::{
     self, ChatMessage, ChatRequest, FailureClass, FinishReason, Provider, Role, Timeouts, Usage,
 };
@@ -342,29 +345,32 @@ impl Runtime {
         if hits == 0 || query.trim().is_empty() || query.trim_start().starts_with("/tool") {
             return Vec::new();
         }
-        let documents = match engine.call("memory.status", Value::Null).await {
-            Ok(v) => v["documents"].as_u64().unwrap_or(0) + v["chunks"].as_u64().unwrap_or(0),
+        let documents = match engine.request::<MemoryStatus>(NoParams::default()).await {
+            Ok(status) => status.documents + status.chunks,
             Err(_) => 0,
         };
         if documents == 0 {
             return Vec::new();
         }
-        let found = engine
-            .call("memory.search", json!({ "query": query, "limit": hits }))
-            .await;
-        let Ok(found) = found else { return Vec::new() };
-        found["hits"]
-            .as_array()
+        let search = SearchParams {
+            query: query.to_string(),
+            limit: Some(hits as usize),
+            ..SearchParams::default()
+        };
+        let Ok(found) = engine.request::<MemorySearch>(search).await else {
+            return Vec::new();
+        };
+        found
+            .hits
             .into_iter()
-            .flatten()
             .enumerate()
-            .map(|(i, h)| Citation {
+            .map(|(i, hit)| Citation {
                 index: i + 1,
-                source: h["source"].as_str().unwrap_or("").to_string(),
-                line_start: h["lineStart"].as_u64().unwrap_or(0),
-                line_end: h["lineEnd"].as_u64().unwrap_or(0),
-                chunk_id: h["chunkId"].clone(),
-                snippet: h["snippet"].as_str().unwrap_or("").replace(['«', '»'], ""),
+                source: hit.source,
+                line_start: u64::from(hit.line_start),
+                line_end: u64::from(hit.line_end),
+                chunk_id: Value::from(hit.chunk_id),
+                snippet: hit.snippet.replace(['«', '»'], ""),
             })
             .collect()
     }

@@ -1,12 +1,15 @@
 //! Tool calls a model asks for: offered from `tools.list`, run through `tools.invoke` (the
-//! sandbox's engine methods), repaired when the fix is unambiguous, and otherwise reported
-//! back to the model as a tool error — never printed to the user as reply text.
+//! sandbox's engine methods, called as typed requests), repaired when the fix is
+//! unambiguous, and otherwise reported back to the model as a tool error — never printed to
+//! the user as reply text.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::heal::Cancel;
+use crate::engine::methods::NoParams;
+use crate::engine::sandbox::{ToolsInvoke, ToolsInvokeParams, ToolsList};
 use crate::engine::{EngineEvent, EngineHandle};
 use crate::providers::{ToolCall, ToolSpec};
 
@@ -58,35 +61,20 @@ pub struct Repaired {
     pub error: Option<String>,
 }
 
-/// The tools the sandbox offers, when it offers any (`tools.list`).
+/// The tools the sandbox offers (`tools.list`); none when they cannot be listed.
 pub async fn specs(engine: &EngineHandle) -> Vec<ToolSpec> {
-    if crate::engine::methods::find("tools.list").is_none() {
-        return Vec::new();
-    }
-    let Ok(listed) = engine.call("tools.list", Value::Null).await else {
+    let Ok(listed) = engine.request::<ToolsList>(NoParams::default()).await else {
         return Vec::new();
     };
-    let items = listed
-        .get("tools")
-        .and_then(Value::as_array)
-        .or_else(|| listed.as_array())
-        .cloned()
-        .unwrap_or_default();
-    items
-        .iter()
-        .filter_map(|t| {
-            let name = t["name"].as_str()?.to_string();
-            let parameters = ["parameters", "paramsSchema", "inputSchema", "schema"]
-                .iter()
-                .map(|k| &t[*k])
-                .find(|v| v.is_object())
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object"}));
-            Some(ToolSpec {
-                name,
-                description: t["description"].as_str().unwrap_or("").to_string(),
-                parameters,
-            })
+    listed
+        .tools
+        .into_iter()
+        .map(|tool| ToolSpec {
+            name: tool.name,
+            description: tool.description,
+            // The listing carries no parameter schema (`tools.describe` has it); the model
+            // gets an open object and `tools.invoke` checks the input against the schema.
+            parameters: json!({"type": "object"}),
         })
         .collect()
 }
@@ -310,31 +298,25 @@ pub async fn run(
         );
     };
     emit("running", None);
+    let invoke = ToolsInvokeParams {
+        name: call.name.clone(),
+        input: args,
+        backend: None,
+    };
     let invoked = tokio::select! {
         _ = cancel.cancelled() => return finish(false, "aborted".into()),
-        r = engine.call("tools.invoke", json!({ "name": call.name, "input": args })) => r,
+        r = engine.request::<ToolsInvoke>(invoke) => r,
     };
     match invoked {
-        Ok(v) => finish(true, output_text(&v)),
-        Err(e) if crate::engine::methods::find("tools.invoke").is_none() => finish(
-            false,
-            format!(
-                "tools cannot run in this build ({}); answer without the tool",
-                e.message
-            ),
-        ),
+        Ok(result) => finish(true, output_text(&result.output)),
         Err(e) => finish(false, format!("{}: {}", e.code.as_str(), e.message)),
     }
 }
 
-/// What the model is told a tool returned, from `tools.invoke`'s answer: its `output` (a
-/// string bare, other JSON as text), cut to [`MAX_OUTPUT`] bytes.
-pub fn output_text(invoked: &Value) -> String {
-    let text = invoked
-        .get("output")
-        .map(crate::providers::text_of)
-        .unwrap_or_else(|| invoked.to_string());
-    cap(text)
+/// What the model is told a tool returned: the `output` of `tools.invoke`'s answer (a string
+/// bare, other JSON as text), cut to [`MAX_OUTPUT`] bytes.
+pub fn output_text(output: &Value) -> String {
+    cap(crate::providers::text_of(output))
 }
 
 fn cap(mut text: String) -> String {

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
     BoxFuture, ChatRequest, ChatStream, FinishReason, OFFLINE_LABEL, Provider, ProviderError,
@@ -12,6 +12,8 @@ use super::{
 };
 use crate::config::ProviderKind;
 use crate::engine::EngineHandle;
+use crate::engine::memory::MemorySearch;
+use crate::memory::types::SearchParams;
 
 /// Memory hits quoted in one answer.
 const HITS: usize = 3;
@@ -81,11 +83,13 @@ impl Offline {
         let Some(engine) = &self.engine else {
             return format!("{OFFLINE_LABEL}: memory is not available here. {advice}");
         };
-        let found = engine
-            .call("memory.search", json!({ "query": question, "limit": HITS }))
-            .await;
-        let hits = match found {
-            Ok(v) => v["hits"].as_array().cloned().unwrap_or_default(),
+        let search = SearchParams {
+            query: question.to_string(),
+            limit: Some(HITS),
+            ..SearchParams::default()
+        };
+        let hits = match engine.request::<MemorySearch>(search).await {
+            Ok(found) => found.hits,
             Err(e) => {
                 return format!(
                     "{OFFLINE_LABEL}: memory search failed: {}. {advice}",
@@ -98,9 +102,8 @@ impl Offline {
         }
         let mut text = format!("{OFFLINE_LABEL}: from memory —");
         for (i, hit) in hits.iter().enumerate() {
-            let snippet = hit["snippet"]
-                .as_str()
-                .unwrap_or("")
+            let snippet = hit
+                .snippet
                 .replace(['«', '»'], "")
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -109,9 +112,9 @@ impl Offline {
                 "\n[{}] {} ({}:{}-{})",
                 i + 1,
                 snippet,
-                hit["source"].as_str().unwrap_or("?"),
-                hit["lineStart"],
-                hit["lineEnd"],
+                hit.source,
+                hit.line_start,
+                hit.line_end,
             ));
         }
         text
