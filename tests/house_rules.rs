@@ -553,3 +553,215 @@ fn the_layer_rule_fails_on_an_upward_edge_a_cycle_and_a_stale_allowance() {
     let unplaced = layering_problems(&modules, &[], &[&["config"]], &[]);
     assert_eq!(unplaced.len(), 4, "{unplaced:?}");
 }
+
+/// String literals in Rust source: line number, the text as written (escapes kept), the
+/// code before it on its line and the byte offset of its start. Comments are skipped; raw and byte strings count, char
+/// literals and lifetimes do not.
+fn string_literals(text: &str) -> Vec<(usize, String, String, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let byte_at: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+    let mut found = Vec::new();
+    let (mut i, mut line, mut line_start) = (0, 1, 0);
+    let count_lines = |s: &[char]| s.iter().filter(|c| **c == '\n').count();
+    let last_line_start =
+        |from: usize, to: usize| (from..to).rev().find(|&j| chars[j] == '\n').map(|j| j + 1);
+    while i < chars.len() {
+        let rest = &chars[i..];
+        let ident_before = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        let before: String = chars[line_start..i].iter().collect();
+        match rest {
+            ['\n', ..] => {
+                line += 1;
+                i += 1;
+                line_start = i;
+            }
+            ['/', '/', ..] => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            ['/', '*', ..] => {
+                let end = (i + 2..chars.len().saturating_sub(1))
+                    .find(|&j| chars[j] == '*' && chars[j + 1] == '/')
+                    .map_or(chars.len(), |j| j + 2);
+                line += count_lines(&chars[i..end]);
+                line_start = last_line_start(i, end).unwrap_or(line_start);
+                i = end;
+            }
+            ['r', '"' | '#', ..] if !ident_before => {
+                let hashes = rest[1..].iter().take_while(|c| **c == '#').count();
+                if rest.get(1 + hashes) != Some(&'"') {
+                    i += 1;
+                    continue;
+                }
+                let start = i + 2 + hashes;
+                let end = (start..chars.len())
+                    .find(|&j| {
+                        chars[j] == '"' && chars[j + 1..].iter().take(hashes).all(|c| *c == '#')
+                    })
+                    .unwrap_or(chars.len());
+                found.push((line, chars[start..end].iter().collect(), before, byte_at[i]));
+                line += count_lines(&chars[start..end]);
+                line_start = last_line_start(start, end).unwrap_or(line_start);
+                i = end + 1 + hashes;
+            }
+            ['"', ..] => {
+                let mut j = i + 1;
+                while j < chars.len() && chars[j] != '"' {
+                    j += if chars[j] == '\\' { 2 } else { 1 };
+                }
+                let end = j.min(chars.len());
+                found.push((line, chars[i + 1..end].iter().collect(), before, byte_at[i]));
+                line += count_lines(&chars[i + 1..end]);
+                line_start = last_line_start(i + 1, end).unwrap_or(line_start);
+                i = end + 1;
+            }
+            // A char literal ('"', '\'') is skipped whole; a lifetime is left alone.
+            ['\'', '\\', ..] => {
+                i = (i + 3..chars.len())
+                    .find(|&j| chars[j] == '\'')
+                    .map_or(chars.len(), |j| j + 1);
+            }
+            ['\'', _, '\'', ..] => i += 3,
+            _ => i += 1,
+        }
+    }
+    found
+}
+
+/// Which bytes of `text` belong to `#[cfg(test)]` items, as [`without_tests`] finds them
+/// (comments and literals do not confuse it, since it reads [`code_only`]'s output).
+fn test_bytes(text: &str) -> Vec<bool> {
+    let code = code_only(text);
+    let (program, _) = without_tests(&code);
+    let (code, program) = (code.as_bytes(), program.as_bytes());
+    let mut in_test = vec![false; code.len()];
+    if program.len() != code.len() {
+        // Blanking changed the length (non-ASCII code in a test item): check everything.
+        return in_test;
+    }
+    // A test item starts and ends with code (`#[cfg(test)]` .. `}`), which the blanking
+    // removed; what lies between (spaces, blanked literals) belongs to the last seen.
+    let mut inside = false;
+    for k in 0..code.len() {
+        if code[k] != program[k] {
+            inside = true;
+        } else if code[k] != b' ' && code[k] != b'\n' {
+            inside = false;
+        }
+        in_test[k] = inside;
+    }
+    in_test
+}
+
+/// Places in `text` that call an engine method by its name: a literal that is a dotted
+/// method name (`"memory.search"`) or any method name given as a `method:`; a `call` or
+/// `call_with_timeout` on a literal; a name lookup in the method table. Strings that only
+/// look alike (`"memory.search.mmr"`, a JSON key `"status"`) are not calls.
+fn string_named_calls(text: &str, methods: &[&str]) -> Vec<(usize, String)> {
+    let in_test = test_bytes(text);
+    let mut found: Vec<(usize, String)> = string_literals(text)
+        .into_iter()
+        .filter(|(_, literal, before, at)| {
+            !in_test.get(*at).copied().unwrap_or(false)
+                && methods.contains(&literal.as_str())
+                && (literal.contains('.') || before.trim_end().ends_with("method:"))
+        })
+        .map(|(line, literal, _, _)| (line, format!("\"{literal}\"")))
+        .collect();
+    // Built from pieces so this file does not match itself.
+    let lookups = [
+        format!("{}(\"", ".call"),
+        format!("{}(\"", ".call_with_timeout"),
+        format!("{}::find(", "methods"),
+    ];
+    let mut offset = 0;
+    for (n, text_line) in text.split('\n').enumerate() {
+        let code_part = text_line.split("//").next().unwrap_or("");
+        let first = offset + (text_line.len() - text_line.trim_start().len());
+        let test = in_test.get(first).copied().unwrap_or(false);
+        if !test && lookups.iter().any(|l| code_part.contains(l.as_str())) {
+            found.push((n + 1, text_line.trim().to_string()));
+        }
+        offset += text_line.len() + 1;
+    }
+    found.sort();
+    found.dedup_by_key(|(n, _)| *n);
+    found
+}
+
+/// Layers reach each other through typed Rust calls (`EngineHandle::request::<M>` and the
+/// owning module's functions), so a renamed method fails to compile instead of failing at
+/// run time. Only the faces that take method names from the outside (`--batch`, the CLI's
+/// `call`) and the method table itself (the engine files that declare methods, and
+/// `EngineHandle::call`'s lookup in `src/engine/mod.rs`) name methods by string; the TUI's
+/// requests use `M::NAME`.
+#[test]
+fn no_internal_call_names_a_method_by_string() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let faces = [root.join("batch"), root.join("commands")];
+    let lookup = root.join("engine").join("mod.rs");
+    let methods: Vec<&str> = openclaw_rs::engine::METHODS
+        .iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(methods.len() > 40, "{} methods", methods.len());
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut checked = 0;
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !faces.iter().any(|face| f.starts_with(face)) && **f != lookup)
+        .filter(|f| f.file_name().is_none_or(|n| n != "tests.rs"))
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            // Where a method is declared, its name is written once, next to its `impl`.
+            let declares = text.contains("impl Method for");
+            checked += 1;
+            string_named_calls(&text, &methods)
+                .into_iter()
+                .filter(move |(_, what)| !(declares && what.starts_with('"')))
+                .map(move |(n, what)| format!("{}:{n}: {what}", file.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(checked > 100, "checked {checked} files");
+    assert!(
+        offenders.is_empty(),
+        "methods named by string outside the faces and the method table (use \
+         request::<M> or M::NAME):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_method_name_scanner_finds_names_and_lookups_and_ignores_the_rest() {
+    let methods = ["memory.search", "status"];
+    let text = format!(
+        "//! calls \"memory.search\" in prose\n\
+         let a = engine.request::<MemorySearch>(params);\n\
+         let b = json!({{\"status\": 1, \"key\": \"memory.search.mmr\"}});\n\
+         let c = Command::Call {{ method: \"memory.search\", params }};\n\
+         let e = '\"'; let f = Command::Call {{ method: r#\"status\"#, params }};\n\
+         if {find}(\"x\").is_none() {{}}\n\
+         let g = engine{call}(\"status\", Value::Null);\n\
+         /* \"memory.search\"\n\"status\" */ let h: &'static str = \"memory\";\n\
+         #[cfg(test)]\nmod tests {{\n    const N: &str = \"memory.search\";\n}}\n",
+        call = ".call",
+        find = "methods::find"
+    );
+    let found: Vec<usize> = string_named_calls(&text, &methods)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(found, vec![4, 5, 6, 7]);
+    let literals: Vec<(usize, String)> =
+        string_literals("let s = \"a\\\"b\"; // \"c\"\n/* \"d\" */ let t = 'x'; \"e\"")
+            .into_iter()
+            .map(|(n, literal, _, _)| (n, literal))
+            .collect();
+    assert_eq!(
+        literals,
+        vec![(1, "a\\\"b".to_string()), (2, "e".to_string())]
+    );
+}

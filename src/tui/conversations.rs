@@ -8,11 +8,15 @@ use std::cell::Cell;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
 
-use super::app::Command;
-use crate::engine::EngineError;
-use crate::engine::chat::SessionsListResult;
+use super::action::Action;
+use super::app::{Command, decode};
+use crate::engine::chat::{
+    ChatAbort, ChatSend, ModelsList, SessionsHistory, SessionsList, TelemetryRecent,
+};
+use crate::engine::memory::MemorySearch;
+use crate::engine::{EngineError, Method};
 use crate::orchestrator::SelfHealing;
-use crate::orchestrator::runtime::{Citation, SendResult};
+use crate::orchestrator::runtime::Citation;
 use crate::orchestrator::sessions::{Line, SessionInfo};
 use crate::providers::Role;
 
@@ -20,6 +24,8 @@ use crate::providers::Role;
 const MAX_INPUT: usize = 32 * 1024;
 /// Inputs remembered for Up/Down.
 const MAX_HISTORY: usize = 100;
+/// Lines a page-up/page-down scrolls the transcript.
+const PAGE: usize = 10;
 
 /// Slash commands, with what they do (for completion and /help).
 pub const SLASH: &[(&str, &str)] = &[
@@ -101,6 +107,55 @@ pub struct ConversationsState {
 }
 
 impl ConversationsState {
+    /// The conversations actions (from any pane), and movement while `in_view`: the pane
+    /// has focus and no popup is open. `None`: not this pane's. The flag asks for focus.
+    pub fn act(&mut self, action: Action, in_view: bool) -> Option<(Vec<Command>, bool)> {
+        let done = |focus| Some((Vec::new(), focus));
+        match action {
+            Action::ConversationCompose => {
+                self.composing = true;
+                done(true)
+            }
+            Action::ConversationNew => {
+                self.new_session();
+                done(true)
+            }
+            Action::ConversationToggleTools => {
+                self.toggle_all_cards();
+                done(false)
+            }
+            Action::ConversationToolNext | Action::ConversationToolPrev => {
+                let by = if action == Action::ConversationToolNext {
+                    1
+                } else {
+                    -1
+                };
+                self.select_card(by);
+                done(true)
+            }
+            Action::ConversationToggleTool => {
+                self.toggle_card();
+                done(true)
+            }
+            Action::ConversationAbort => Some((self.abort(), false)),
+            // Esc with nothing open stops a running turn.
+            Action::Close if in_view && self.running() => Some((self.abort(), false)),
+            Action::SelectNext if in_view => Some((self.select(1), false)),
+            Action::SelectPrev if in_view => Some((self.select(-1), false)),
+            Action::SelectFirst if in_view => Some((self.select(isize::MIN / 2), false)),
+            Action::SelectLast if in_view => Some((self.select(isize::MAX / 2), false)),
+            Action::PageUp if in_view => {
+                self.scroll_by(-(PAGE as isize));
+                done(false)
+            }
+            Action::PageDown if in_view => {
+                self.scroll_by(PAGE as isize);
+                done(false)
+            }
+            _ => None,
+        }
+    }
+
     pub fn running(&self) -> bool {
         self.streaming.is_some()
     }
@@ -120,7 +175,7 @@ impl ConversationsState {
 
     pub fn refresh(&self) -> Vec<Command> {
         vec![Command::Call {
-            method: "sessions.list",
+            method: SessionsList::NAME,
             params: Value::Null,
         }]
     }
@@ -131,7 +186,7 @@ impl ConversationsState {
         self.forget_cards();
         self.scroll = None;
         vec![Command::Call {
-            method: "sessions.history",
+            method: SessionsHistory::NAME,
             params: json!({ "id": id }),
         }]
     }
@@ -339,7 +394,7 @@ impl ConversationsState {
             return Vec::new();
         }
         vec![Command::Call {
-            method: "chat.abort",
+            method: ChatAbort::NAME,
             params: json!({ "session": self.current }),
         }]
     }
@@ -377,7 +432,7 @@ impl ConversationsState {
         self.streaming = Some(Streaming::default());
         self.scroll = None;
         vec![Command::Call {
-            method: "chat.send",
+            method: ChatSend::NAME,
             params: json!({
                 "session": self.current,
                 "message": text,
@@ -405,7 +460,7 @@ impl ConversationsState {
                 Vec::new()
             }
             "model" if arg.is_empty() => vec![Command::Call {
-                method: "models.list",
+                method: ModelsList::NAME,
                 params: json!({ "discover": true }),
             }],
             "model" => {
@@ -427,7 +482,7 @@ impl ConversationsState {
                 Vec::new()
             }
             "search" if !arg.is_empty() => vec![Command::Call {
-                method: "memory.search",
+                method: MemorySearch::NAME,
                 params: json!({ "query": arg, "limit": 5 }),
             }],
             // `/tool` goes through the turn: the offline provider runs it, and its result
@@ -524,9 +579,9 @@ impl ConversationsState {
         result: Result<Value, EngineError>,
     ) -> (Vec<Command>, Option<String>) {
         match (method, result) {
-            ("chat.send", Ok(v)) => {
+            (ChatSend::NAME, Ok(v)) => {
                 self.streaming = None;
-                let Ok(r) = serde_json::from_value::<SendResult>(v) else {
+                let Ok(r) = decode::<ChatSend>(v) else {
                     return (Vec::new(), Some("chat.send: unexpected result".into()));
                 };
                 let known = self.current.as_deref() == Some(r.session.as_str());
@@ -545,12 +600,12 @@ impl ConversationsState {
                     self.selected = 0;
                 }
                 follow.push(Command::Call {
-                    method: "telemetry.recent",
+                    method: TelemetryRecent::NAME,
                     params: json!({ "limit": 50 }),
                 });
                 (follow, None)
             }
-            ("chat.send", Err(e)) => {
+            (ChatSend::NAME, Err(e)) => {
                 self.streaming = None;
                 if let Some(id) = e.details.as_ref().and_then(|d| d["session"].as_str()) {
                     self.current = Some(id.to_string());
@@ -564,14 +619,14 @@ impl ConversationsState {
                 }));
                 (
                     vec![Command::Call {
-                        method: "telemetry.recent",
+                        method: TelemetryRecent::NAME,
                         params: json!({ "limit": 50 }),
                     }],
                     Some(format!("turn failed: {}", e.message)),
                 )
             }
-            ("sessions.list", Ok(v)) => {
-                if let Ok(list) = serde_json::from_value::<SessionsListResult>(v) {
+            (SessionsList::NAME, Ok(v)) => {
+                if let Ok(list) = decode::<SessionsList>(v) {
                     self.sessions = list.sessions;
                     if let Some(cur) = &self.current
                         && let Some(i) = self.sessions.iter().position(|s| &s.id == cur)
@@ -582,7 +637,7 @@ impl ConversationsState {
                 }
                 (Vec::new(), None)
             }
-            ("sessions.history", Ok(v)) => {
+            (SessionsHistory::NAME, Ok(v)) => {
                 let id = v["session"]["id"].as_str().unwrap_or("").to_string();
                 if self.current.as_deref() == Some(id.as_str()) && !self.running() {
                     let lines: Vec<Line> =
@@ -592,7 +647,7 @@ impl ConversationsState {
                 }
                 (Vec::new(), None)
             }
-            ("models.list", Ok(v)) => {
+            (ModelsList::NAME, Ok(v)) => {
                 let mut text = String::from("models (/model PROVIDER/NAME to pick one):");
                 for p in v["providers"].as_array().into_iter().flatten() {
                     let models: Vec<&str> = p["models"]
@@ -614,7 +669,7 @@ impl ConversationsState {
                 self.transcript.push(Entry::Note(text));
                 (Vec::new(), None)
             }
-            ("memory.search", Ok(v)) => {
+            (MemorySearch::NAME, Ok(v)) => {
                 let hits = v["hits"].as_array().cloned().unwrap_or_default();
                 let mut text = format!(
                     "memory: {} hit(s) for \"{}\"",
@@ -639,7 +694,7 @@ impl ConversationsState {
                 self.transcript.push(Entry::Note(text));
                 (Vec::new(), None)
             }
-            ("chat.abort", Ok(_)) => (Vec::new(), Some("aborting the turn".into())),
+            (ChatAbort::NAME, Ok(_)) => (Vec::new(), Some("aborting the turn".into())),
             (_, Err(e)) => {
                 self.transcript
                     .push(Entry::Error(format!("{method}: {}", e.message)));
@@ -734,103 +789,4 @@ pub fn transcript(lines: &[Line]) -> Vec<Entry> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(state: &mut ConversationsState, code: KeyCode, mods: KeyModifiers) -> Vec<Command> {
-        state
-            .edit_key(KeyEvent::new(code, mods))
-            .unwrap_or_default()
-    }
-
-    fn typed(state: &mut ConversationsState, text: &str) {
-        for c in text.chars() {
-            key(state, KeyCode::Char(c), KeyModifiers::NONE);
-        }
-    }
-
-    #[test]
-    fn enter_sends_alt_enter_adds_a_line_and_history_recalls() {
-        let mut s = ConversationsState::default();
-        typed(&mut s, "line one");
-        key(&mut s, KeyCode::Enter, KeyModifiers::ALT);
-        typed(&mut s, "line two");
-        let cmds = key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        let Command::Call { method, params } = &cmds[0] else {
-            panic!()
-        };
-        assert_eq!(*method, "chat.send");
-        assert_eq!(params["message"], "line one\nline two");
-        assert!(s.input.is_empty() && s.running());
-        // A second send while one runs is refused, not queued behind the user's back.
-        typed(&mut s, "again");
-        assert!(key(&mut s, KeyCode::Enter, KeyModifiers::NONE).is_empty());
-        key(&mut s, KeyCode::Up, KeyModifiers::NONE);
-        assert_eq!(s.input, "again");
-        key(&mut s, KeyCode::Up, KeyModifiers::NONE);
-        assert_eq!(s.input, "line one\nline two");
-    }
-
-    #[test]
-    fn slash_commands_complete_and_run() {
-        let mut s = ConversationsState::default();
-        typed(&mut s, "/se");
-        assert_eq!(s.completions().len(), 2, "/sessions and /search");
-        typed(&mut s, "a");
-        key(&mut s, KeyCode::Tab, KeyModifiers::NONE);
-        assert_eq!(s.input, "/search ");
-        typed(&mut s, "lanterns");
-        let cmds = key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        assert!(matches!(
-            &cmds[0],
-            Command::Call {
-                method: "memory.search",
-                ..
-            }
-        ));
-        typed(&mut s, "/model groq/llama");
-        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        assert_eq!(
-            (s.provider.as_deref(), s.model.as_deref()),
-            (Some("groq"), Some("llama"))
-        );
-        typed(&mut s, "/bogus");
-        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        assert!(matches!(s.transcript.last(), Some(Entry::Error(e)) if e.contains("/help")));
-    }
-
-    #[test]
-    fn esc_aborts_a_running_turn_and_streaming_text_accumulates() {
-        let mut s = ConversationsState::default();
-        typed(&mut s, "hi");
-        key(&mut s, KeyCode::Enter, KeyModifiers::NONE);
-        s.delta("s1", "hel", false);
-        s.delta("s1", "lo", false);
-        assert_eq!(s.current.as_deref(), Some("s1"));
-        assert_eq!(s.streaming.as_ref().unwrap().text, "hello");
-        s.delta("other", "x", false);
-        assert_eq!(
-            s.streaming.as_ref().unwrap().text,
-            "hello",
-            "other sessions ignored"
-        );
-        s.restart("s1", "groq");
-        assert_eq!(s.streaming.as_ref().unwrap().text, "");
-        let cmds = key(&mut s, KeyCode::Esc, KeyModifiers::NONE);
-        assert!(
-            matches!(&cmds[0], Command::Call { method: "chat.abort", params } if params["session"] == "s1")
-        );
-    }
-
-    #[test]
-    fn scroll_stays_put_while_text_streams_and_follows_at_the_end() {
-        let mut s = ConversationsState::default();
-        s.rendered.set((100, 20));
-        s.scroll_by(-10);
-        assert_eq!(s.scroll, Some(70));
-        s.rendered.set((130, 20));
-        assert_eq!(s.scroll, Some(70), "new lines do not move the view");
-        s.scroll_by(1000);
-        assert_eq!(s.scroll, None, "at the end it follows again");
-    }
-}
+mod tests;

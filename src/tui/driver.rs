@@ -14,6 +14,8 @@ use super::app::{App, Command, Msg};
 use super::theme::Theme;
 use super::ui;
 use crate::engine::EngineHandle;
+use crate::engine::Method;
+use crate::engine::voice::TtsConvert;
 
 pub async fn run<B: Backend>(
     terminal: &mut Terminal<B>,
@@ -235,7 +237,7 @@ fn execute(commands: Vec<Command>, engine: &EngineHandle, tx: &mpsc::UnboundedSe
                         let engine = engine.clone();
                         async move {
                             engine
-                                .call("tts.convert", serde_json::json!({ "text": text }))
+                                .call(TtsConvert::NAME, serde_json::json!({ "text": text }))
                                 .await
                         }
                     };

@@ -13,12 +13,20 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
 
 use super::action::Action;
-use super::app::Command;
-use crate::engine::EngineError;
-use crate::memory::types::{
-    ChunkView, EdgeKind, GetResult, IndexResult, NeighborsResult, NodeKind, NodeRef, NodeResult,
-    NodeView, SearchHit, SearchResult, StatusResult, TopResult,
+use super::app::{Command, decode};
+use super::overlay::{Confirm, Overlay, Pending};
+use crate::engine::memory::{
+    MemoryGet, MemoryGraphNeighbors, MemoryGraphNode, MemoryGraphTop, MemoryIndex, MemorySearch,
+    MemoryStatus,
 };
+use crate::engine::{EngineError, Method};
+use crate::memory::types::{
+    ChunkView, EdgeKind, IndexResult, NeighborsResult, NodeKind, NodeRef, NodeResult, NodeView,
+    SearchHit, SearchResult, StatusResult, TopResult,
+};
+
+mod marks;
+pub use marks::{marked_spans, marked_terms, term_spans};
 
 /// Quiet time after the last keystroke before a search goes out.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -31,6 +39,19 @@ const CHUNK_LIMIT: usize = 20;
 /// Longest query the box takes; the engine shortens long ones anyway.
 const MAX_QUERY: usize = 200;
 const PAGE: usize = 10;
+
+/// The popup `memory-reindex` opens: a rebuild drops the whole index, so it asks first.
+pub fn reindex_confirm() -> Overlay {
+    Overlay::Confirm(Confirm {
+        title: "rebuild the memory index".into(),
+        body: "Drop the full-text index, the vectors and the graph, and build them \
+               again from the memory files and the stored notes, with the embedder \
+               this run uses. Search works again when it is done."
+            .into(),
+        scroll: 0,
+        on_yes: Pending::MemoryReindex,
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -184,11 +205,11 @@ impl MemoryState {
     pub fn refresh(&mut self) -> Vec<Command> {
         let mut commands = vec![
             Command::Call {
-                method: "memory.status",
+                method: MemoryStatus::NAME,
                 params: json!({}),
             },
             Command::Call {
-                method: "memory.graph.top",
+                method: MemoryGraphTop::NAME,
                 params: json!({ "limit": TOP_LIMIT }),
             },
         ];
@@ -227,7 +248,7 @@ impl MemoryState {
         self.search_due = None;
         let query = self.query.trim().to_string();
         let (tag, command) = self.tagged(
-            "memory.search",
+            MemorySearch::NAME,
             json!({ "query": query, "limit": SEARCH_LIMIT }),
         );
         self.tags.search = tag;
@@ -382,7 +403,7 @@ impl MemoryState {
         {
             return Vec::new();
         }
-        let (tag, command) = self.tagged("memory.get", json!({ "chunkId": chunk_id }));
+        let (tag, command) = self.tagged(MemoryGet::NAME, json!({ "chunkId": chunk_id }));
         self.tags.preview = tag;
         vec![command]
     }
@@ -433,12 +454,12 @@ impl MemoryState {
     fn load_node(&mut self, node: NodeRef) -> Vec<Command> {
         let edge_kinds: Vec<&str> = self.graph.filter.iter().map(|k| k.as_str()).collect();
         let (tag, neighbors) = self.tagged(
-            "memory.graph.neighbors",
+            MemoryGraphNeighbors::NAME,
             json!({ "node": node, "depth": 1, "edgeKinds": edge_kinds, "limit": NEIGHBOR_LIMIT }),
         );
         self.tags.neighbors = tag;
         let (tag, details) = self.tagged(
-            "memory.graph.node",
+            MemoryGraphNode::NAME,
             json!({ "node": node, "chunkLimit": CHUNK_LIMIT }),
         );
         self.tags.node = tag;
@@ -594,7 +615,7 @@ impl MemoryState {
             },
         });
         vec![Command::Call {
-            method: "memory.index",
+            method: MemoryIndex::NAME,
             params: json!({ "force": force }),
         }]
     }
@@ -646,7 +667,7 @@ impl MemoryState {
         let value = match result {
             Ok(value) => value,
             Err(error) => {
-                if method == "memory.index" {
+                if method == MemoryIndex::NAME {
                     self.indexing = None;
                 }
                 self.fail(method, error.message.clone());
@@ -658,15 +679,15 @@ impl MemoryState {
         };
         self.errors.retain(|(m, _)| m != method);
         let parsed: Result<Option<String>, serde_json::Error> = match method {
-            "memory.status" => serde_json::from_value(value).map(|s| {
+            MemoryStatus::NAME => decode::<MemoryStatus>(value).map(|s| {
                 self.status = Some(s);
                 None
             }),
-            "memory.graph.top" => serde_json::from_value(value).map(|t| {
+            MemoryGraphTop::NAME => decode::<MemoryGraphTop>(value).map(|t| {
                 self.top = Some(t);
                 None
             }),
-            "memory.index" => serde_json::from_value::<IndexResult>(value).map(|r| {
+            MemoryIndex::NAME => decode::<MemoryIndex>(value).map(|r| {
                 self.indexing = None;
                 let line = format!(
                     "memory indexed: {} file(s), +{} -{} chunk(s) in {} ms",
@@ -678,7 +699,7 @@ impl MemoryState {
             _ => Ok(None),
         };
         match parsed {
-            Ok(line) if method == "memory.index" => (self.refresh(), line),
+            Ok(line) if method == MemoryIndex::NAME => (self.refresh(), line),
             Ok(line) => (Vec::new(), line),
             Err(e) => {
                 self.fail(method, format!("unexpected result: {e}"));
@@ -695,10 +716,10 @@ impl MemoryState {
         result: Result<Value, EngineError>,
     ) -> (Vec<Command>, Option<String>) {
         let latest = match method {
-            "memory.search" => self.tags.search,
-            "memory.get" => self.tags.preview,
-            "memory.graph.neighbors" => self.tags.neighbors,
-            "memory.graph.node" => self.tags.node,
+            MemorySearch::NAME => self.tags.search,
+            MemoryGet::NAME => self.tags.preview,
+            MemoryGraphNeighbors::NAME => self.tags.neighbors,
+            MemoryGraphNode::NAME => self.tags.node,
             _ => 0,
         };
         if tag != latest {
@@ -708,8 +729,8 @@ impl MemoryState {
             Ok(value) => value,
             Err(error) => {
                 match method {
-                    "memory.search" => self.searching = None,
-                    "memory.graph.neighbors" => self.graph.loading = false,
+                    MemorySearch::NAME => self.searching = None,
+                    MemoryGraphNeighbors::NAME => self.graph.loading = false,
                     _ => {}
                 }
                 self.fail(method, error.message.clone());
@@ -722,7 +743,7 @@ impl MemoryState {
         self.errors.retain(|(m, _)| m != method);
         let mut commands = Vec::new();
         let parsed = match method {
-            "memory.search" => serde_json::from_value::<SearchResult>(value).map(|r| {
+            MemorySearch::NAME => decode::<MemorySearch>(value).map(|r| {
                 self.searching = None;
                 self.results = Some(r);
                 self.selected = 0;
@@ -730,11 +751,11 @@ impl MemoryState {
                 self.preview_due = None;
                 commands = self.fetch_preview();
             }),
-            "memory.get" => serde_json::from_value::<GetResult>(value).map(|r| {
+            MemoryGet::NAME => decode::<MemoryGet>(value).map(|r| {
                 self.preview = r.chunk;
             }),
-            "memory.graph.neighbors" => {
-                serde_json::from_value::<NeighborsResult>(value).map(|r| {
+            MemoryGraphNeighbors::NAME => {
+                decode::<MemoryGraphNeighbors>(value).map(|r| {
                     self.graph.loading = false;
                     // The crumb asked by key (`chunk:12`) now has its proper name.
                     if let Some(crumb) = self.graph.trail.last_mut() {
@@ -745,7 +766,7 @@ impl MemoryState {
                     self.graph.selected = self.graph.selected.min(last);
                 })
             }
-            "memory.graph.node" => serde_json::from_value::<NodeResult>(value).map(|r| {
+            MemoryGraphNode::NAME => decode::<MemoryGraphNode>(value).map(|r| {
                 self.graph.node = Some(r);
             }),
             _ => Ok(()),
@@ -781,124 +802,5 @@ impl MemoryState {
     }
 }
 
-/// Split text at `«` `»` marks: `(piece, marked)` in order, marks removed.
-pub fn marked_spans(text: &str) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = Vec::new();
-    let mut current = String::new();
-    let mut marked = false;
-    for c in text.chars() {
-        match c {
-            '«' | '»' => {
-                if !current.is_empty() {
-                    out.push((std::mem::take(&mut current), marked));
-                }
-                marked = c == '«';
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        out.push((current, marked));
-    }
-    out
-}
-
-/// The terms a snippet marks, lowercased, to find them again in the whole chunk.
-pub fn marked_terms(snippet: &str) -> Vec<String> {
-    let mut terms: Vec<String> = marked_spans(snippet)
-        .into_iter()
-        .filter(|(_, marked)| *marked)
-        .map(|(t, _)| t.to_lowercase())
-        .filter(|t| !t.trim().is_empty())
-        .collect();
-    terms.sort();
-    terms.dedup();
-    terms
-}
-
-/// Split text where any of `terms` occurs (case-insensitively): `(piece, is_term)`.
-pub fn term_spans(text: &str, terms: &[String]) -> Vec<(String, bool)> {
-    if terms.is_empty() {
-        return vec![(text.to_string(), false)];
-    }
-    let chars: Vec<char> = text.chars().collect();
-    let lower: Vec<char> = chars
-        .iter()
-        .map(|c| c.to_lowercase().next().unwrap_or(*c))
-        .collect();
-    let terms: Vec<Vec<char>> = terms.iter().map(|t| t.chars().collect()).collect();
-    let mut out: Vec<(String, bool)> = Vec::new();
-    let mut plain = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let hit = terms
-            .iter()
-            .filter(|t| !t.is_empty() && lower[i..].starts_with(t))
-            .map(Vec::len)
-            .max();
-        match hit {
-            Some(len) => {
-                if !plain.is_empty() {
-                    out.push((std::mem::take(&mut plain), false));
-                }
-                out.push((chars[i..i + len].iter().collect(), true));
-                i += len;
-            }
-            None => {
-                plain.push(chars[i]);
-                i += 1;
-            }
-        }
-    }
-    if !plain.is_empty() {
-        out.push((plain, false));
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marks_are_split_and_stripped() {
-        assert_eq!(
-            marked_spans("Ada «Lovelace» wrote «notes»."),
-            vec![
-                ("Ada ".to_string(), false),
-                ("Lovelace".to_string(), true),
-                (" wrote ".to_string(), false),
-                ("notes".to_string(), true),
-                (".".to_string(), false),
-            ]
-        );
-        assert_eq!(marked_spans("no marks"), vec![("no marks".into(), false)]);
-        assert_eq!(marked_terms("«Ada» and «ada» «x»"), vec!["ada", "x"]);
-    }
-
-    #[test]
-    fn terms_are_found_again_in_the_whole_text() {
-        let spans = term_spans("Ada met ADA.", &["ada".into()]);
-        assert_eq!(
-            spans,
-            vec![
-                ("Ada".to_string(), true),
-                (" met ".to_string(), false),
-                ("ADA".to_string(), true),
-                (".".to_string(), false),
-            ]
-        );
-    }
-
-    #[test]
-    fn filter_cycles_through_every_kind_and_back_to_all() {
-        let mut filter = None;
-        let mut seen = Vec::new();
-        for _ in 0..=EdgeKind::ALL.len() {
-            filter = next_filter(filter);
-            seen.push(filter);
-        }
-        assert_eq!(seen.last(), Some(&None));
-        assert_eq!(seen.len(), EdgeKind::ALL.len() + 1);
-    }
-}
+mod tests;

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::action::Action;
-use super::app::Command;
+use super::app::{Command, decode};
 use crate::engine::EngineError;
+use crate::engine::Method;
+use crate::engine::voice::{TtsDisable, TtsEnable, TtsStatusMethod};
 use crate::voice::{Attempt, ConvertResult, TtsStatus};
 
 /// A reply counts as finished when no more of it has streamed for this long.
@@ -120,7 +122,7 @@ impl VoiceState {
                 if self.auto && !enabled {
                     // Auto-speak is using voice: turn it on (core keeps it off until then).
                     commands.push(Command::Call {
-                        method: "tts.enable",
+                        method: TtsEnable::NAME,
                         params: Value::Null,
                     });
                 }
@@ -288,9 +290,9 @@ impl VoiceState {
         result: Result<Value, EngineError>,
     ) -> (Vec<Command>, Option<String>) {
         match method {
-            "tts.status" => {
+            TtsStatusMethod::NAME => {
                 match result.and_then(|v| {
-                    serde_json::from_value::<TtsStatus>(v)
+                    decode::<TtsStatusMethod>(v)
                         .map_err(|e| EngineError::internal(format!("unexpected tts.status: {e}")))
                 }) {
                     Ok(status) => {
@@ -305,7 +307,7 @@ impl VoiceState {
                 }
                 (Vec::new(), None)
             }
-            "tts.enable" | "tts.disable" => match result {
+            TtsEnable::NAME | TtsDisable::NAME => match result {
                 Ok(_) => (vec![status_call()], None),
                 Err(e) => (Vec::new(), Some(format!("{method} failed: {}", e.message))),
             },
@@ -330,7 +332,7 @@ impl VoiceState {
 
 fn status_call() -> Command {
     Command::Call {
-        method: "tts.status",
+        method: TtsStatusMethod::NAME,
         params: Value::Null,
     }
 }

@@ -22,22 +22,7 @@ fn scope(severity: Severity) -> &'static str {
 
 /// The findings listed, after the filter; the selection indexes this list.
 pub fn rows(app: &App) -> Vec<&Finding> {
-    let Some(report) = &app.view.findings else {
-        return Vec::new();
-    };
-    let filter = app.findings_filter.to_lowercase();
-    report
-        .findings
-        .iter()
-        .filter(|f| {
-            filter.is_empty()
-                || f.check_id.to_lowercase().contains(&filter)
-                || f.title.to_lowercase().contains(&filter)
-                || f.path
-                    .as_ref()
-                    .is_some_and(|p| p.to_lowercase().contains(&filter))
-        })
-        .collect()
+    app.findings.rows()
 }
 
 fn key(app: &App, action: Action) -> String {
@@ -47,10 +32,14 @@ fn key(app: &App, action: Action) -> String {
 }
 
 pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: bool) {
-    let title = match &app.view.findings {
+    let title = match &app.findings.report {
         Some(report) => {
             let s = report.summary;
-            let deep = if app.deep_scan { " · deep" } else { "" };
+            let deep = if app.findings.deep_scan {
+                " · deep"
+            } else {
+                ""
+            };
             format!(
                 "findings · {} critical · {} warn · {} info{deep}",
                 s.critical, s.warn, s.info
@@ -72,7 +61,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     let dim = theme.style("ui.text.dim");
     let rows = rows(app);
     let mut lines = Vec::new();
-    match &app.view.findings {
+    match &app.findings.report {
         None => lines.push(Line::from(Span::styled(
             " running the doctor and the audit…",
             dim,
@@ -82,7 +71,7 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
             theme.style("health.ok"),
         ))),
         Some(_) if rows.is_empty() => lines.push(Line::from(Span::styled(
-            format!(" nothing matches \"{}\"", app.findings_filter),
+            format!(" nothing matches \"{}\"", app.findings.filter),
             dim,
         ))),
         Some(_) => {}
@@ -142,7 +131,11 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
             .render(super::providers::indented(detail_area), buf);
     }
 
-    let suppressed = app.view.findings.as_ref().map_or(0, |r| r.suppressed.len());
+    let suppressed = app
+        .findings
+        .report
+        .as_ref()
+        .map_or(0, |r| r.suppressed.len());
     let mut keys = Vec::new();
     for (action, label) in [
         (Action::FixSelected, "fix"),
