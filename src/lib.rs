@@ -15,6 +15,7 @@ pub mod logging;
 pub mod memory;
 pub mod net;
 pub mod orchestrator;
+pub mod platform;
 pub mod providers;
 pub mod sandbox;
 pub mod secrets;

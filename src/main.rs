@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     // (sessions, memory and its text index, logs, caches, backups, the journal, and what
     // voice tools write for us): nothing is ever created readable by others. Set first, while
     // this is the only thread. Files written for the user get an explicit mode (`--mode`).
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    // Windows has no umask: files inherit the ACL of the directory under the user's profile.
+    openclaw_rs::platform::private_umask();
     // Before the runtime's threads exist, so they too share the capped malloc arenas.
     openclaw_rs::engine::allocator::tune();
     let started = Instant::now();

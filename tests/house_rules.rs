@@ -124,7 +124,15 @@ fn the_environment_scanner_finds_calls_and_ignores_prose() {
 /// the names may not go round in a cycle. Lower layers own their error kinds and types; the
 /// engine maps them to wire codes.
 const LAYERS: &[&[&str]] = &[
-    &["build_info", "config", "files", "logging", "net", "secrets"],
+    &[
+        "build_info",
+        "config",
+        "files",
+        "logging",
+        "net",
+        "platform",
+        "secrets",
+    ],
     &["memory", "providers", "sandbox", "voice"],
     &["findings", "orchestrator"],
     &["engine"],

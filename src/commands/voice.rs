@@ -132,10 +132,7 @@ pub async fn tts(engine: &Engine, action: TtsAction) -> Result<i32> {
                     .and_then(|_| {
                         // copy gives the cache file's mode; the user's file is private
                         // unless they asked for another mode.
-                        std::fs::set_permissions(
-                            out,
-                            std::os::unix::fs::PermissionsExt::from_mode(mode.unwrap_or(0o600)),
-                        )
+                        crate::platform::set_path_mode(out, mode.unwrap_or(0o600))
                     })
                     .wrap_err_with(|| format!("copying the audio to {}", out.display()))?;
             }

@@ -272,17 +272,17 @@ impl TextIndex {
 /// every commit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct MetaStamp {
-    inode: u64,
+    /// None where the platform does not say (Windows): size and time decide there.
+    inode: Option<u64>,
     modified: Option<std::time::SystemTime>,
     len: u64,
 }
 
 impl MetaStamp {
     fn of(dir: &Path) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt as _;
         let m = std::fs::metadata(dir.join("meta.json")).ok()?;
         Some(Self {
-            inode: m.ino(),
+            inode: crate::platform::file_id(&m),
             modified: m.modified().ok(),
             len: m.len(),
         })

@@ -1,18 +1,25 @@
 //! `fs_read`: files under the workspace and nowhere else.
 //!
 //! The path must be relative, without `..` or empty components. It is then opened one
-//! component at a time with `openat(O_NOFOLLOW)` from a descriptor of the workspace itself,
-//! so no symlink is followed anywhere on the way (not even one pointing inside the
-//! workspace) and a directory swapped for a link between a check and the open cannot lead
-//! out: there is no check-then-open gap to race.
+//! component at a time from a handle of the workspace itself, never following a symlink
+//! anywhere on the way (not even one pointing inside the workspace), and a directory swapped
+//! for a link between a check and the open cannot lead out: there is no check-then-open gap
+//! to race. On Unix each name is opened with `openat(O_NOFOLLOW)` from its directory's
+//! descriptor (`fs/unix.rs`); on Windows each directory on the way is held open without
+//! delete sharing, so it cannot be renamed or replaced while the names below it are opened
+//! without following reparse points (`fs/windows.rs`).
 
-use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use rustix::io::Errno;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as sys;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -66,36 +73,17 @@ fn components(path: &str) -> Result<Vec<&str>, FsError> {
     Ok(out)
 }
 
-fn open_at(dir: Option<&OwnedFd>, name: &Path, directory: bool) -> std::io::Result<OwnedFd> {
-    // O_NONBLOCK: opening a FIFO must not hang the tool; the type is checked after.
-    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
-    if directory {
-        flags |= OFlags::DIRECTORY;
-    }
-    let dirfd = dir.map_or(rustix::fs::CWD, |d| d.as_fd());
-    Ok(rustix::fs::openat(dirfd, name, flags, Mode::empty())?)
-}
-
-/// Whether `name` in `dir` is a symbolic link (without following it).
-fn is_symlink_at(dir: &OwnedFd, name: &str) -> bool {
-    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
-        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink)
-}
-
-fn denied_or(path: &str, dir: &OwnedFd, name: &str, e: std::io::Error) -> FsError {
-    if is_symlink_at(dir, name) {
+fn denied_or(path: &str, dir: &sys::Dir, name: &str, e: std::io::Error) -> FsError {
+    if sys::is_symlink_at(dir, name) || sys::is_link_error(&e) {
+        // A symlink where a file or directory was expected.
         return FsError::Denied(format!(
             "'{path}' goes through a symbolic link; fs_read does not follow links"
         ));
     }
-    match e.raw_os_error().map(Errno::from_raw_os_error) {
-        // A symlink where a file or directory was expected (O_NOFOLLOW / O_DIRECTORY).
-        Some(Errno::LOOP) | Some(Errno::MLINK) => FsError::Denied(format!(
-            "'{path}' goes through a symbolic link; fs_read does not follow links"
-        )),
-        Some(Errno::NOTDIR) => FsError::NotFound,
-        _ if e.kind() == std::io::ErrorKind::NotFound => FsError::NotFound,
-        _ => FsError::Io(e),
+    if sys::is_not_dir(&e) || e.kind() == std::io::ErrorKind::NotFound {
+        FsError::NotFound
+    } else {
+        FsError::Io(e)
     }
 }
 
@@ -103,7 +91,7 @@ fn denied_or(path: &str, dir: &OwnedFd, name: &str, e: std::io::Error) -> FsErro
 pub fn read_in_workspace(workspace: &Path, path: &str, max: u64) -> Result<Vec<u8>, FsError> {
     let parts = components(path)?;
     // The workspace itself may be reached through links (a user's choice); below it, none.
-    let root = open_at(None, workspace, true).map_err(|e| {
+    let root = sys::open_dir_path(workspace).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             FsError::NotFound
         } else {
@@ -112,21 +100,19 @@ pub fn read_in_workspace(workspace: &Path, path: &str, max: u64) -> Result<Vec<u
     });
     let root = match root {
         Ok(root) => root,
-        // O_NOFOLLOW refuses a workspace that is itself a link; follow that one on purpose.
+        // The no-follow open refuses a workspace that is itself a link; follow that one on
+        // purpose.
         Err(_) => {
             let canonical = workspace.canonicalize().map_err(|_| FsError::NotFound)?;
-            open_at(None, &canonical, true).map_err(FsError::Io)?
+            sys::open_dir_path(&canonical).map_err(FsError::Io)?
         }
     };
     let (last, dirs) = parts.split_last().ok_or(FsError::NotFound)?;
     let mut dir = root;
     for name in dirs {
-        dir = open_at(Some(&dir), Path::new(name), true)
-            .map_err(|e| denied_or(path, &dir, name, e))?;
+        dir = sys::open_dir(&dir, name).map_err(|e| denied_or(path, &dir, name, e))?;
     }
-    let fd =
-        open_at(Some(&dir), Path::new(last), false).map_err(|e| denied_or(path, &dir, last, e))?;
-    let file = File::from(fd);
+    let file = sys::open_file(&dir, last).map_err(|e| denied_or(path, &dir, last, e))?;
     let meta = file.metadata().map_err(FsError::Io)?;
     if !meta.is_file() {
         return Err(FsError::Denied(format!("'{path}' is not a regular file")));
@@ -144,7 +130,7 @@ pub fn read_in_workspace(workspace: &Path, path: &str, max: u64) -> Result<Vec<u
     Ok(bytes)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -204,7 +190,12 @@ mod tests {
     fn a_fifo_is_refused_without_hanging() {
         let tmp = workspace();
         let ws = tmp.path().join("ws");
-        rustix::fs::mkfifoat(rustix::fs::CWD, ws.join("pipe"), Mode::from_raw_mode(0o600)).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            ws.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         assert!(matches!(
             read_in_workspace(&ws, "pipe", 100),
             Err(FsError::Denied(_))

@@ -7,7 +7,6 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use crossterm::event::{Event, EventStream};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
 
 use super::app::{App, Command, Msg};
@@ -46,8 +45,8 @@ where
 {
     let (tx, mut results) = mpsc::unbounded_channel::<Msg>();
     let mut events = engine.subscribe();
-    let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
-    let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
+    let mut terminations =
+        crate::platform::Terminations::new().wrap_err("installing the signal handlers")?;
     let mut first_frame = true;
     let mut data_frame_logged = false;
 
@@ -100,8 +99,7 @@ where
             },
             Some(msg) = results.recv() => pending.push(msg),
             event = events.recv() => pending.extend(engine_msg(event)),
-            _ = sigterm.recv() => pending.push(Msg::Terminate),
-            _ = sighup.recv() => pending.push(Msg::Terminate),
+            () = terminations.recv() => pending.push(Msg::Terminate),
             () = sleep_until(deadline) => pending.push(Msg::Tick(Instant::now())),
         }
         // Drain whatever else is ready, so a burst costs one redraw.

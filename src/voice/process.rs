@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::VoiceError;
+use crate::platform;
 
 /// stderr kept for error messages; the rest is discarded.
 const STDERR_LIMIT: u64 = 16 * 1024;
@@ -53,21 +54,18 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Find `bin` as a path or on PATH; only an executable regular file counts.
 pub fn which(bin: &str) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| {
-            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-        })
-    };
+    let executable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| platform::is_executable(&m));
     if bin.is_empty() {
         return None;
     }
-    if bin.contains('/') {
+    if platform::names_a_path(bin) {
         let path = PathBuf::from(bin);
         return executable(&path).then_some(path);
     }
     let paths = std::env::var_os("PATH")?;
+    let names = platform::program_names(bin);
     std::env::split_paths(&paths)
-        .map(|dir| dir.join(bin))
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
         .find(|p| executable(p))
 }
 
@@ -90,19 +88,16 @@ pub async fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own process group, so a timeout kills the shell script and what it started.
-        .process_group(0)
         .kill_on_drop(true);
+    // Its own process group, so a timeout kills the shell script and what it started.
+    platform::own_process_group(&mut command);
     let mut tries = 0;
     let mut child = loop {
         match command.spawn() {
             Ok(child) => break child,
             // A program written a moment ago may still be open for writing in a process
             // that is being forked elsewhere; that passes within milliseconds.
-            Err(e)
-                if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
-                    && tries < 10 =>
-            {
+            Err(e) if platform::is_busy_program(&e) && tries < 10 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -168,19 +163,8 @@ pub async fn run(
             u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         )),
     };
-    kill_group(pid);
+    platform::kill_tree(pid);
     // Reap it, so no zombie is left behind.
     let _ = child.kill().await;
     outcome
-}
-
-fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid
-        .and_then(|p| i32::try_from(p).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return;
-    };
-    // The process group the child leads (process_group(0) above made it a leader).
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }

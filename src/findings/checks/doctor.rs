@@ -1,7 +1,6 @@
 //! Doctor checks: is the installation healthy and usable?
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Level, ProviderKind};
@@ -57,12 +56,6 @@ pub fn secret_references(ctx: &Context<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// Free bytes on the file system holding `path`.
-fn free_bytes(path: &Path) -> Option<u64> {
-    let stat = rustix::fs::statvfs(path).ok()?;
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
 /// Below this much free space, indexes and logs start failing.
 const LOW_SPACE: u64 = 256 * 1024 * 1024;
 
@@ -85,7 +78,7 @@ pub fn state_dir(ctx: &Context<'_>) -> Vec<Finding> {
             .path(show(dir)),
         );
     }
-    if let Some(free) = free_bytes(dir)
+    if let Some(free) = crate::platform::free_bytes(dir)
         && free < LOW_SPACE
     {
         out.push(

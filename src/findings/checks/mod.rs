@@ -184,6 +184,11 @@ pub static AUDIT: &[Check] = &[
         run: tools::modules,
     },
     Check {
+        ids: &["summary.not_applicable"],
+        deep_only: false,
+        run: perms::not_applicable,
+    },
+    Check {
         ids: &["summary.attack_surface"],
         deep_only: false,
         run: audit::attack_surface,

@@ -1,12 +1,12 @@
 //! File and directory permissions in the state dir. Nothing here follows a symlink: a link
 //! is reported as what it is, and left for the user to judge.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::config::SecretRef;
 use crate::findings::fix::Step;
 use crate::findings::{Context, Finding, Severity, show, state_paths};
+use crate::platform::{self, NotApplicable};
 
 /// What a path holds, which decides how tight it must be.
 #[derive(Clone, Copy)]
@@ -117,7 +117,6 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             .path(&shown),
         );
     }
-    let mode = meta.permissions().mode() & 0o7777;
     if !matches!(kind, Kind::Dir) && meta.is_dir() {
         // A directory where a file belongs: chmod 0600 would lock its owner out of it.
         return Some(
@@ -132,7 +131,8 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
             .path(&shown),
         );
     }
-    if !matches!(kind, Kind::Dir) && std::os::unix::fs::MetadataExt::nlink(&meta) > 1 {
+    let links = platform::link_count(&meta).unwrap_or(1);
+    if !matches!(kind, Kind::Dir) && links > 1 {
         // Another name for the same file keeps the old contents after a fix rewrites this one.
         return Some(
             Finding::new(
@@ -144,11 +144,13 @@ fn check(prefix: &str, what: &str, path: &Path, kind: Kind) -> Option<Finding> {
                 "{shown} is hard-linked {} times. A copy under another name keeps whatever this \
                      file held, and fixes replace this name only. Find the other names (find / \
                      -samefile {shown}) and remove them.",
-                std::os::unix::fs::MetadataExt::nlink(&meta)
+                links
             ))
             .path(&shown),
         );
     }
+    // No mode bits on Windows: `summary.not_applicable` says so instead.
+    let mode = platform::mode(&meta)?;
     // The first rule whose bits are set names the problem; the fix clears every bit the
     // kind does not allow.
     let (rules, allowed): (&[Rule], u32) = match kind {
@@ -335,6 +337,33 @@ pub fn cache(ctx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
+/// The audit's checks that have nothing to look at on this platform (Windows: modes, link
+/// counts, the journal's owner), in one finding, so the report says what it did not check.
+/// A `summary.` id: it is a note about the report, and does not make it fail.
+pub fn not_applicable(_ctx: &Context<'_>) -> Vec<Finding> {
+    not_applicable_finding(platform::NOT_APPLICABLE)
+        .into_iter()
+        .collect()
+}
+
+fn not_applicable_finding(list: &[NotApplicable]) -> Option<Finding> {
+    if list.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = list
+        .iter()
+        .map(|n| format!("{}: {}", n.ids, n.why))
+        .collect();
+    Some(
+        Finding::new(
+            "summary.not_applicable",
+            Severity::Info,
+            format!("{} checks do not apply on {}", list.len(), std::env::consts::OS),
+        )
+        .detail(format!("Not checked here. {}.", lines.join("; "))),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -344,6 +373,23 @@ mod tests {
 
     fn set_mode(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn checks_that_do_not_apply_are_named_in_one_finding_that_does_not_fail_the_report() {
+        // Everything applies on Unix: no note.
+        assert!(not_applicable_finding(platform::NOT_APPLICABLE).is_none());
+        let finding = not_applicable_finding(platform::WINDOWS_NOT_APPLICABLE).unwrap();
+        assert_eq!(finding.check_id, "summary.not_applicable");
+        assert_eq!(finding.severity, Severity::Info);
+        let detail = &finding.detail;
+        for entry in platform::WINDOWS_NOT_APPLICABLE {
+            assert!(detail.contains(entry.ids), "{detail}");
+        }
+        assert!(
+            detail.contains("perms_") && detail.contains("ACL"),
+            "{detail}"
+        );
     }
 
     #[test]
