@@ -21,7 +21,7 @@ static REDACT: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool:
 /// wins); to `file` (created 0600 in a 0700 directory) or else stderr; every line through
 /// [`Redacting`].
 pub fn init(verbose: u8, file: Option<&Path>, ansi: bool) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use crate::platform::create_mode;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => "warn",
@@ -36,10 +36,7 @@ pub fn init(verbose: u8, file: Option<&Path>, ansi: bool) -> io::Result<()> {
             if let Some(dir) = path.parent() {
                 crate::files::create_private_dir_all(dir)?;
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
+            let file = create_mode(std::fs::OpenOptions::new().create(true).append(true), 0o600)
                 .open(path)?;
             builder
                 .with_ansi(false)

@@ -3,11 +3,12 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::Serialize;
+
+use crate::platform::create_mode;
 
 /// The commented default `config.toml`, written on first run.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default_config.toml");
@@ -63,10 +64,7 @@ pub fn ensure_state_dir(paths: &Paths) -> io::Result<bool> {
     if !default_location {
         return Ok(false);
     }
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
+    match create_mode(fs::OpenOptions::new().write(true).create_new(true), 0o600)
         .open(&paths.config_file)
     {
         Ok(mut file) => {
@@ -79,7 +77,7 @@ pub fn ensure_state_dir(paths: &Paths) -> io::Result<bool> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

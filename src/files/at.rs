@@ -3,6 +3,8 @@
 //! the name inside it. The fix engine reads, writes and renames through these, so a link
 //! swapped in between a check and the act makes the act fail instead of reaching the link's
 //! target: there is no check followed by an open that follows links.
+//!
+//! This is the Unix implementation; `at_windows.rs` has the same functions for Windows.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -91,7 +93,7 @@ impl Dir {
     }
 
     /// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)`.
-    pub fn open_file(&self, name: &OsStr, flags: OFlags, mode: u32) -> io::Result<File> {
+    fn open_file(&self, name: &OsStr, flags: OFlags, mode: u32) -> io::Result<File> {
         let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(mode))?;
         Ok(File::from(fd))
@@ -101,6 +103,17 @@ impl Dir {
     /// put in place of a file cannot block the open.
     pub fn open_read(&self, name: &OsStr) -> io::Result<File> {
         self.open_file(name, OFlags::RDONLY | OFlags::NONBLOCK, 0)
+    }
+
+    /// Create `name` for writing with `mode` (before the umask); fails when anything, a link
+    /// too, has that name (`O_EXCL`).
+    pub fn create_new(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        self.open_file(name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, mode)
+    }
+
+    /// Open `name` for writing, created with `mode` when missing; never a link.
+    pub fn open_or_create(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        self.open_file(name, OFlags::WRONLY | OFlags::CREATE, mode)
     }
 
     /// Whether `name` exists (a link counts; it is not followed).

@@ -8,17 +8,20 @@
 //! and the fix engine must create, sync and rename relative to a directory descriptor it has
 //! already checked ([`at::Dir`]), so a link swapped in afterwards is never followed.
 
+// The same functions on both; Windows has no openat (see at_windows.rs).
+#[cfg(unix)]
+pub mod at;
+#[cfg(windows)]
+#[path = "at_windows.rs"]
 pub mod at;
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::OFlags;
-
 use self::at::Dir;
+use crate::platform;
 
 /// The mode of every file the program keeps for itself.
 pub const PRIVATE_FILE: u32 = 0o600;
@@ -63,9 +66,9 @@ fn write_at(dir: &Dir, name: &OsStr, bytes: &[u8], mode: u32, sync: bool) -> io:
     let mut tmp = name.to_os_string();
     tmp.push(format!(".tmp-{}-{n}", std::process::id()));
     let written = (|| {
-        let mut file = dir.open_file(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL, mode)?;
+        let mut file = dir.create_new(&tmp, mode)?;
         file.write_all(bytes)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        platform::set_mode(&file, mode)?;
         if sync {
             file.sync_all()?;
         }
@@ -80,16 +83,13 @@ fn write_at(dir: &Dir, name: &OsStr, bytes: &[u8], mode: u32, sync: bool) -> io:
 /// Create `dir` and any missing parents owner-only (0700 whatever the umask); directories
 /// that exist are left as they are.
 pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(PRIVATE_DIR)
-        .create(dir)
+    platform::dir_mode(std::fs::DirBuilder::new().recursive(true), PRIVATE_DIR).create(dir)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn a_write_replaces_the_file_whole_with_exactly_its_mode() {

@@ -12,13 +12,13 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::files::at::{self, Dir};
+use crate::platform;
 
 mod journal;
 
@@ -234,7 +234,10 @@ impl Target {
         let mut text = String::new();
         file.read_to_string(&mut text)
             .map_err(|e| io_error(&self.path, e))?;
-        Ok((text, Some(meta.permissions().mode() & 0o7777)))
+        // Windows has no mode: the file is rewritten with the private one, which there
+        // changes nothing (the file keeps its directory's ACL).
+        let mode = platform::mode(&meta).unwrap_or(0o600);
+        Ok((text, Some(mode)))
     }
 
     /// A backup beside the file, when it can be read (links are not).
@@ -277,7 +280,7 @@ impl Target {
 fn mode_of(path: &Path) -> Result<Option<(u32, bool)>, FixError> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some((
-            meta.permissions().mode() & 0o7777,
+            platform::mode(&meta).unwrap_or(0),
             meta.file_type().is_symlink(),
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -569,10 +572,9 @@ impl Plan {
                             path.display()
                         )));
                     };
-                    let current = meta.permissions().mode() & 0o7777;
+                    let current = current_mode(path, &meta)?;
                     if current != *mode {
-                        file.set_permissions(fs::Permissions::from_mode(*mode))
-                            .map_err(|e| io_error(path, e))?;
+                        platform::set_mode(&file, *mode).map_err(|e| io_error(path, e))?;
                         undo.push(UndoStep::RestoreMode {
                             path: path.clone(),
                             mode: current,
@@ -630,6 +632,17 @@ impl Plan {
     }
 }
 
+/// The mode a mode step reads; refused where files have none (Windows), so a journal written
+/// on Unix is never replayed as if it applied.
+fn current_mode(path: &Path, meta: &fs::Metadata) -> Result<u32, FixError> {
+    platform::mode(meta).ok_or_else(|| {
+        FixError::Refused(format!(
+            "{} has no mode bits on this system; a mode change does not apply",
+            path.display()
+        ))
+    })
+}
+
 /// Rename `from` to `to` within their directories' descriptors, never replacing `to`.
 fn move_no_replace(from: &Target, to: &Target) -> Result<(), FixError> {
     match from.dir.rename_no_replace(&from.name, &to.dir, &to.name) {
@@ -655,15 +668,14 @@ fn revert(step: &UndoStep) -> Result<(), FixError> {
                     path.display()
                 )));
             };
-            let current = meta.permissions().mode() & 0o7777;
+            let current = current_mode(path, &meta)?;
             if applied.is_some_and(|set| set != current) {
                 return Err(FixError::Refused(format!(
                     "{} changed mode since the fix (now {current:04o}); not changing it back",
                     path.display()
                 )));
             }
-            file.set_permissions(fs::Permissions::from_mode(*mode))
-                .map_err(|e| io_error(path, e))
+            platform::set_mode(&file, *mode).map_err(|e| io_error(path, e))
         }
         UndoStep::RestoreFile {
             path,
@@ -768,5 +780,5 @@ pub fn unified_diff(file: &Path, before: &str, after: &str) -> String {
         .to_string()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;

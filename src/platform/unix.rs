@@ -88,6 +88,14 @@ pub fn kill_tree(pid: Option<u32>) {
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
+/// Resident set size of this process, from /proc (Linux); `None` elsewhere.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page = rustix::param::page_size();
+    Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
+}
+
 /// Requests to end the process: SIGTERM and SIGHUP (the terminal went away).
 pub struct Terminations {
     term: tokio::signal::unix::Signal,

@@ -86,6 +86,11 @@ pub fn own_process_group(command: &mut tokio::process::Command) {
 /// kill without a job object, so programs the child started itself may outlive it.
 pub fn kill_tree(_pid: Option<u32>) {}
 
+/// None: not read on Windows (the local model's load report leaves it out).
+pub fn resident_bytes() -> Option<u64> {
+    None
+}
+
 /// Requests to end the process: the console window closed, the user logging off, the
 /// system shutting down, and Ctrl-Break (Ctrl-C is a key in the TUI's raw mode).
 pub struct Terminations {

@@ -358,7 +358,7 @@ fn not_applicable_finding(list: &[NotApplicable]) -> Option<Finding> {
         Finding::new(
             "summary.not_applicable",
             Severity::Info,
-            format!("{} checks do not apply on {}", list.len(), std::env::consts::OS),
+            format!("{} audit checks do not apply on Windows", list.len()),
         )
         .detail(format!("Not checked here. {}.", lines.join("; "))),
     )

@@ -5,10 +5,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::OFlags;
-
 use super::{FixError, JournalEntry, Plan, UndoStep, io_error, open_error, revert, write_at};
 use crate::files::at::{self, Dir};
+use crate::platform;
 
 const JOURNAL: &str = "journal.jsonl";
 
@@ -20,9 +19,7 @@ fn journal_file(dir: &Path) -> PathBuf {
 /// belongs to this user and no one else can write it: undo acts on whatever paths the
 /// journal names. `meta` comes from the open descriptor, so what is checked is what is read.
 fn check_trusted(path: &Path, meta: &fs::Metadata) -> Result<(), FixError> {
-    use std::os::unix::fs::MetadataExt;
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+    if !platform::owned_by_me_and_private(meta) {
         return Err(FixError::UnsafeJournal(path.display().to_string()));
     }
     Ok(())
@@ -67,11 +64,11 @@ impl JournalLock {
             .ok_or_else(|| io_error(dir, std::io::ErrorKind::NotFound.into()))?;
         let path = dir.join(".lock");
         let file = opened
-            .open_file(OsStr::new(".lock"), OFlags::WRONLY | OFlags::CREATE, 0o600)
+            .open_or_create(OsStr::new(".lock"), 0o600)
             .map_err(|e| open_error(&path, e))?;
-        // Held for the life of `file`, which the lock keeps.
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io_error(&path, e.into()))?;
+        // Held for the life of `file`, which the lock keeps (flock on Unix, LockFileEx on
+        // Windows).
+        file.lock().map_err(|e| io_error(&path, e))?;
         Ok(Self {
             dir: opened,
             _file: file,

@@ -1,5 +1,7 @@
 //! Tests of the fix engine: plans, dry-run diffs, backups, links refused, undo.
 
+use std::os::unix::fs::PermissionsExt;
+
 use super::*;
 
 fn plan(steps: Vec<Step>) -> Plan {

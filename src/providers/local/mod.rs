@@ -138,10 +138,7 @@ impl LocalModelStatus {
 
 /// Resident set size of this process, from /proc (Linux); `None` elsewhere.
 pub fn process_rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let page = rustix::param::page_size();
-    Some(pages * u64::try_from(page).ok().filter(|p| *p > 0).unwrap_or(4096))
+    crate::platform::resident_bytes()
 }
 
 #[cfg(feature = "edge")]
