@@ -561,7 +561,8 @@ fn main() {
             .expect("note");
         }
         let embedder_setting = match embedder.as_str() {
-            "hash" => String::new(),
+            // Named even for hash: the edge build defaults to minilm.
+            "hash" => "embedder = \"hash\"\n".to_string(),
             "minilm" => {
                 let dir = std::env::var("OPENCLAW_RS_MINILM_DIR")
                     .expect("minilm needs OPENCLAW_RS_MINILM_DIR (dist/fetch-models.sh)");
