@@ -4,31 +4,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tokio::time::Instant;
+use serde_json::Value;
 
-use super::guard::StreamGuard;
-use super::heal::{Cancel, ChainEntry, HealError, Healer, Progress, millis};
+use super::heal::{Cancel, ChainEntry, millis};
 use super::health::{Change, HealthBook};
-use super::sessions::{Line, SessionError, SessionStore, now_ms};
-use super::telemetry::{History, Runtime as RuntimeTelemetry, SelfHealing, TurnRecord};
-use super::tools::{self, ToolOutcome};
-use crate::config::{ProviderKind, TelemetryLevel};
-use crate::engine::memory::{MemorySearch, MemoryStatus};
-use crate::engine::methods::NoParams;
+use super::sessions::{SessionError, SessionStore, now_ms};
+use super::telemetry::{History, Runtime as RuntimeTelemetry};
+use super::tools::ToolOutcome;
+use crate::config::ProviderKind;
 use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
-use crate::memory::types::SearchParams;
-use crate::providers::{
-    self, ChatMessage, ChatRequest, FailureClass, FinishReason, Provider, Role, Timeouts, Usage,
-};
-use crate::sandbox::safety::{Direction, SafetyReport};
-use crate::secrets::redact::{redact, redact_json, redact_json_text};
+use crate::providers::{self, ChatMessage, FailureClass, Provider, Role, Timeouts, Usage};
+use crate::sandbox::safety::SafetyReport;
 
 mod turn;
 

@@ -1,7 +1,29 @@
 //! The turn loop: recall, the model call with self-heal, tool calls, and how a turn ends.
 
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
 // A part of `runtime`, split off for length: it works on the same private state.
-use super::*;
+use super::{
+    Citation, Running, Runtime, SendParams, SendResult, compact, emit_change, error_code, lock,
+    provider_kind,
+};
+use crate::config::{ProviderKind, TelemetryLevel};
+use crate::engine::memory::{MemorySearch, MemoryStatus};
+use crate::engine::methods::NoParams;
+use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode};
+use crate::memory::types::SearchParams;
+use crate::orchestrator::guard::StreamGuard;
+use crate::orchestrator::heal::{Cancel, ChainEntry, HealError, Healer, Progress, millis};
+use crate::orchestrator::sessions::{Line, now_ms};
+use crate::orchestrator::telemetry::{Runtime as RuntimeTelemetry, SelfHealing, TurnRecord};
+use crate::orchestrator::tools::{self, ToolOutcome};
+use crate::providers::{ChatMessage, ChatRequest, FailureClass, FinishReason, Role, Usage};
+use crate::sandbox::safety::Direction;
+use crate::secrets::redact::{redact, redact_json, redact_json_text};
 
 impl Runtime {
     async fn recall(&self, engine: &EngineHandle, query: &str, hits: u32) -> Vec<Citation> {
