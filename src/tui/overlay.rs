@@ -2,7 +2,11 @@
 //! input. Each takes the keys while it is open; what reaches beyond the popup (run an
 //! action, start confirmed work, submit a line) goes back to the app as an [`Outcome`].
 
+use std::cmp::Reverse;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nucleo_matcher::pattern::{AtomKind, CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config, Matcher, Utf32Str};
 
 use super::action::Action;
 
@@ -65,46 +69,54 @@ pub struct Palette {
 }
 
 impl Palette {
-    /// Actions matching the query: every query character in order (a subsequence), best
-    /// (shortest, earliest) first.
+    /// Actions matching the query, best first. Every word of the query must appear in an
+    /// action's name or description with its letters in order; nucleo-matcher (helix's
+    /// matcher) ranks the hits, preferring letters together and at word starts. Case is
+    /// smart: a lowercase query ignores case, one with a capital letter does not.
     pub fn matches(&self) -> Vec<Action> {
         // `/tts` finds what `tts` does: slash commands are typed here until there is a
         // command bar.
-        let query = self.query.trim_start_matches('/').to_lowercase();
-        let mut scored: Vec<(usize, usize, Action)> = Action::ALL
+        let query = self.query.trim_start_matches('/');
+        let pattern = Pattern::new(
+            query,
+            CaseMatching::Smart,
+            Normalization::Smart,
+            AtomKind::Fuzzy,
+        );
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let (mut buf, mut indices) = (Vec::new(), Vec::new());
+        let mut ranked: Vec<(Rank, usize, Action)> = Action::ALL
             .iter()
             .filter_map(|action| {
-                let haystack = format!("{} {}", action.name(), action.description().to_lowercase());
-                subsequence_score(&query, &haystack)
-                    .map(|score| (score, action.name().len(), *action))
+                let name = Utf32Str::new(action.name(), &mut buf);
+                let rank = match pattern.score(name, &mut matcher) {
+                    Some(score) => Rank::Name(Reverse(score)),
+                    None => {
+                        let haystack = format!("{} {}", action.name(), action.description());
+                        indices.clear();
+                        let text = Utf32Str::new(&haystack, &mut buf);
+                        pattern.indices(text, &mut matcher, &mut indices)?;
+                        let (first, last) = (indices.iter().min(), indices.iter().max());
+                        Rank::Description(last.zip(first).map_or(0, |(l, f)| l - f))
+                    }
+                };
+                Some((rank, action.name().len(), *action))
             })
             .collect();
-        scored.sort_by_key(|(score, len, _)| (*score, *len));
-        scored.into_iter().map(|(_, _, a)| a).collect()
+        // Among equals the shorter name first, then the keymap's order (a stable sort).
+        ranked.sort_by_key(|(rank, len, _)| (*rank, *len));
+        ranked.into_iter().map(|(_, _, a)| a).collect()
     }
 }
 
-/// Lower is better: the span the match covers. `None` when not all characters appear.
-fn subsequence_score(query: &str, haystack: &str) -> Option<usize> {
-    if query.is_empty() {
-        return Some(0);
-    }
-    if let Some(pos) = haystack.find(query) {
-        return Some(pos);
-    }
-    let mut chars = query.chars();
-    let mut want = chars.next()?;
-    let mut start = None;
-    for (i, c) in haystack.char_indices() {
-        if c == want {
-            start.get_or_insert(i);
-            match chars.next() {
-                Some(next) => want = next,
-                None => return Some(100 + i - start.unwrap_or(i)),
-            }
-        }
-    }
-    None
+/// Where a palette hit sits in the list: hits on an action's name first, best nucleo score
+/// first; then hits that need the description, the letters closest together first (in
+/// prose, how near the letters sit says more than word-start bonuses made for names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Name(Reverse<u32>),
+    /// The span (in characters) from the first matched letter to the last.
+    Description(u32),
 }
 
 /// What a key did to an open popup, for the app to carry out.
@@ -296,6 +308,41 @@ mod tests {
             selected: 0,
         };
         assert!(p.matches().contains(&Action::FocusConversations));
+    }
+
+    fn first(query: &str) -> Option<Action> {
+        let p = Palette {
+            query: query.into(),
+            selected: 0,
+        };
+        p.matches().first().copied()
+    }
+
+    #[test]
+    fn the_palette_ranks_initials_and_words_in_any_order_first() {
+        // The initials of an action's name beat letters scattered through descriptions.
+        assert_eq!(first("tsl"), Some(Action::TtsSpeakLast));
+        assert_eq!(first("ctt"), Some(Action::ConversationToggleTool));
+        // Each word is matched on its own, in any order.
+        assert_eq!(first("memory focus"), Some(Action::FocusMemory));
+        assert_eq!(first("tool toggle"), Some(Action::ConversationToggleTool));
+        // A name hit beats the same word in another action's description.
+        assert_eq!(first("findings"), Some(Action::FocusFindings));
+    }
+
+    #[test]
+    fn the_palette_ignores_case_until_the_query_has_a_capital() {
+        let names = |query: &str| {
+            Palette {
+                query: query.into(),
+                selected: 0,
+            }
+            .matches()
+        };
+        // Lowercase: letters in any case, so "undo" is also found spread over other names.
+        assert!(names("undo").len() > 1, "{:?}", names("undo"));
+        assert_eq!(names("UNDO"), Vec::<Action>::new());
+        assert_eq!(names("Undo"), vec![Action::UndoFix]);
     }
 
     #[test]
