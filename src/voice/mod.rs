@@ -11,14 +11,17 @@ pub mod text;
 pub mod tts;
 pub mod wav;
 
+mod cache;
+mod transcribe;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use self::cache::{cache_key, cached, prune_cache, touch};
 use crate::config::VoiceConfig;
 use crate::files;
 pub use tts::{Env, ProbeState, TTS_IDS, TtsProvider};
@@ -178,9 +181,6 @@ struct Prefs {
     #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<String>,
 }
-
-/// Largest audio file `stt.transcribe` reads.
-const MAX_STT_INPUT: u64 = 200 * 1024 * 1024;
 
 pub struct Voice {
     /// `<state>/voice`: prefs, cache, scratch.
@@ -504,157 +504,6 @@ impl Voice {
             attempts,
         }
     }
-
-    pub fn stt_status(&self, config: &VoiceConfig) -> SttStatus {
-        let stt = &config.stt;
-        SttStatus {
-            enabled: stt.enabled,
-            provider: stt.provider.clone(),
-            fallback_providers: stt
-                .fallback
-                .iter()
-                .filter(|p| **p != stt.provider)
-                .cloned()
-                .collect(),
-            provider_states: stt::STT_IDS
-                .iter()
-                .filter_map(|id| stt::provider(id, stt))
-                .map(|p| state_view(p.id(), p.label(), p.probe()))
-                .collect(),
-        }
-    }
-
-    /// Transcribe a WAV (or, with sox, any audio sox reads) with the first provider that can.
-    pub async fn transcribe(
-        &self,
-        config: &VoiceConfig,
-        audio: &Path,
-    ) -> Result<TranscribeResult, Failure> {
-        let stt = &config.stt;
-        if !stt.enabled {
-            return Err(Failure {
-                error: VoiceError::Unavailable(
-                    "speech to text is off (voice.stt.enabled = false); turn it on in \
-                     config.toml under [voice.stt], with OPENCLAW_RS_VOICE__STT__ENABLED=true, \
-                     or run the edge profile"
-                        .into(),
-                ),
-                attempts: Vec::new(),
-            });
-        }
-        let meta = tokio::fs::metadata(audio)
-            .await
-            .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", audio.display())))?;
-        if !meta.is_file() {
-            return Err(Failure::invalid(format!(
-                "{} is not a file",
-                audio.display()
-            )));
-        }
-        if meta.len() > MAX_STT_INPUT {
-            return Err(Failure::invalid(format!(
-                "{} is {} MiB; transcription takes files up to {} MiB",
-                audio.display(),
-                meta.len() / (1024 * 1024),
-                MAX_STT_INPUT / (1024 * 1024)
-            )));
-        }
-        let scratch = self.scratch_dir();
-        tokio::fs::create_dir_all(&scratch)
-            .await
-            .map_err(|e| Failure {
-                error: VoiceError::Failed(format!("{}: {e}", scratch.display())),
-                attempts: Vec::new(),
-            })?;
-        let timeout = Duration::from_millis(stt.timeout_ms.max(1));
-        let mut bytes = tokio::fs::read(audio)
-            .await
-            .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", audio.display())))?;
-        wav::repair_streamed(&mut bytes);
-        // Anything but WAV goes through sox first, when it is there.
-        let converted = scratch.join(format!(
-            "stt-in-{}-{}.wav",
-            std::process::id(),
-            tts::unique()
-        ));
-        let (input, info) = match wav::validate(&bytes) {
-            Ok(info) => (audio.to_path_buf(), info),
-            Err(not_wav) => {
-                sox_convert(audio, &converted, &[], timeout)
-                    .await
-                    .map_err(|e| {
-                        Failure::invalid(format!(
-                            "{} is not usable audio ({not_wav}); converting it with sox failed: \
-                             {e}",
-                            audio.display()
-                        ))
-                    })?;
-                let bytes = tokio::fs::read(&converted).await.unwrap_or_default();
-                let info = wav::validate(&bytes).map_err(|e| {
-                    Failure::invalid(format!("{} is not usable audio: {e}", audio.display()))
-                })?;
-                (converted.clone(), info)
-            }
-        };
-        let mut chain = vec![stt.provider.clone()];
-        for id in &stt.fallback {
-            if !chain.contains(id) {
-                chain.push(id.clone());
-            }
-        }
-        let mut attempts = Vec::new();
-        let mut result = None;
-        for id in chain {
-            let started = Instant::now();
-            let Some(provider) = stt::provider(&id, stt) else {
-                attempts.push(Attempt {
-                    provider: id.clone(),
-                    status: "invalid".into(),
-                    reason: Some(format!("'{id}' is not a speech-to-text provider")),
-                    latency_ms: 0,
-                });
-                continue;
-            };
-            let request = stt::SttRequest {
-                audio: &input,
-                info,
-                timeout,
-                scratch: &scratch,
-            };
-            match provider.transcribe(request).await {
-                Ok(text) => {
-                    attempts.push(Attempt {
-                        provider: id.clone(),
-                        status: "ok".into(),
-                        reason: None,
-                        latency_ms: elapsed_ms(started),
-                    });
-                    result = Some((id, text));
-                    break;
-                }
-                Err(e) => attempts.push(failed(&id, &e, started)),
-            }
-        }
-        if input == converted {
-            let _ = tokio::fs::remove_file(&converted).await;
-        }
-        match result {
-            Some((provider, text)) => Ok(TranscribeResult {
-                text,
-                provider,
-                duration_ms: info.duration_ms,
-                attempts,
-            }),
-            None => Err(Failure {
-                error: VoiceError::Unavailable(
-                    "no speech-to-text provider could transcribe this; see attempts, and \
-                     `openclaw-rs call stt.status`"
-                        .into(),
-                ),
-                attempts,
-            }),
-        }
-    }
 }
 
 fn state_view(id: &str, label: String, state: ProbeState) -> ProviderState {
@@ -691,27 +540,6 @@ fn normalize_format(format: Option<&str>) -> Result<String, String> {
     Ok(format)
 }
 
-fn cache_key(provider: &str, identity: &str, voice: Option<&str>, text: &str) -> String {
-    let mut hash = Sha256::new();
-    for part in [provider, identity, voice.unwrap_or(""), text] {
-        hash.update(part.as_bytes());
-        hash.update([0u8]);
-    }
-    hex::encode(&hash.finalize()[..16])
-}
-
-/// A cached WAV that still validates (a damaged one is removed).
-async fn cached(path: &Path) -> Option<wav::WavInfo> {
-    let bytes = tokio::fs::read(path).await.ok()?;
-    match wav::validate(&bytes) {
-        Ok(info) => Some(info),
-        Err(_) => {
-            let _ = tokio::fs::remove_file(path).await;
-            None
-        }
-    }
-}
-
 async fn synthesize_all(
     provider: &dyn TtsProvider,
     segments: &[String],
@@ -743,48 +571,6 @@ async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VoiceError> {
     result.map_err(|e| VoiceError::Failed(format!("writing {}: {e}", path.display())))
 }
 
-/// Mark a cache entry as just used, so pruning drops older ones first.
-fn touch(path: &Path) {
-    if let Ok(file) = std::fs::File::options().append(true).open(path) {
-        let _ = file.set_modified(SystemTime::now());
-    }
-}
-
-/// Keep the newest entries within `max_files` and `max_bytes`; `keep` always stays.
-fn prune_cache(dir: &Path, max_files: usize, max_bytes: u64, keep: &[&Path]) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let meta = e.metadata().ok()?;
-            meta.is_file().then(|| {
-                (
-                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    meta.len(),
-                    e.path(),
-                )
-            })
-        })
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    let is_kept = |path: &Path| keep.contains(&path);
-    // What this conversion returns counts first; the rest fill what is left, newest first.
-    let (mut count, mut bytes) = files
-        .iter()
-        .filter(|(_, _, p)| is_kept(p))
-        .fold((0usize, 0u64), |(c, b), (_, len, _)| (c + 1, b + len));
-    for (_, len, path) in files.iter().filter(|(_, _, p)| !is_kept(p)) {
-        if count < max_files && bytes + len <= max_bytes {
-            count += 1;
-            bytes += len;
-        } else {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 /// `sox input [args] output`: resample, or change format by the output's extension.
 pub async fn sox_convert(
     input: &Path,
@@ -811,6 +597,7 @@ pub async fn sox_convert(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     #[test]
     fn chain_puts_the_asked_provider_first_without_repeats() {
