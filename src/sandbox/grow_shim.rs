@@ -257,7 +257,7 @@ mod tests {
     use super::*;
 
     fn validate(wasm: &[u8]) {
-        wasmparser::Validator::new_with_features(crate::sandbox::wasm_features())
+        wasmparser::Validator::new_with_features(crate::sandbox::validation::wasm_features())
             .validate_all(wasm)
             .unwrap();
     }

@@ -15,6 +15,7 @@
 pub mod disk_cache;
 pub mod error;
 mod fs;
+mod grants;
 mod grow_shim;
 mod host;
 mod http;
@@ -22,6 +23,7 @@ mod kv;
 pub mod manifest;
 pub mod safety;
 pub mod static_limits;
+mod validation;
 mod wasmi_backend;
 #[cfg(feature = "edge")]
 mod wasmtime_backend;
@@ -41,8 +43,11 @@ use sha2::{Digest, Sha256};
 
 pub use crate::config::SandboxBackend as BackendKind;
 pub use error::SandboxError;
+pub use grants::{Capability, Grants};
 pub use host::{HostServices, ToolLog};
 pub use http::{HostRule, HttpPolicy, embedded_v4, is_metadata, non_public};
+use validation::bounded;
+pub use validation::{assemble, imported_capabilities, validate};
 
 /// Host functions a module may import from `openclaw`, with the capability each needs.
 pub const HOST_FUNCTIONS: &[(&str, Option<Capability>)] = &[
@@ -69,139 +74,6 @@ pub const DEADLINE_SLACK: Duration = Duration::from_millis(500);
 pub const MAX_ERROR_TEXT_BYTES: usize = 2048;
 /// Compiled modules kept, both backends' together; the least recently used goes first.
 const CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(64).unwrap();
-
-/// A capability beyond the always-available `log`, `now_ms` and `random`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Capability {
-    /// `memory_search`: read the memory store.
-    Memory,
-    /// `kv_get` / `kv_set`: the tool's own key-value namespace.
-    Kv,
-    /// `fs_read`: read files under the workspace.
-    Fs,
-    /// `http_fetch`: hosts on an allowlist.
-    Http,
-}
-
-impl Capability {
-    pub const ALL: [Capability; 4] = [
-        Capability::Memory,
-        Capability::Kv,
-        Capability::Fs,
-        Capability::Http,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Capability::Memory => "memory",
-            Capability::Kv => "kv",
-            Capability::Fs => "fs",
-            Capability::Http => "http",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Capability::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-}
-
-/// What a run may do beyond computing. `http` holds host rules (`api.example.com`,
-/// `*.example.com`, `127.0.0.1:8080`); empty means no network.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct Grants {
-    pub memory: bool,
-    pub kv: bool,
-    pub fs: bool,
-    pub http: Vec<String>,
-}
-
-impl Grants {
-    /// Parse `--allow` style entries: `memory`, `kv`, `fs`, `http:HOST[:PORT]`.
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
-        let mut grants = Grants::default();
-        for entry in entries {
-            let entry = entry.trim();
-            if let Some(host) = entry.strip_prefix("http:") {
-                HostRule::parse(host)?;
-                grants.http.push(host.to_string());
-                continue;
-            }
-            match Capability::parse(entry) {
-                Some(Capability::Memory) => grants.memory = true,
-                Some(Capability::Kv) => grants.kv = true,
-                Some(Capability::Fs) => grants.fs = true,
-                Some(Capability::Http) => {
-                    return Err("'http' needs a host: use http:HOST or http:HOST:PORT".into());
-                }
-                None => {
-                    return Err(format!(
-                        "unknown capability '{entry}'; use memory, kv, fs or http:HOST"
-                    ));
-                }
-            }
-        }
-        Ok(grants)
-    }
-
-    /// Every capability, with `http` to the given hosts: the policy side of an
-    /// intersection when the configuration restricts nothing but the network.
-    pub fn all_with_hosts(hosts: &[String]) -> Self {
-        Grants {
-            memory: true,
-            kv: true,
-            fs: true,
-            http: hosts.to_vec(),
-        }
-    }
-
-    /// What both sides allow: granted = requested ∩ allowed. A requested host rule survives
-    /// only when an allowed rule covers it.
-    pub fn intersect(&self, allowed: &Grants) -> Grants {
-        let allowed_rules: Vec<HostRule> = allowed
-            .http
-            .iter()
-            .filter_map(|h| HostRule::parse(h).ok())
-            .collect();
-        Grants {
-            memory: self.memory && allowed.memory,
-            kv: self.kv && allowed.kv,
-            fs: self.fs && allowed.fs,
-            http: self
-                .http
-                .iter()
-                .filter(|h| {
-                    HostRule::parse(h)
-                        .is_ok_and(|wanted| allowed_rules.iter().any(|a| a.covers(&wanted)))
-                })
-                .cloned()
-                .collect(),
-        }
-    }
-
-    pub fn has(&self, capability: Capability) -> bool {
-        match capability {
-            Capability::Memory => self.memory,
-            Capability::Kv => self.kv,
-            Capability::Fs => self.fs,
-            Capability::Http => !self.http.is_empty(),
-        }
-    }
-
-    /// The granted capabilities by name, `http:HOST` per host.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = [Capability::Memory, Capability::Kv, Capability::Fs]
-            .into_iter()
-            .filter(|c| self.has(*c))
-            .map(|c| c.as_str().to_string())
-            .collect();
-        names.extend(self.http.iter().map(|h| format!("http:{h}")));
-        names
-    }
-}
 
 /// The bounds of one run. `fuel` is in calibrated units (about one WebAssembly operator
 /// each, the same on both backends; see `docs/tools.md`); 0 means unlimited.
@@ -447,136 +319,6 @@ pub fn available_backends() -> Vec<BackendKind> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     hex::encode(digest)
-}
-
-/// Bytes that are WebAssembly text rather than binary: assemble them.
-pub fn assemble(bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
-    if bytes.starts_with(b"\0asm") {
-        return Ok(bytes.to_vec());
-    }
-    wat::parse_bytes(bytes)
-        .map(|b| b.into_owned())
-        .map_err(|e| SandboxError::invalid(format!("not a WebAssembly module: {e}")))
-}
-
-pub(crate) fn wasm_features() -> wasmparser::WasmFeatures {
-    use wasmparser::WasmFeatures as F;
-    F::WASM1 | F::BULK_MEMORY | F::SIGN_EXTENSION | F::SATURATING_FLOAT_TO_INT | F::MULTI_VALUE
-}
-
-/// One validation for both backends, so a bad module gets the same answer on each: the
-/// binary is well-formed within the enabled features and the static limits
-/// ([`static_limits`]), it has no start function (tool code runs only through `run`), and it
-/// imports only host functions the sandbox provides.
-pub fn validate(wasm: &[u8]) -> Result<(), SandboxError> {
-    use wasmparser::{Parser, Payload, TypeRef};
-    if wasm.len() > MAX_MODULE_BYTES {
-        return Err(SandboxError::invalid(format!(
-            "the module is {} bytes; the limit is {MAX_MODULE_BYTES}",
-            wasm.len()
-        )));
-    }
-    static_limits::validate(wasm, wasm_features())?;
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload.map_err(|e| SandboxError::invalid(e.to_string()))? {
-            Payload::StartSection { .. } => {
-                return Err(SandboxError::invalid(
-                    "the module has a start function; tools run only through their `run` export",
-                ));
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader {
-                    let import = import.map_err(|e| SandboxError::invalid(e.to_string()))?;
-                    let known = import.module == "openclaw"
-                        && matches!(import.ty, TypeRef::Func(_))
-                        && HOST_FUNCTIONS.iter().any(|(n, _)| *n == import.name);
-                    if !known {
-                        return Err(SandboxError::invalid(format!(
-                            "the module imports {}.{}, which the sandbox does not provide \
-                             (see docs/tools.md for the openclaw host functions)",
-                            import.module, import.name
-                        )));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Cut `text` to [`MAX_ERROR_TEXT_BYTES`] at a character boundary, marking the cut.
-fn clip(mut text: String) -> String {
-    if text.len() > MAX_ERROR_TEXT_BYTES {
-        let mut end = MAX_ERROR_TEXT_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// The error with every text field within [`MAX_ERROR_TEXT_BYTES`].
-fn bounded(error: SandboxError) -> SandboxError {
-    use SandboxError as E;
-    match error {
-        E::MemoryLimit { resource, limit } => E::MemoryLimit {
-            resource: clip(resource),
-            limit,
-        },
-        E::CapabilityDenied { capability } => E::CapabilityDenied {
-            capability: clip(capability),
-        },
-        E::PolicyDenied { capability, reason } => E::PolicyDenied {
-            capability: clip(capability),
-            reason: clip(reason),
-        },
-        E::InvalidModule { reason, limit } => E::InvalidModule {
-            reason: clip(reason),
-            limit,
-        },
-        E::HashMismatch { expected, actual } => E::HashMismatch {
-            expected: clip(expected),
-            actual: clip(actual),
-        },
-        // One of the stable codes, whatever a backend let through.
-        E::Trap { code } => SandboxError::trap(&code),
-        E::BadOutput { reason } => E::BadOutput {
-            reason: clip(reason),
-        },
-        E::HostArgument { reason } => E::HostArgument {
-            reason: clip(reason),
-        },
-        E::Host { message } => E::Host {
-            message: clip(message),
-        },
-        other @ (E::OutOfFuel { .. } | E::Timeout { .. } | E::StackOverflow) => other,
-    }
-}
-
-/// The capabilities a module's imports would use, for audits and `tools.describe`.
-pub fn imported_capabilities(wasm: &[u8]) -> Result<Vec<Capability>, SandboxError> {
-    use wasmparser::{Parser, Payload};
-    let mut out = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        if let Payload::ImportSection(reader) =
-            payload.map_err(|e| SandboxError::invalid(e.to_string()))?
-        {
-            for import in reader {
-                let import = import.map_err(|e| SandboxError::invalid(e.to_string()))?;
-                if let Some((_, Some(cap))) = HOST_FUNCTIONS.iter().find(|(n, _)| *n == import.name)
-                    && import.module == "openclaw"
-                    && !out.contains(cap)
-                {
-                    out.push(*cap);
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 impl Sandbox {
