@@ -1,8 +1,9 @@
 //! Files the program writes for itself: whole or not at all, private whatever the umask, and
 //! never through a symbolic link. One routine for the fix engine's config edits and undo
-//! journal, `sessions export`, the sandbox's key-value files and voice's preferences and
-//! audio cache. Appends (session files, the log) and files created only when missing (the
-//! first `config.toml`) are not replacements and are written where they are.
+//! journal, `sessions export`, the sandbox's key-value files and code cache (unsynced: see
+//! [`write_atomic_unsynced`]), and voice's preferences and audio cache. Appends (session
+//! files, the log) and files created only when missing (the first `config.toml`) are not
+//! replacements and are written where they are.
 //!
 //! It is ours rather than `tempfile`'s `persist` or `atomic-write-file`: both take paths,
 //! and the fix engine must create, sync and rename relative to a directory descriptor it has

@@ -14,7 +14,7 @@
 //!   writable by group or others, the file is a regular file with one link (no symlink, no
 //!   hard link planted by someone else);
 //! - files are written whole to a temporary name created exclusively with mode 0600, then
-//!   renamed into place, so no reader ever sees half a file;
+//!   renamed into place (`crate::files`), so no reader ever sees half of one write;
 //! - each file starts with a sha256 of the serialized bytes, checked before they reach
 //!   wasmtime, so a truncated or corrupted file (a crash, a full disk, a flipped bit) is
 //!   recompiled and replaced instead of executed. wasmtime's own header check then rejects
@@ -25,8 +25,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::hash::Hasher;
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
 use super::DiskCacheStats;
+use crate::files;
 
 /// `O_NOFOLLOW | O_CLOEXEC` as `custom_flags` takes them (an `int`): a link in the file's
 /// place fails the open.
@@ -192,25 +193,18 @@ impl DiskCache {
         module: &Module,
     ) -> Result<(), String> {
         let code = module.serialize().map_err(|e| format!("{e:#}"))?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| e.to_string())?;
+        files::create_private_dir_all(&self.dir).map_err(|e| e.to_string())?;
         // A directory someone else can write is not a place to leave code for later.
         check_dir(&self.dir)?;
         let path = self.path(wasm_sha256, fingerprint);
-        // Unique per process and write, so concurrent writers never share a temporary file.
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let temp = self.dir.join(format!(
-            ".{wasm_sha256}-{fingerprint}.{}.{}.tmp",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        if let Err(e) = write_atomically(&temp, &path, &code) {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e.to_string());
-        }
+        let mut file = Vec::with_capacity(MAGIC.len() + 32 + code.len());
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&Sha256::digest(&code));
+        file.extend_from_slice(&code);
+        // No sync: it costs more than the compile it saves for small modules, and a file a
+        // crash left short or empty fails the digest and is simply compiled again.
+        files::write_atomic_unsynced(&path, &file, files::PRIVATE_FILE)
+            .map_err(|e| e.to_string())?;
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -237,23 +231,6 @@ impl DiskCache {
             writes: self.writes.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Write the digest-headed file under `temp` (created here, owner-only), then rename it to
-/// `path`: a reader in another process sees the old file or the whole new one.
-fn write_atomically(temp: &Path, path: &Path, code: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(NO_FOLLOW)
-        .open(temp)?;
-    file.write_all(MAGIC)?;
-    file.write_all(&Sha256::digest(code))?;
-    file.write_all(code)?;
-    // No fsync: it cost more than the compile it saves for small modules, and a file a
-    // crash left short or empty fails the digest and is simply compiled again.
-    std::fs::rename(temp, path)
 }
 
 /// This user's, a real directory, and nobody else may write in it.
