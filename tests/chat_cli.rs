@@ -1,34 +1,16 @@
 //! `chat`, `providers` and `sessions` through the binary, against the fake provider.
 
-mod fake_provider;
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fake_provider::{FakeProvider, Fault};
+use common::fake_provider::{FakeProvider, Fault};
+use common::{BIN, json};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
-
 fn run(home: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG");
-    c.arg("--home").arg(home).args(args).output().expect("run")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::bin(home).args(args).output().expect("run")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,7 +479,7 @@ async fn chat_prints_all_of_a_reply_streamed_faster_than_the_terminal_reads() {
         .map(|l| l["content"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(stored.len(), 1, "{stored:?}");
-    assert_eq!(stored[0], fake_provider::flood_text(TOKENS));
+    assert_eq!(stored[0], common::fake_provider::flood_text(TOKENS));
     let printed = String::from_utf8(out.stdout).unwrap();
     // Compared by length first: a failure message with two 250 kB strings helps nobody.
     assert_eq!(

@@ -1,26 +1,19 @@
 //! The binary as scripts use it: exit statuses, stdout that is JSON only, errors with
 //! file:line:column, secrets that never print.
 
+mod common;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::BIN;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
 
 /// The binary with a private state dir and none of the caller's OPENCLAW_RS_* settings.
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG");
-    c.arg("--home").arg(home);
-    c
+    common::bin(home)
 }
 
 fn run_with_stdin(mut c: Command, stdin: &str) -> Output {

@@ -2,27 +2,19 @@
 //! and a doctor run in one process while another (here `--batch`, as the TUI would) holds
 //! the store open.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
-
 /// The binary on `home`, with the `hash` embedder whatever the build's profile prefers.
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "0")
-        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash")
-        .arg("--home")
-        .arg(home);
+    let mut c = common::bin(home);
+    c.env("RUST_BACKTRACE", "0")
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash");
     c
 }
 

@@ -1,25 +1,19 @@
 //! Memory through the binary, including the faults a user can cause: kill -9 during
 //! ingestion, a damaged full-text index, a huge file, bad queries over `--batch`.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::json;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
-
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG");
+    let mut c = common::bin(home);
     c.env("RUST_BACKTRACE", "0");
-    c.arg("--home").arg(home);
     c
 }
 
@@ -38,16 +32,6 @@ fn hash(mut command: Command) -> Command {
 /// The binary with the embedder `config.toml` names.
 fn run_configured(home: &Path, args: &[&str]) -> Output {
     cmd(home).args(args).output().expect("run")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn write_notes(home: &Path, files: usize, sections: usize) -> usize {

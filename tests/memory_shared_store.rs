@@ -3,6 +3,8 @@
 //! the first process mapped. No search may fail, and the new text must be found within a
 //! second of the index run ending.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,21 +12,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
-
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
+    let mut c = common::bin(home);
     // The hash embedder: this is about storage, and MiniLM would take many minutes here.
-    c.env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "0")
-        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash")
-        .arg("--home")
-        .arg(home);
+    c.env("RUST_BACKTRACE", "0")
+        .env("OPENCLAW_RS_MEMORY__EMBEDDER", "hash");
     c
 }
 

@@ -1,12 +1,12 @@
 //! The self-healing orchestrator against a real fault server on 127.0.0.1: every turn goes
 //! through `chat.send` on a real engine, over HTTP, in all three wire formats.
 
-mod fake_provider;
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fake_provider::{FakeProvider, Fault};
+use common::fake_provider::{FakeProvider, Fault};
 use openclaw_rs::config::{LoadOptions, load};
 use openclaw_rs::engine::{Engine, EngineEvent, EngineHandle, ErrorCode};
 use serde_json::{Value, json};

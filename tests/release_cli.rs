@@ -11,27 +11,20 @@
 //! columns; the list of commands comes from the parser itself, so a new subcommand gets a
 //! snapshot without anyone remembering to add it here.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use clap::CommandFactory;
 use openclaw_rs::cli::Cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
-
 /// The binary with a private state dir, none of the caller's OPENCLAW_RS_* settings and a
 /// fixed help width (clap wraps help to $COLUMNS, at most 100).
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG");
+    let mut c = common::bin(home);
     c.env("COLUMNS", "100");
     c.env("NO_COLOR", "1");
-    c.arg("--home").arg(home);
     c
 }
 

@@ -1,36 +1,15 @@
 //! The sandbox and tools commands through the binary: exit statuses, JSON on stdout, the
 //! error kinds a script can branch on.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
+use common::json;
 
 fn run(home: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG")
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::bin(home).args(args).output().expect("run")
 }
 
 fn fixture(name: &str) -> String {

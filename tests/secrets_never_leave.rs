@@ -5,14 +5,14 @@
 //! dir (sessions, the TUI's log file), `sessions export` and `providers list`. No piece of
 //! any key may be anywhere; the markers that replace them must be.
 
-mod fake_provider;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::fake_provider::{FakeProvider, Fault};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use fake_provider::{FakeProvider, Fault};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -1,23 +1,16 @@
 //! `openclaw-rs tts ...` and `openclaw-rs stt FILE` through the binary, with the real
 //! espeak-ng, sox and pocketsphinx.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw-rs");
+use common::json;
 
 fn cmd(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OPENCLAW_RS_") {
-            c.env_remove(key);
-        }
-    }
-    c.env_remove("RUST_LOG");
+    let mut c = common::bin(home);
     c.env("RUST_BACKTRACE", "0");
-    c.arg("--home").arg(home);
     // The core profile whatever the build: its voice defaults are what these tests expect.
     c.args(["--profile", "core"]);
     c
@@ -25,16 +18,6 @@ fn cmd(home: &Path) -> Command {
 
 fn run(c: &mut Command) -> Output {
     c.output().expect("run")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn text(bytes: &[u8]) -> String {

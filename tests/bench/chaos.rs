@@ -18,7 +18,7 @@
 //! Run: `cargo bench --bench chaos`. Under `cargo test` it runs a 60-turn smoke pass and
 //! 12 turns per chain.
 
-#[path = "../fake_provider/mod.rs"]
+#[path = "../common/fake_provider.rs"]
 mod fake_provider;
 #[path = "tui_stream.rs"]
 mod tui_stream;

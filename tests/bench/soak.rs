@@ -17,7 +17,7 @@
 //! `cargo test` it runs a smoke pass of 60 turns over a few seconds (samples every 0.5 s),
 //! which prints the table and checks only that turns succeed.
 
-#[path = "../fake_provider/mod.rs"]
+#[path = "../common/fake_provider.rs"]
 mod fake_provider;
 
 use std::time::{Duration, Instant};
