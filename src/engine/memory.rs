@@ -62,8 +62,8 @@ fn minilm(_snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), S
     Err("the minilm embedder needs the edge build; using hash".into())
 }
 
-/// Load MiniLM from the first model dir that has the files; loading optimises the graph
-/// once, so the embedder is built once per store opening.
+/// Load MiniLM from the first model dir that has the files, its decluttered graph from the
+/// state's cache; the embedder is built once per store opening.
 #[cfg(feature = "edge")]
 fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), String> {
     let dirs = crate::memory::embed::model_dirs(snapshot);
@@ -75,7 +75,8 @@ fn minilm(snapshot: &Snapshot) -> Result<(Arc<dyn Embedder>, Option<String>), St
             looked.join(", ")
         ));
     };
-    crate::memory::embed::MiniLmEmbedder::load(dir)
+    let cache = crate::memory::embed::minilm_cache_dir(&snapshot.loaded.paths.state_dir);
+    crate::memory::embed::MiniLmEmbedder::load_cached(dir, &cache)
         .map(|embedder| (Arc::new(embedder) as Arc<dyn Embedder>, None))
         .map_err(|e| format!("{e}; using hash"))
 }

@@ -5,11 +5,21 @@
 //! 384]) and `tokenizer.json`, as `dist/fetch-models.sh` places them. tract (pure Rust) runs
 //! the graph and `tokenizers` splits the text; pooling is sentence-transformers' own: the
 //! mean of the last hidden state over the real tokens, then L2 normalisation.
+//!
+//! Parsing, typing and decluttering the ONNX graph costs most of a second, at every start of a
+//! process; a CLI search would pay it for one query. So the decluttered graph is kept in
+//! tract's NNEF form in a cache directory (`<state>/cache/minilm/`), written on first use and
+//! read back in a fraction of that. A cache file is trusted only when it names this
+//! `model.onnx` (its sha256) and this tract, and its own sha256 matches; anything else (torn,
+//! stale, another model's) is rebuilt from the ONNX file and replaced, and a cache that
+//! cannot be written only costs the rebuild.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
+use tract_nnef::internal::Framework as _;
+use tract_onnx::WithOnnx as _;
 use tract_onnx::prelude::*;
 
 use super::{EmbedError, Embedder, l2_normalize};
@@ -22,11 +32,23 @@ const DIMENSIONS: usize = 384;
 /// the second half of what the model can read. [CLS] and [SEP] take two of them.
 const MAX_TOKENS: usize = 256;
 const SPECIAL_TOKENS: usize = 2;
-/// Sequences per model run. Batching beat one sequence per run by about 1.3x (measured on
-/// 32 texts of 40-60 words); the cap bounds memory for long inputs.
+/// Sequences per model run at most. Batching beat one sequence per run by about 1.3x
+/// (measured on 32 texts of 40-60 words).
 const BATCH: usize = 32;
+/// Padded tokens (sequences x longest) per model run at most. tract keeps every intermediate
+/// of a run alive until it ends, and attention alone holds sequences x 12 heads x length^2
+/// floats per layer: 32 sequences of 256 tokens took hundreds of MB per thread.
+const BATCH_TOKENS: usize = 2048;
 /// Threads one `embed` call may use; more than a few only contend for memory bandwidth.
 const MAX_THREADS: usize = 4;
+/// The tract release that writes and reads the cached graph; part of the cache key, since
+/// NNEF as tract writes it is not promised to read back in another release. A test checks it
+/// against the version tract itself records.
+const TRACT_VERSION: &str = "0.23.9";
+/// A cache file: this magic, the key (sha256 of the tract version and `model.onnx`), the
+/// sha256 of the NNEF archive, then the archive.
+const CACHE_MAGIC: &[u8; 8] = b"OCRSMN01";
+const CACHE_HEADER: usize = CACHE_MAGIC.len() + 32 + 32;
 
 pub struct MiniLmEmbedder {
     // A plan is immutable once built (each run spawns its own state), so `&self` can run it
@@ -40,6 +62,8 @@ pub struct MiniLmEmbedder {
     optimized: std::sync::Mutex<bool>,
     tokenizer: Tokenizer,
     model_hash: String,
+    /// Whether the graph was read from the cache rather than built from `model.onnx`.
+    graph_from_cache: bool,
 }
 
 impl MiniLmEmbedder {
@@ -59,9 +83,19 @@ impl MiniLmEmbedder {
         })
     }
 
-    /// Load `model.onnx` and `tokenizer.json` from `dir`; the graph is optimised on the first
-    /// call that embeds more than one text.
+    /// Load `model.onnx` and `tokenizer.json` from `dir`, building the graph from the ONNX
+    /// file; it is optimised on the first call that embeds more than one text.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        Self::open(dir, None)
+    }
+
+    /// [`load`](Self::load), with the decluttered graph read from (or, on first use, written
+    /// to) `cache_dir`.
+    pub fn load_cached(dir: &Path, cache_dir: &Path) -> Result<Self, EmbedError> {
+        Self::open(dir, Some(cache_dir))
+    }
+
+    fn open(dir: &Path, cache_dir: Option<&Path>) -> Result<Self, EmbedError> {
         let model_error = |message: String| EmbedError::Model {
             dir: dir.display().to_string(),
             message,
@@ -78,25 +112,33 @@ impl MiniLmEmbedder {
         let model_bytes = read(MODEL_FILE)?;
         let tokenizer_bytes = read(TOKENIZER_FILE)?;
 
-        let model_hash = model_hash(&model_bytes, &tokenizer_bytes);
-
-        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
-            .map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
-        // Untruncated, so chunking can count a text's real length; `token_ids` cuts to the
-        // window itself.
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
-        // The file pads every text to 128 tokens; `run` pads each batch to its longest instead.
-        tokenizer.with_padding(None);
-
-        let plan =
-            build_plan(&model_bytes).map_err(|e| model_error(format!("{MODEL_FILE}: {e:#}")))?;
+        // Parsing tokenizer.json (a 30,000-word vocabulary and its regexes) takes about as
+        // long as reading the cached graph, so the two run side by side.
+        let (tokenizer, plan, model_hash) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| load_tokenizer(&tokenizer_bytes));
+            let model_digest = ModelDigest::of(&model_bytes);
+            let model_hash = model_hash_from(&model_digest, &tokenizer_bytes);
+            let plan = match cache_dir {
+                Some(cache_dir) => cached_plan(cache_dir, &model_bytes, &model_digest),
+                None => decluttered(&model_bytes)
+                    .and_then(|m| m.into_runnable())
+                    .map(|plan| (plan, false)),
+            };
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|_| Err("loading it panicked".into()));
+            (tokenizer, plan, model_hash)
+        });
+        let tokenizer = tokenizer.map_err(|e| model_error(format!("{TOKENIZER_FILE}: {e}")))?;
+        let (plan, graph_from_cache) =
+            plan.map_err(|e| model_error(format!("{MODEL_FILE}: {e:#}")))?;
+        tracing::debug!("minilm: graph from the cache: {graph_from_cache}");
         Ok(Self {
             plan: std::sync::RwLock::new(plan),
             optimized: std::sync::Mutex::new(false),
             tokenizer,
             model_hash,
+            graph_from_cache,
         })
     }
 
@@ -145,6 +187,11 @@ impl MiniLmEmbedder {
 
     fn current_plan(&self) -> Arc<TypedRunnableModel> {
         self.plan.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the graph was read from the cache rather than built from `model.onnx`.
+    pub fn graph_from_cache(&self) -> bool {
+        self.graph_from_cache
     }
 
     /// Whether the optimised plan is in place (tests).
@@ -213,22 +260,181 @@ impl MiniLmEmbedder {
 }
 
 fn model_hash(model_bytes: &[u8], tokenizer_bytes: &[u8]) -> String {
-    let digest = Sha256::new()
-        .chain_update(model_bytes)
+    model_hash_from(&ModelDigest::of(model_bytes), tokenizer_bytes)
+}
+
+/// sha256 of `model.onnx`: the digest keys the cache, the state goes on into the identity.
+struct ModelDigest {
+    hasher: Sha256,
+    digest: [u8; 32],
+}
+
+impl ModelDigest {
+    fn of(model_bytes: &[u8]) -> Self {
+        let hasher = Sha256::new().chain_update(model_bytes);
+        let digest = hasher.clone().finalize().into();
+        Self { hasher, digest }
+    }
+}
+
+/// The identity's hash, sha256 over `model.onnx` then `tokenizer.json`, continued from the
+/// model's own digest state so the 23 MB are hashed once for both the identity and the cache
+/// key. Stores record it: the formula must not change.
+fn model_hash_from(model_digest: &ModelDigest, tokenizer_bytes: &[u8]) -> String {
+    let digest = model_digest
+        .hasher
+        .clone()
         .chain_update(tokenizer_bytes)
         .finalize();
     format!("sha256:{}", hex::encode(&digest[..8]))
 }
 
-fn build_plan(model_bytes: &[u8]) -> TractResult<Arc<TypedRunnableModel>> {
+fn load_tokenizer(bytes: &[u8]) -> Result<Tokenizer, String> {
+    let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| e.to_string())?;
+    // Untruncated, so chunking can count a text's real length; `token_ids` cuts to the
+    // window itself.
+    tokenizer.with_truncation(None).map_err(|e| e.to_string())?;
+    // The file pads every text to 128 tokens; `run` pads each batch to its longest instead.
+    tokenizer.with_padding(None);
+    Ok(tokenizer)
+}
+
+/// The ONNX graph, typed and decluttered: what a query runs, and what the cache holds.
+fn decluttered(model_bytes: &[u8]) -> TractResult<TypedModel> {
     let mut reader = model_bytes;
     // The graph declares its inputs with symbolic [batch, sequence] dims, so one plan serves
     // every batch size and length.
     tract_onnx::onnx()
         .model_for_read(&mut reader)?
         .into_typed()?
-        .into_decluttered()?
-        .into_runnable()
+        .into_decluttered()
+}
+/// The plan for `model.onnx`: the decluttered graph from `cache_dir` when a file there holds
+/// it for this model and this tract, else built from the ONNX bytes and written there; with
+/// whether it came from the cache.
+fn cached_plan(
+    cache_dir: &Path,
+    model_bytes: &[u8],
+    model_digest: &ModelDigest,
+) -> TractResult<(Arc<TypedRunnableModel>, bool)> {
+    let key = cache_key(&model_digest.digest);
+    let path = cache_path(cache_dir, &key);
+    match read_cache(&path, &key) {
+        Ok(model) => match model.into_runnable() {
+            Ok(plan) => return Ok((plan, true)),
+            Err(e) => tracing::warn!(
+                "minilm: the cached graph {} does not run ({e:#}); rebuilding it",
+                path.display()
+            ),
+        },
+        Err(CacheMiss::Absent) => {}
+        Err(CacheMiss::Invalid(reason)) => tracing::warn!(
+            "minilm: the cached graph {} {reason}; rebuilding it",
+            path.display()
+        ),
+    }
+    let model = decluttered(model_bytes)?;
+    if let Err(e) = write_cache(&path, &key, &model) {
+        tracing::warn!(
+            "minilm: cannot cache the decluttered graph as {} ({e}); every start will \
+             build it from {MODEL_FILE}",
+            path.display()
+        );
+    }
+    Ok((model.into_runnable()?, false))
+}
+
+/// What a cache file must name: this tract and this `model.onnx`.
+fn cache_key(model_digest: &[u8; 32]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"openclaw-rs minilm decluttered nnef\0tract ")
+        .chain_update(TRACT_VERSION.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(model_digest)
+        .finalize()
+        .into()
+}
+
+/// One file per key, so two models (or two tracts) never overwrite each other's graph.
+fn cache_path(cache_dir: &Path, key: &[u8; 32]) -> PathBuf {
+    cache_dir.join(format!("minilm-{}.nnef", hex::encode(&key[..8])))
+}
+
+#[derive(Debug)]
+enum CacheMiss {
+    Absent,
+    Invalid(String),
+}
+
+fn read_cache(path: &Path, key: &[u8; 32]) -> Result<TypedModel, CacheMiss> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheMiss::Absent),
+        Err(e) => return Err(CacheMiss::Invalid(format!("cannot be read: {e}"))),
+    };
+    let invalid = |reason: &str| CacheMiss::Invalid(reason.to_string());
+    if bytes.len() < CACHE_HEADER || !bytes.starts_with(CACHE_MAGIC) {
+        return Err(invalid("is not a cached graph"));
+    }
+    let (header, archive) = bytes.split_at(CACHE_HEADER);
+    if header[CACHE_MAGIC.len()..CACHE_MAGIC.len() + 32] != key[..] {
+        return Err(invalid("is for another model or tract"));
+    }
+    if header[CACHE_MAGIC.len() + 32..] != Sha256::digest(archive)[..] {
+        return Err(invalid("is damaged (its checksum does not match)"));
+    }
+    let mut reader = archive;
+    tract_nnef::nnef()
+        .with_onnx()
+        .model_for_read(&mut reader)
+        .map_err(|e| CacheMiss::Invalid(format!("does not parse ({e:#})")))
+}
+
+fn write_cache(path: &Path, key: &[u8; 32], model: &TypedModel) -> std::io::Result<()> {
+    let mut archive = Vec::new();
+    tract_nnef::nnef()
+        .with_onnx()
+        .write(model, &mut archive)
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+    let mut file = Vec::with_capacity(CACHE_HEADER + archive.len());
+    file.extend_from_slice(CACHE_MAGIC);
+    file.extend_from_slice(key);
+    file.extend_from_slice(&Sha256::digest(&archive));
+    file.extend_from_slice(&archive);
+    if let Some(dir) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        crate::platform::dir_mode(&mut builder, crate::files::PRIVATE_DIR).create(dir)?;
+    }
+    // Unsynced: a file cut short by a crash fails the checksum and is rebuilt.
+    crate::files::write_atomic_unsynced(path, &file, crate::files::PRIVATE_FILE)
+}
+
+/// The texts (indices into `ids`) of each model run. Texts of similar length go together so
+/// little of a run is padding; a run holds at most [`BATCH`] texts and [`BATCH_TOKENS`] padded
+/// tokens (one text longer than that runs alone), and a call with several texts is split into
+/// at least `workers` runs so every worker has one. Longest runs first: the workers take them
+/// in order, and a long run last would leave the other workers idle.
+fn batches(ids: &[Vec<i64>], workers: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let rows_cap = BATCH.min(ids.len().div_ceil(workers.max(1))).max(1);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        // Longest first, so a batch's first text sets its padded length.
+        let padded = current.first().map_or(0, |&first| ids[first].len().max(1));
+        if !current.is_empty()
+            && (current.len() >= rows_cap || (current.len() + 1) * padded > BATCH_TOKENS)
+        {
+            batches.push(std::mem::take(&mut current));
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
 }
 
 impl Embedder for MiniLmEmbedder {
@@ -260,34 +466,35 @@ impl Embedder for MiniLmEmbedder {
             .iter()
             .map(|text| self.token_ids(text))
             .collect::<Result<Vec<_>, _>>()?;
-        // Batch texts of similar length together so little of each run is padding, then
-        // put the vectors back in the caller's order.
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
-        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
-        let plan = self.plan_for(texts.len());
-        // tract runs a plan on one core; batches are independent, so spread them over the
-        // cores (ingestion runs off the UI thread, and the plan is shared read-only).
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_THREADS)
-            .min(batches.len())
+            .min(ids.len())
             .max(1);
+        let batches = batches(&ids, workers);
+        let plan = self.plan_for(texts.len());
+        // tract runs a plan on one core; batches are independent, so the workers take them
+        // in turn, longest first (ingestion runs off the UI thread, and the plan is shared
+        // read-only).
+        let next = std::sync::atomic::AtomicUsize::new(0);
         type Share = Result<Vec<(usize, Vec<f32>)>, EmbedError>;
-        let run_share = |worker: usize| -> Share {
+        let run_share = || -> Share {
             let mut done = Vec::new();
-            for chunk in batches.iter().skip(worker).step_by(workers) {
-                let batch: Vec<&[i64]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-                done.extend(chunk.iter().copied().zip(self.run(&plan, &batch)?));
+            loop {
+                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(batch) = batches.get(at) else {
+                    return Ok(done);
+                };
+                let rows: Vec<&[i64]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+                done.extend(batch.iter().copied().zip(self.run(&plan, &rows)?));
             }
-            Ok(done)
         };
-        let shares: Vec<Share> = if workers == 1 {
-            vec![run_share(0)]
+        let shares: Vec<Share> = if workers == 1 || batches.len() == 1 {
+            vec![run_share()]
         } else {
             std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|worker| scope.spawn(move || run_share(worker)))
+                let handles: Vec<_> = (0..workers.min(batches.len()))
+                    .map(|_| scope.spawn(run_share))
                     .collect();
                 handles
                     .into_iter()
@@ -340,6 +547,198 @@ mod tests {
         // Optimising reorders float operations only: same vector to rounding.
         assert!(cosine(&quick[0], &batch[0]) > 0.9999);
         assert!(cosine(&quick[0], &again[0]) > 0.9999);
+    }
+
+    const PROBES: [&str; 3] = [
+        "where did I put the lantern oil",
+        "the ferry leaves at noon",
+        "a kitten is sitting on a rug",
+    ];
+
+    /// The cached graph: written on first use, read back by the next load, and it gives the
+    /// very vectors the ONNX path gives, for a query and for a batch.
+    #[test]
+    fn the_cached_graph_is_written_once_and_gives_the_onnx_vectors() {
+        let Some(dir) = model_dir("the_cached_graph_is_written_once") else {
+            return;
+        };
+        let cache = tempfile::tempdir().expect("tempdir");
+        let cache_dir = cache.path().join("cache").join("minilm");
+        let onnx = MiniLmEmbedder::load(&dir).expect("load");
+        assert!(!onnx.graph_from_cache);
+
+        let first = MiniLmEmbedder::load_cached(&dir, &cache_dir).expect("first load");
+        assert!(!first.graph_from_cache, "nothing was cached yet");
+        let files = cache_files(&cache_dir);
+        assert_eq!(files.len(), 1, "{files:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&files[0])
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        let second = MiniLmEmbedder::load_cached(&dir, &cache_dir).expect("second load");
+        assert!(second.graph_from_cache, "the second load reads the cache");
+        assert_eq!(second.identity(), onnx.identity());
+        assert_eq!(
+            second.embed(&PROBES[..1]).expect("query"),
+            onnx.embed(&PROBES[..1]).expect("query")
+        );
+        // A batch switches both to the optimised plan, built from their own graphs.
+        let (cached, built) = (
+            second.embed(&PROBES).expect("batch"),
+            onnx.embed(&PROBES).expect("batch"),
+        );
+        for (a, b) in cached.iter().zip(&built) {
+            assert!(cosine(a, b) > 0.9999);
+        }
+        assert_eq!(cache_files(&cache_dir), files, "nothing more was written");
+    }
+
+    /// A cache file that is cut short, damaged, or written for another model or tract is
+    /// never used: the graph is built from model.onnx and the file replaced.
+    #[test]
+    fn a_torn_damaged_or_foreign_cache_is_rebuilt_not_trusted() {
+        let Some(dir) = model_dir("a_torn_damaged_or_foreign_cache_is_rebuilt") else {
+            return;
+        };
+        let cache = tempfile::tempdir().expect("tempdir");
+        let onnx = MiniLmEmbedder::load(&dir).expect("load");
+        let expected = onnx.embed(&PROBES[..1]).expect("query");
+        MiniLmEmbedder::load_cached(&dir, cache.path()).expect("writes the cache");
+        let path = cache_files(cache.path()).pop().expect("a cache file");
+        let good = std::fs::read(&path).expect("read");
+
+        let mut foreign = good.clone();
+        // The same archive, keyed for another model.onnx (or another tract).
+        foreign[CACHE_MAGIC.len()..CACHE_HEADER - 32].copy_from_slice(&cache_key(&[7; 32]));
+        let mut damaged = good.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x40;
+        // Cut short with a checksum that matches the cut: the archive itself must parse.
+        let mut cut = good[..CACHE_HEADER + 4096].to_vec();
+        let cut_digest: [u8; 32] = Sha256::digest(&cut[CACHE_HEADER..]).into();
+        cut[CACHE_HEADER - 32..CACHE_HEADER].copy_from_slice(&cut_digest);
+        let cases: [(&str, Vec<u8>); 6] = [
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("header only", good[..CACHE_HEADER].to_vec()),
+            ("empty", Vec::new()),
+            ("another model's", foreign),
+            ("damaged", damaged),
+            ("a checksummed but cut archive", cut),
+        ];
+        for (what, bytes) in cases {
+            std::fs::write(&path, &bytes).expect("plant");
+            let loaded = MiniLmEmbedder::load_cached(&dir, cache.path()).expect(what);
+            assert!(!loaded.graph_from_cache, "{what}: the cache was trusted");
+            assert_eq!(
+                loaded.embed(&PROBES[..1]).expect("query"),
+                expected,
+                "{what}"
+            );
+            assert_eq!(
+                std::fs::read(&path).expect("rewritten").len(),
+                good.len(),
+                "{what}: the file is replaced by a whole one"
+            );
+            let again = MiniLmEmbedder::load_cached(&dir, cache.path()).expect("reload");
+            assert!(again.graph_from_cache, "{what}: the rebuilt file is used");
+        }
+    }
+
+    /// A cache that cannot be written costs the rebuild, not the embedder.
+    #[test]
+    fn an_unwritable_cache_dir_still_loads_the_model() {
+        let Some(dir) = model_dir("an_unwritable_cache_dir_still_loads_the_model") else {
+            return;
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let expected = MiniLmEmbedder::load(&dir)
+            .expect("load")
+            .embed(&PROBES[..1])
+            .expect("query");
+        // A file where the directory should be: unwritable even for root, which ignores
+        // permission bits.
+        let blocked = tmp.path().join("cache");
+        std::fs::write(&blocked, b"not a directory").expect("write");
+        let loaded = MiniLmEmbedder::load_cached(&dir, &blocked.join("minilm")).expect("load");
+        assert!(!loaded.graph_from_cache);
+        assert_eq!(loaded.embed(&PROBES[..1]).expect("query"), expected);
+        assert_eq!(std::fs::read(&blocked).expect("read"), b"not a directory");
+        // A read-only directory, where permissions apply.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let read_only = tmp.path().join("read-only");
+            std::fs::create_dir(&read_only).expect("mkdir");
+            std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o500))
+                .expect("chmod");
+            let loaded = MiniLmEmbedder::load_cached(&dir, &read_only).expect("load");
+            assert!(!loaded.graph_from_cache);
+            assert_eq!(loaded.embed(&PROBES[..1]).expect("query"), expected);
+            std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod back");
+        }
+    }
+
+    /// The cache key names tract's version; it must be the tract that is linked, or a tract
+    /// upgrade would read graphs written by the old one.
+    #[test]
+    fn the_cache_key_names_the_linked_tract() {
+        let mut archive = Vec::new();
+        tract_nnef::nnef()
+            .write(&TypedModel::default(), &mut archive)
+            .expect("write an empty graph");
+        let text = String::from_utf8_lossy(&archive);
+        assert!(
+            text.contains(&format!("\"{TRACT_VERSION}\"")),
+            "tract records another version than TRACT_VERSION {TRACT_VERSION}"
+        );
+    }
+
+    #[test]
+    fn batches_hold_every_text_once_within_the_token_bound_and_feed_every_worker() {
+        let lengths = [3, 256, 40, 256, 7, 120, 1, 90, 256, 64, 2, 33, 18, 200];
+        let ids: Vec<Vec<i64>> = lengths.iter().map(|&n| vec![1; n]).collect();
+        for workers in [1, 2, 4] {
+            let batches = batches(&ids, workers);
+            let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..ids.len()).collect::<Vec<_>>());
+            assert!(batches.len() >= workers, "{workers} workers, {batches:?}");
+            for batch in &batches {
+                let longest = batch.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
+                assert!(batch.len() * longest <= BATCH_TOKENS || batch.len() == 1);
+                assert!(batch.len() <= BATCH);
+            }
+            // Longest first, so no worker is left with a long run at the end.
+            let firsts: Vec<usize> = batches.iter().map(|b| ids[b[0]].len()).collect();
+            assert!(firsts.windows(2).all(|w| w[0] >= w[1]), "{firsts:?}");
+        }
+        // Two texts, two workers: one run each, so both cores work on a small document.
+        assert_eq!(batches(&ids[..2], 2).len(), 2);
+        // Many short texts still fill runs of BATCH.
+        let short: Vec<Vec<i64>> = (0..BATCH * 2).map(|_| vec![1; 10]).collect();
+        assert_eq!(batches(&short, 2).len(), 2);
+        assert!(batches(&[], 2).is_empty());
+    }
+
+    fn cache_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// `OPENCLAW_RS_MINILM_DIR`, or `None` (skipped; not in CI, which fetches the model).
+    fn model_dir(test: &str) -> Option<PathBuf> {
+        embedder(test)?;
+        std::env::var_os("OPENCLAW_RS_MINILM_DIR").map(PathBuf::from)
     }
 
     /// The embedder for the model in `OPENCLAW_RS_MINILM_DIR`, loaded once for all tests

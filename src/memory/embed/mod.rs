@@ -13,6 +13,11 @@ pub use hash::HashEmbedder;
 pub use minilm::MiniLmEmbedder;
 pub use remote::RemoteEmbedder;
 
+/// Where the edge build keeps MiniLM's decluttered graph between processes.
+pub fn minilm_cache_dir(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("cache").join("minilm")
+}
+
 use super::types::EmbedderIdentity;
 
 #[derive(Debug, thiserror::Error)]
