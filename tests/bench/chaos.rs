@@ -18,8 +18,8 @@
 //! Run: `cargo bench --bench chaos`. Under `cargo test` it runs a 60-turn smoke pass and
 //! 12 turns per chain.
 
-#[path = "../common/fake_provider.rs"]
-mod fake_provider;
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "tui_stream.rs"]
 mod tui_stream;
 
@@ -27,9 +27,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_provider::{FakeProvider, Fault};
-use openclaw_rs::config::{LoadOptions, ProviderKind, SelfHealConfig, load};
-use openclaw_rs::engine::Engine;
+use common::fake_provider::{FakeProvider, Fault};
+use openclaw_rs::config::{ProviderKind, SelfHealConfig};
 use openclaw_rs::orchestrator::{Cancel, ChainEntry, Healer, HealthBook, SelfHealing};
 use openclaw_rs::providers::{
     BoxFuture, ChatRequest, ChatStream, FinishReason, Provider, ProviderError, StreamEvent,
@@ -220,19 +219,8 @@ async fn main() {
     );
     std::fs::write(tmp.path().join("key"), "k").unwrap();
     std::fs::write(tmp.path().join("config.toml"), config).unwrap();
-    let engine = Engine::start(
-        load(&LoadOptions {
-            state_dir: tmp.path().to_path_buf(),
-            ..Default::default()
-        }),
-        Vec::new(),
-    );
+    let engine = common::engine::start_clean(tmp.path());
     let h = engine.handle();
-    assert!(
-        h.snapshot().diagnostics.is_empty(),
-        "{:?}",
-        h.snapshot().diagnostics
-    );
 
     let mut ok = 0usize;
     let mut classified = 0usize;
@@ -506,19 +494,8 @@ async fn chain_scenario(scenario: Scenario, turns: usize) -> ChainRun {
         ));
     }
     std::fs::write(tmp.path().join("config.toml"), config).unwrap();
-    let engine = Engine::start(
-        load(&LoadOptions {
-            state_dir: tmp.path().to_path_buf(),
-            ..Default::default()
-        }),
-        Vec::new(),
-    );
+    let engine = common::engine::start_clean(tmp.path());
     let h = engine.handle();
-    assert!(
-        h.snapshot().diagnostics.is_empty(),
-        "{:?}",
-        h.snapshot().diagnostics
-    );
     let has_healthy = scenario.providers.iter().any(|p| p.fault.is_none());
     let parked_now = |list: &serde_json::Value| -> Vec<String> {
         list["providers"]

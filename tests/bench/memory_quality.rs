@@ -22,6 +22,8 @@
 //! the pages of the first questions and a few others, and checks that the pipeline finds
 //! them.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[path = "rust_docs.rs"]
 mod rust_docs;
 
@@ -30,8 +32,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use openclaw_rs::config::{LoadOptions, load};
-use openclaw_rs::engine::Engine;
 use serde_json::{Value, json};
 
 /// Questions and the pages (paths under the docs' html root, without `.html`) that answer
@@ -430,19 +430,8 @@ async fn ranks(
     questions: &[(&str, &[&str])],
     index: bool,
 ) -> (Vec<Option<usize>>, String) {
-    let engine = Engine::start(
-        load(&LoadOptions {
-            state_dir: state.to_path_buf(),
-            ..Default::default()
-        }),
-        Vec::new(),
-    );
+    let engine = common::engine::start_clean(state);
     let h = engine.handle();
-    assert!(
-        h.snapshot().diagnostics.is_empty(),
-        "{:?}",
-        h.snapshot().diagnostics
-    );
     if index {
         let started = Instant::now();
         let result = h

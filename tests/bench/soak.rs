@@ -17,14 +17,13 @@
 //! `cargo test` it runs a smoke pass of 60 turns over a few seconds (samples every 0.5 s),
 //! which prints the table and checks only that turns succeed.
 
-#[path = "../common/fake_provider.rs"]
-mod fake_provider;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
 
-use fake_provider::{FakeProvider, Fault};
-use openclaw_rs::config::{LoadOptions, load};
-use openclaw_rs::engine::{Engine, EngineHandle};
+use common::fake_provider::{FakeProvider, Fault};
+use openclaw_rs::engine::EngineHandle;
 use serde_json::json;
 
 const TURNS: usize = 5_000;
@@ -143,19 +142,8 @@ async fn soak(turns: usize, duration: Duration, every: Duration, full: bool) -> 
         state.join("key").display()
     );
     std::fs::write(state.join("config.toml"), config).expect("config");
-    let engine = Engine::start(
-        load(&LoadOptions {
-            state_dir: state.to_path_buf(),
-            ..Default::default()
-        }),
-        Vec::new(),
-    );
+    let engine = common::engine::start_clean(state);
     let h = engine.handle();
-    assert!(
-        h.snapshot().diagnostics.is_empty(),
-        "{:?}",
-        h.snapshot().diagnostics
-    );
     reindex(&h).await;
 
     let started = Instant::now();

@@ -1,8 +1,9 @@
 //! What the integration tests share: the binary with a clean environment, its JSON output,
-//! and a fake model provider (`fake_provider`).
+//! the engine started in-process (`engine`), and a fake model provider (`fake_provider`).
 // Each test crate uses some of these; the others would warn as dead code in that crate.
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod fake_provider;
 
 use std::path::Path;
