@@ -9,10 +9,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::host::error_code;
 use super::methods::{Method, NoParams};
 use super::{EngineError, EngineHandle, ErrorCode};
 use crate::orchestrator::TurnRecord;
-use crate::orchestrator::runtime::{Runtime, SendParams, SendResult, error_code};
+use crate::orchestrator::runtime::{Runtime, SendParams, SendResult};
 use crate::orchestrator::sessions::{Line, SessionInfo};
 
 mod providers;
@@ -40,7 +41,7 @@ impl Method for ChatSend {
     type Output = SendResult;
 
     async fn run(engine: &EngineHandle, params: SendParams) -> Result<SendResult, EngineError> {
-        engine.agent().send(engine, params).await
+        Ok(engine.agent().send(engine, params).await?)
     }
 }
 
@@ -126,6 +127,7 @@ impl Method for SessionsCreate {
             .agent()
             .with_sessions(engine, |s| s.create(p.id.as_deref(), &title))
             .await
+            .map_err(EngineError::from)
     }
 }
 
@@ -165,6 +167,7 @@ impl Method for SessionsHistory {
                 })
             })
             .await
+            .map_err(EngineError::from)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod chat;
 mod error;
 mod event;
 pub mod findings;
+mod host;
 pub mod memory;
 pub mod methods;
 pub mod sandbox;

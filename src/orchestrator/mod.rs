@@ -4,6 +4,7 @@
 pub mod guard;
 pub mod heal;
 pub mod health;
+pub mod host;
 pub mod runtime;
 pub mod sessions;
 pub mod telemetry;
@@ -13,4 +14,5 @@ pub mod tools;
 
 pub use heal::{Cancel, ChainEntry, HealError, Healer, Next, Progress, Reply, backoff, decide};
 pub use health::{Admission, Change, CircuitState, HealthBook, HealthView};
+pub use host::{AgentError, AgentErrorKind, HostTool, TurnEvent, TurnHost};
 pub use telemetry::{Attempt, History, SelfHealing, TurnRecord};

@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use super::heal::{Cancel, ChainEntry, millis};
 use super::health::{Change, HealthBook};
+use super::host::{AgentError, AgentErrorKind, TurnEvent, TurnHost};
 use super::sessions::{SessionError, SessionStore, now_ms};
 use super::telemetry::{History, Runtime as RuntimeTelemetry};
 use super::tools::ToolOutcome;
-use crate::config::ProviderKind;
-use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode, Snapshot};
+use crate::config::{ProviderKind, Snapshot};
 use crate::providers::{self, ChatMessage, FailureClass, Provider, Role, Timeouts, Usage};
 use crate::sandbox::safety::SafetyReport;
 
@@ -101,25 +101,27 @@ pub struct SendResult {
     pub safety: SafetyReport,
 }
 
-fn session_error(e: SessionError) -> EngineError {
-    let code = match &e {
-        SessionError::BadId(_) | SessionError::Exists(_) => ErrorCode::InvalidRequest,
-        SessionError::NotFound(_) => ErrorCode::NotFound,
-        SessionError::Io { .. } => ErrorCode::Internal,
+fn session_error(e: SessionError) -> AgentError {
+    let kind = match &e {
+        SessionError::BadId(_) | SessionError::Exists(_) => AgentErrorKind::InvalidRequest,
+        SessionError::NotFound(_) => AgentErrorKind::NotFound,
+        SessionError::Io { .. } => AgentErrorKind::Internal,
     };
-    EngineError::new(code, e.to_string())
+    AgentError::new(kind, e.to_string())
 }
 
-/// The engine error code a failure class maps to.
-pub fn error_code(class: Option<FailureClass>) -> ErrorCode {
+/// The kind of error a failed turn with this failure class ends in.
+pub fn error_kind(class: Option<FailureClass>) -> AgentErrorKind {
     match class {
-        None => ErrorCode::Unavailable,
-        Some(FailureClass::Cancelled) => ErrorCode::Cancelled,
-        Some(FailureClass::Timeout(_)) => ErrorCode::Timeout,
-        Some(FailureClass::Auth | FailureClass::Billing) => ErrorCode::Denied,
-        Some(FailureClass::ModelNotFound) => ErrorCode::NotFound,
-        Some(FailureClass::Format | FailureClass::ContextOverflow) => ErrorCode::InvalidRequest,
-        Some(_) => ErrorCode::Unavailable,
+        None => AgentErrorKind::Unavailable,
+        Some(FailureClass::Cancelled) => AgentErrorKind::Cancelled,
+        Some(FailureClass::Timeout(_)) => AgentErrorKind::Timeout,
+        Some(FailureClass::Auth | FailureClass::Billing) => AgentErrorKind::Denied,
+        Some(FailureClass::ModelNotFound) => AgentErrorKind::NotFound,
+        Some(FailureClass::Format | FailureClass::ContextOverflow) => {
+            AgentErrorKind::InvalidRequest
+        }
+        Some(_) => AgentErrorKind::Unavailable,
     }
 }
 
@@ -144,19 +146,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-pub fn emit_change(engine: &EngineHandle, change: Change) {
+pub fn emit_change(host: &dyn TurnHost, change: Change) {
     let event = match change {
         Change::Cooldown {
             provider,
             until_in,
             reason,
-        } => EngineEvent::ProviderState {
+        } => TurnEvent::ProviderState {
             provider,
             state: "cooldown".into(),
             until_ms: Some(now_ms() + millis(until_in)),
             reason: Some(reason.as_str().into()),
         },
-        Change::CooldownCleared { provider } => EngineEvent::ProviderState {
+        Change::CooldownCleared { provider } => TurnEvent::ProviderState {
             provider,
             state: "cooldown_cleared".into(),
             until_ms: None,
@@ -166,26 +168,26 @@ pub fn emit_change(engine: &EngineHandle, change: Change) {
             provider,
             model,
             reason,
-        } => EngineEvent::ProviderState {
+        } => TurnEvent::ProviderState {
             provider,
             state: "parked".into(),
             until_ms: None,
             reason: Some(format!("{model}: {reason}")),
         },
-        Change::Unparked { provider } => EngineEvent::ProviderState {
+        Change::Unparked { provider } => TurnEvent::ProviderState {
             provider,
             state: "unparked".into(),
             until_ms: None,
             reason: None,
         },
-        Change::Circuit { provider, state } => EngineEvent::ProviderState {
+        Change::Circuit { provider, state } => TurnEvent::ProviderState {
             provider,
             state: format!("circuit_{}", state.as_str()),
             until_ms: None,
             reason: None,
         },
     };
-    engine.emit(event);
+    host.emit_turn(event);
 }
 
 impl Runtime {
@@ -231,8 +233,8 @@ impl Runtime {
 
     /// The chain for this snapshot, built once per configuration. Keys are checked now
     /// (never stored): a provider whose key cannot be resolved is unconfigured.
-    pub fn chain(&self, engine: &EngineHandle) -> Vec<ChainEntry> {
-        let snapshot = engine.snapshot();
+    pub fn chain(&self, host: &dyn TurnHost) -> Vec<ChainEntry> {
+        let snapshot = host.snapshot();
         let order = self.order(&snapshot);
         let mut built = lock(&self.built);
         let fresh = built
@@ -245,7 +247,7 @@ impl Runtime {
                 .map(|id| {
                     let pc = config.providers.get(&id);
                     ChainEntry {
-                        target: providers::build(&id, config, pc, Some(engine.clone())),
+                        target: providers::build(&id, config, pc, Some(host.provider_host())),
                         timeouts: Timeouts::for_provider(config, pc),
                         model: String::new(),
                         id,
@@ -295,11 +297,11 @@ impl Runtime {
     /// The session store, read from disk on first use.
     pub async fn sessions(
         &self,
-        engine: &EngineHandle,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<SessionStore>>, EngineError> {
+        host: &dyn TurnHost,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<SessionStore>>, AgentError> {
         let mut guard = self.sessions.lock().await;
         if guard.is_none() {
-            let dir = engine.snapshot().loaded.paths.state_dir.join("sessions");
+            let dir = host.snapshot().loaded.paths.state_dir.join("sessions");
             *guard = Some(SessionStore::open(&dir).map_err(session_error)?);
         }
         Ok(guard)
@@ -307,13 +309,16 @@ impl Runtime {
 
     pub async fn with_sessions<T>(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         f: impl FnOnce(&mut SessionStore) -> Result<T, SessionError>,
-    ) -> Result<T, EngineError> {
-        let mut guard = self.sessions(engine).await?;
+    ) -> Result<T, AgentError> {
+        let mut guard = self.sessions(host).await?;
         match guard.as_mut() {
             Some(store) => f(store).map_err(session_error),
-            None => Err(EngineError::internal("session store not open")),
+            None => Err(AgentError::new(
+                AgentErrorKind::Internal,
+                "session store not open",
+            )),
         }
     }
 

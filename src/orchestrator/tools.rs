@@ -1,5 +1,5 @@
-//! Tool calls a model asks for: offered from `tools.list`, run through `tools.invoke` (the
-//! sandbox's engine methods, called as typed requests), repaired when the fix is
+//! Tool calls a model asks for: offered from the host's tool list, run through its tool
+//! invocation (the engine's `tools.list` and `tools.invoke`), repaired when the fix is
 //! unambiguous, and otherwise reported back to the model as a tool error — never printed to
 //! the user as reply text.
 
@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::heal::Cancel;
-use crate::engine::methods::NoParams;
-use crate::engine::sandbox::{ToolsInvoke, ToolsInvokeParams, ToolsList};
-use crate::engine::{EngineEvent, EngineHandle};
+use super::host::{TurnEvent, TurnHost};
 use crate::providers::{ToolCall, ToolSpec};
 
 /// Longest tool output passed back to the model.
@@ -62,12 +60,11 @@ pub struct Repaired {
 }
 
 /// The tools the sandbox offers (`tools.list`); none when they cannot be listed.
-pub async fn specs(engine: &EngineHandle) -> Vec<ToolSpec> {
-    let Ok(listed) = engine.request::<ToolsList>(NoParams::default()).await else {
+pub async fn specs(host: &dyn TurnHost) -> Vec<ToolSpec> {
+    let Ok(listed) = host.list_tools().await else {
         return Vec::new();
     };
     listed
-        .tools
         .into_iter()
         .map(|tool| ToolSpec {
             name: tool.name,
@@ -260,14 +257,14 @@ fn close_brackets(text: &str) -> Option<String> {
 
 /// Run one repaired call through `tools.invoke`. Every failure becomes the tool's result.
 pub async fn run(
-    engine: &EngineHandle,
+    host: &dyn TurnHost,
     session: &str,
     repaired: Repaired,
     cancel: &Cancel,
 ) -> ToolOutcome {
     let call = repaired.call;
     let emit = |status: &str, output: Option<String>| {
-        engine.emit(EngineEvent::TurnToolCall {
+        host.emit_turn(TurnEvent::ToolCall {
             conversation: session.to_string(),
             id: call.id.clone(),
             name: call.name.clone(),
@@ -298,18 +295,13 @@ pub async fn run(
         );
     };
     emit("running", None);
-    let invoke = ToolsInvokeParams {
-        name: call.name.clone(),
-        input: args,
-        backend: None,
-    };
     let invoked = tokio::select! {
         _ = cancel.cancelled() => return finish(false, "aborted".into()),
-        r = engine.request::<ToolsInvoke>(invoke) => r,
+        r = host.invoke_tool(call.name.clone(), args) => r,
     };
     match invoked {
-        Ok(result) => finish(true, output_text(&result.output)),
-        Err(e) => finish(false, format!("{}: {}", e.code.as_str(), e.message)),
+        Ok(output) => finish(true, output_text(&output)),
+        Err(why) => finish(false, why),
     }
 }
 

@@ -29,9 +29,29 @@ use serde_json::Value;
 pub use classify::{classify_http, classify_reqwest, parse_retry_after};
 
 use crate::config::{Config, ProviderConfig, ProviderKind, SecretRef};
-use crate::engine::EngineHandle;
+use crate::memory::types::{SearchParams, SearchResult};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a provider needs from the program that runs it. Providers sit below the engine and
+/// never name it; the engine implements this (engine/host.rs), so a provider can be built
+/// and tested without one.
+pub trait ProviderHost: Send + Sync {
+    /// Memory search, for the offline provider's answers. `Err`: why it failed, as told to
+    /// the user.
+    fn search_memory(&self, params: SearchParams) -> BoxFuture<'_, Result<SearchResult, String>>;
+    /// Progress of long work (the local model's load), shown on every face.
+    fn progress(&self, progress: LoadProgress);
+}
+
+/// How far a long piece of work has come (the engine shows it as a progress event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadProgress {
+    pub task: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub message: String,
+}
 
 /// Ollama's address when nothing else is configured.
 pub const OLLAMA_DEFAULT_URL: &str = "http://127.0.0.1:11434";
@@ -528,7 +548,7 @@ pub fn build(
     id: &str,
     config: &Config,
     provider: Option<&ProviderConfig>,
-    engine: Option<EngineHandle>,
+    host: Option<Arc<dyn ProviderHost>>,
 ) -> Result<Arc<dyn Provider>, String> {
     let kind = provider
         .and_then(|p| p.kind)
@@ -575,8 +595,8 @@ pub fn build(
             ))
         }
         ProviderKind::Ollama => Arc::new(ollama::Ollama::new(http(OLLAMA_DEFAULT_URL, "")?)),
-        ProviderKind::Offline => Arc::new(offline::Offline::new(id, engine)),
-        ProviderKind::Local => return local::build(id, config, provider, engine),
+        ProviderKind::Offline => Arc::new(offline::Offline::new(id, host)),
+        ProviderKind::Local => return local::build(id, config, provider, host),
     })
 }
 

@@ -3,16 +3,15 @@
 //! which makes it the end of every fallback chain.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{
     BoxFuture, ChatRequest, ChatStream, FinishReason, OFFLINE_LABEL, Provider, ProviderError,
-    Replay, Role, StreamEvent, Usage,
+    ProviderHost, Replay, Role, StreamEvent, Usage,
 };
 use crate::config::ProviderKind;
-use crate::engine::EngineHandle;
-use crate::engine::memory::MemorySearch;
 use crate::memory::types::SearchParams;
 
 /// Memory hits quoted in one answer.
@@ -20,14 +19,14 @@ const HITS: usize = 3;
 
 pub struct Offline {
     id: String,
-    engine: Option<EngineHandle>,
+    host: Option<Arc<dyn ProviderHost>>,
 }
 
 impl Offline {
-    pub fn new(id: &str, engine: Option<EngineHandle>) -> Self {
+    pub fn new(id: &str, host: Option<Arc<dyn ProviderHost>>) -> Self {
         Self {
             id: id.to_string(),
-            engine,
+            host,
         }
     }
 
@@ -80,7 +79,7 @@ impl Offline {
         if question.is_empty() {
             return format!("{OFFLINE_LABEL}: ask a question and I will search memory. {advice}");
         }
-        let Some(engine) = &self.engine else {
+        let Some(host) = &self.host else {
             return format!("{OFFLINE_LABEL}: memory is not available here. {advice}");
         };
         let search = SearchParams {
@@ -88,13 +87,10 @@ impl Offline {
             limit: Some(HITS),
             ..SearchParams::default()
         };
-        let hits = match engine.request::<MemorySearch>(search).await {
+        let hits = match host.search_memory(search).await {
             Ok(found) => found.hits,
-            Err(e) => {
-                return format!(
-                    "{OFFLINE_LABEL}: memory search failed: {}. {advice}",
-                    e.message
-                );
+            Err(why) => {
+                return format!("{OFFLINE_LABEL}: memory search failed: {why}. {advice}");
             }
         };
         if hits.is_empty() {

@@ -8,33 +8,27 @@ use tokio::time::Instant;
 
 // A part of `runtime`, split off for length: it works on the same private state.
 use super::{
-    Citation, Running, Runtime, SendParams, SendResult, compact, emit_change, error_code, lock,
+    Citation, Running, Runtime, SendParams, SendResult, compact, emit_change, error_kind, lock,
     provider_kind,
 };
 use crate::config::{ProviderKind, TelemetryLevel};
-use crate::engine::memory::{MemorySearch, MemoryStatus};
-use crate::engine::methods::NoParams;
-use crate::engine::{EngineError, EngineEvent, EngineHandle, ErrorCode};
 use crate::memory::types::SearchParams;
 use crate::orchestrator::guard::StreamGuard;
 use crate::orchestrator::heal::{Cancel, ChainEntry, HealError, Healer, Progress, millis};
+use crate::orchestrator::host::{AgentError, AgentErrorKind, TurnEvent, TurnHost};
 use crate::orchestrator::sessions::{Line, now_ms};
 use crate::orchestrator::telemetry::{Runtime as RuntimeTelemetry, SelfHealing, TurnRecord};
 use crate::orchestrator::tools::{self, ToolOutcome};
 use crate::providers::{ChatMessage, ChatRequest, FailureClass, FinishReason, Role, Usage};
-use crate::sandbox::safety::Direction;
+use crate::sandbox::safety::{Direction, SafetyLayer};
 use crate::secrets::redact::{redact, redact_json, redact_json_text};
 
 impl Runtime {
-    async fn recall(&self, engine: &EngineHandle, query: &str, hits: u32) -> Vec<Citation> {
+    async fn recall(&self, host: &dyn TurnHost, query: &str, hits: u32) -> Vec<Citation> {
         if hits == 0 || query.trim().is_empty() || query.trim_start().starts_with("/tool") {
             return Vec::new();
         }
-        let documents = match engine.request::<MemoryStatus>(NoParams::default()).await {
-            Ok(status) => status.documents + status.chunks,
-            Err(_) => 0,
-        };
-        if documents == 0 {
+        if host.memory_size().await == 0 {
             return Vec::new();
         }
         let search = SearchParams {
@@ -42,7 +36,7 @@ impl Runtime {
             limit: Some(hits as usize),
             ..SearchParams::default()
         };
-        let Ok(found) = engine.request::<MemorySearch>(search).await else {
+        let Ok(found) = host.search_memory(search).await else {
             return Vec::new();
         };
         found
@@ -60,28 +54,30 @@ impl Runtime {
             .collect()
     }
 
-    /// One agent turn. Deltas, attempts and health changes go out as engine events.
+    /// One agent turn. Deltas, attempts and health changes go out as the host's events.
     pub async fn send(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         params: SendParams,
-    ) -> Result<SendResult, EngineError> {
+    ) -> Result<SendResult, AgentError> {
         let message = params.message.trim().to_string();
         if message.is_empty() {
-            return Err(EngineError::invalid_request(
+            return Err(AgentError::new(
+                AgentErrorKind::InvalidRequest,
                 "chat.send needs a non-empty message",
             ));
         }
         let started = Instant::now();
-        let snapshot = engine.snapshot();
+        let snapshot = host.snapshot();
         let config = snapshot.config().clone();
         // Checked before anything is written: a typo leaves the session as it was.
-        let mut chain = self.chain(engine);
+        let mut chain = self.chain(host);
         if let Some(first) = &params.provider {
             let Some(pos) = chain.iter().position(|e| &e.id == first) else {
-                return Err(EngineError::not_found(format!(
-                    "no provider '{first}' in the chain; `providers list` shows them"
-                )));
+                return Err(AgentError::new(
+                    AgentErrorKind::NotFound,
+                    format!("no provider '{first}' in the chain; `providers list` shows them"),
+                ));
             };
             let entry = chain.remove(pos);
             chain.insert(0, entry);
@@ -100,7 +96,7 @@ impl Runtime {
         let title: String = message.chars().take(48).collect();
         let session = {
             let wanted = params.session.clone();
-            self.with_sessions(engine, |store| match wanted {
+            self.with_sessions(host, |store| match wanted {
                 Some(id) if store.exists(&id) => Ok(id),
                 Some(id) => store.create(Some(&id), &title).map(|i| i.id),
                 None => store.create(None, &title).map(|i| i.id),
@@ -111,9 +107,12 @@ impl Runtime {
         {
             let mut running = lock(&self.running);
             if running.contains_key(&session) {
-                return Err(EngineError::invalid_request(format!(
-                    "a turn is already running in session {session}; abort it first (chat.abort)"
-                )));
+                return Err(AgentError::new(
+                    AgentErrorKind::InvalidRequest,
+                    format!(
+                        "a turn is already running in session {session}; abort it first (chat.abort)"
+                    ),
+                ));
             }
             running.insert(session.clone(), cancel.clone());
         }
@@ -122,9 +121,9 @@ impl Runtime {
             session: session.clone(),
         };
 
-        let citations = self.recall(engine, &message, config.chat.recall_hits).await;
+        let citations = self.recall(host, &message, config.chat.recall_hits).await;
         let history = self
-            .with_sessions(engine, |store| Ok(store.get(&session)?.messages()))
+            .with_sessions(host, |store| Ok(store.get(&session)?.messages()))
             .await?;
         let mut messages = vec![ChatMessage::new(
             Role::System,
@@ -143,9 +142,9 @@ impl Runtime {
         messages.extend(history);
         let user = ChatMessage::new(Role::User, message.clone());
         messages.push(user.clone());
-        self.append(engine, &session, user).await?;
+        self.append(host, &session, user).await?;
 
-        let tool_specs = tools::specs(engine).await;
+        let tool_specs = tools::specs(host).await;
 
         let mut telemetry = SelfHealing::new(
             config.self_heal.enabled,
@@ -154,15 +153,14 @@ impl Runtime {
         );
         let deadline = started + Duration::from_millis(config.self_heal.deadline_ms);
         let sink_session = session.clone();
-        let sink_engine = engine.clone();
-        let layer = crate::engine::sandbox::safety_layer(&snapshot);
+        let layer = SafetyLayer::new(&snapshot.config().safety);
         let guard = StreamGuard::new(&layer, cancel.clone());
         let guard = &guard;
         let sink = move |p: Progress<'_>| match p {
             Progress::Text(t) => {
                 let text = guard.pass(t, false);
                 if !text.is_empty() {
-                    sink_engine.emit(EngineEvent::StreamDelta {
+                    host.emit_turn(TurnEvent::StreamDelta {
                         conversation: sink_session.clone(),
                         text,
                     });
@@ -171,7 +169,7 @@ impl Runtime {
             Progress::Reasoning(t) => {
                 let text = guard.pass(t, true);
                 if !text.is_empty() {
-                    sink_engine.emit(EngineEvent::ReasoningDelta {
+                    host.emit_turn(TurnEvent::ReasoningDelta {
                         conversation: sink_session.clone(),
                         text,
                     });
@@ -179,19 +177,19 @@ impl Runtime {
             }
             Progress::Restart { provider } => {
                 guard.restart();
-                sink_engine.emit(EngineEvent::StreamRestart {
+                host.emit_turn(TurnEvent::StreamRestart {
                     conversation: sink_session.clone(),
                     provider: provider.to_string(),
                 })
             }
-            Progress::Attempt(a) => sink_engine.emit(EngineEvent::Telemetry {
+            Progress::Attempt(a) => host.emit_turn(TurnEvent::Attempt {
                 provider: a.provider.clone(),
                 model: a.model.clone(),
                 status: a.status.clone(),
                 reason: a.reason.clone(),
                 latency_ms: a.latency_ms,
             }),
-            Progress::Health(change) => emit_change(&sink_engine, change),
+            Progress::Health(change) => emit_change(host, change),
         };
         let healer = Healer {
             policy: &config.self_heal,
@@ -219,9 +217,7 @@ impl Runtime {
             // a failure (its streamed text is void too).
             let tails = guard.close();
             if let Some(rule) = guard.blocked() {
-                return Err(self
-                    .blocked(engine, &session, rule, telemetry, started)
-                    .await);
+                return Err(self.blocked(host, &session, rule, telemetry, started).await);
             }
             if result.is_ok() {
                 for (text, reasoning) in [(tails.reasoning, true), (tails.text, false)] {
@@ -229,10 +225,10 @@ impl Runtime {
                         continue;
                     }
                     let conversation = session.clone();
-                    engine.emit(if reasoning {
-                        EngineEvent::ReasoningDelta { conversation, text }
+                    host.emit_turn(if reasoning {
+                        TurnEvent::ReasoningDelta { conversation, text }
                     } else {
-                        EngineEvent::StreamDelta { conversation, text }
+                        TurnEvent::StreamDelta { conversation, text }
                     });
                 }
             }
@@ -245,12 +241,12 @@ impl Runtime {
                         continue;
                     }
                     return Err(self
-                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .fail(host, &session, e, telemetry, started, forbid_offline)
                         .await);
                 }
                 Err(e) => {
                     return Err(self
-                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .fail(host, &session, e, telemetry, started, forbid_offline)
                         .await);
                 }
             };
@@ -264,9 +260,9 @@ impl Runtime {
                 // a secret a model echoes back is redacted (or the reply blocked), as the
                 // stream was.
                 let checked = layer.check_text(&reply.text, Direction::ModelReply);
-                engine.report_safety(Direction::ModelReply, &reply.provider, &checked.report);
+                host.report_safety(Direction::ModelReply, &reply.provider, &checked.report);
                 assistant.content = checked.text.clone();
-                self.append(engine, &session, assistant).await?;
+                self.append(host, &session, assistant).await?;
                 break (
                     checked.text,
                     layer.redact_text(&reply.reasoning),
@@ -303,7 +299,7 @@ impl Runtime {
                 })
                 .collect();
             request.messages.push(assistant.clone());
-            self.append(engine, &session, assistant).await?;
+            self.append(host, &session, assistant).await?;
             for fixed in repaired {
                 if cancel.is_cancelled() {
                     let e = HealError {
@@ -312,13 +308,13 @@ impl Runtime {
                         ..HealError::default()
                     };
                     return Err(self
-                        .fail(engine, &session, e, telemetry, started, forbid_offline)
+                        .fail(host, &session, e, telemetry, started, forbid_offline)
                         .await);
                 }
-                let outcome = tools::run(engine, &session, fixed, &cancel).await;
+                let outcome = tools::run(host, &session, fixed, &cancel).await;
                 let result = ChatMessage::tool_result(&outcome.call(), outcome.content());
                 request.messages.push(result.clone());
-                self.append(engine, &session, result).await?;
+                self.append(host, &session, result).await?;
                 outcomes.push(outcome);
             }
             if rounds >= config.chat.max_tool_rounds {
@@ -360,32 +356,32 @@ impl Runtime {
             latency_ms,
             self_healing: telemetry,
         };
-        self.finish(engine, &session, record, &result).await;
+        self.finish(host, &session, record, &result).await;
         Ok(result)
     }
 
     async fn append(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         session: &str,
         message: ChatMessage,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), AgentError> {
         let line = Line::Message {
             at: now_ms(),
             message,
         };
-        self.with_sessions(engine, |store| store.append(session, line))
+        self.with_sessions(host, |store| store.append(session, line))
             .await
     }
 
     async fn finish(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         session: &str,
         record: TurnRecord,
         result: &impl Serialize,
     ) {
-        let config = engine.snapshot();
+        let config = host.snapshot();
         let telemetry = &config.config().telemetry;
         let cap = match telemetry.level {
             TelemetryLevel::Off => 0,
@@ -407,7 +403,7 @@ impl Runtime {
         }
         self.history.push(record, cap);
         let _ = self
-            .with_sessions(engine, |store| {
+            .with_sessions(host, |store| {
                 let r = store.append(
                     session,
                     Line::Turn {
@@ -423,18 +419,18 @@ impl Runtime {
 
     async fn fail(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         session: &str,
         error: HealError,
         telemetry: SelfHealing,
         started: Instant,
         forbid_offline: bool,
-    ) -> EngineError {
+    ) -> AgentError {
         let class = error.class;
         let mut advice = advice(&error, &telemetry);
-        let mut code = error_code(class);
+        let mut kind = error_kind(class);
         if forbid_offline && error.exhausted && class != Some(FailureClass::Cancelled) {
-            code = ErrorCode::Unavailable;
+            kind = AgentErrorKind::Unavailable;
             advice.push_str(" (requireModel: the offline provider was not asked)");
         }
         // Provider messages can echo a request or a response body; the healer redacted
@@ -446,8 +442,8 @@ impl Runtime {
             "class": class.map(|c| c.as_str()),
             "runtime": { "selfHealing": telemetry },
         });
-        self.finish(engine, session, record, &json!({})).await;
-        EngineError::new(code, message).with_details(details)
+        self.finish(host, session, record, &json!({})).await;
+        AgentError::new(kind, message).with_details(details)
     }
 }
 
@@ -527,17 +523,17 @@ impl Runtime {
     /// reported as refused by the safety layer.
     async fn blocked(
         &self,
-        engine: &EngineHandle,
+        host: &dyn TurnHost,
         session: &str,
         rule: &str,
         telemetry: SelfHealing,
         started: Instant,
-    ) -> EngineError {
+    ) -> AgentError {
         let message = format!(
             "the reply was stopped: it held a secret (secret.{rule}) and safety.on_secret = \"block\"; \
              nothing from the secret on was shown or stored"
         );
-        engine.emit(EngineEvent::SafetyDecision {
+        host.emit_turn(TurnEvent::SafetyDecision {
             direction: Direction::ModelReply.as_str().to_string(),
             subject: telemetry
                 .attempts
@@ -554,8 +550,8 @@ impl Runtime {
             "rule": format!("secret.{rule}"),
             "runtime": { "selfHealing": telemetry },
         });
-        self.finish(engine, session, record, &json!({})).await;
-        EngineError::new(ErrorCode::Denied, message).with_details(details)
+        self.finish(host, session, record, &json!({})).await;
+        AgentError::new(AgentErrorKind::Denied, message).with_details(details)
     }
 }
 

@@ -22,11 +22,10 @@ use tokio::sync::mpsc;
 
 use super::{LOAD_TASK, LocalModelStatus, LocalSettings, process_rss_bytes};
 use crate::config::ProviderKind;
-use crate::engine::{EngineEvent, EngineHandle};
 use crate::providers::offline::parse_tool_command;
 use crate::providers::{
-    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, Provider,
-    ProviderError, Role, StreamEvent, Usage,
+    BoxFuture, ChatMessage, ChatRequest, ChatStream, FailureClass, FinishReason, LoadProgress,
+    Provider, ProviderError, ProviderHost, Role, StreamEvent, Usage,
 };
 
 /// Prompt tokens per forward pass: long prompts are cut so a cancel is seen between pieces.
@@ -94,18 +93,18 @@ pub struct Local {
     id: String,
     settings: LocalSettings,
     shared: Arc<Shared>,
-    engine: Option<EngineHandle>,
+    host: Option<Arc<dyn ProviderHost>>,
 }
 
 impl Local {
-    pub fn new(id: &str, settings: LocalSettings, engine: Option<EngineHandle>) -> Self {
+    pub fn new(id: &str, settings: LocalSettings, host: Option<Arc<dyn ProviderHost>>) -> Self {
         let shared = shared(&settings.model_path);
         lock(&shared.info).idle_unload = settings.idle_unload;
         Self {
             id: id.to_string(),
             settings,
             shared,
-            engine,
+            host,
         }
     }
 
@@ -425,7 +424,7 @@ fn generate(
     job: Job,
     tx: &Sender,
     cancel: &AtomicBool,
-    emit: &dyn Fn(EngineEvent),
+    emit: &dyn Fn(LoadProgress),
 ) -> Result<(), ProviderError> {
     let mut slot = lock(&shared.slot);
     if slot.is_none() {
@@ -437,7 +436,7 @@ fn generate(
         lock(&shared.info).loading = true;
         let started = Instant::now();
         let mut progress = |done: u64, total: u64| {
-            emit(EngineEvent::Progress {
+            emit(LoadProgress {
                 task: LOAD_TASK.into(),
                 done,
                 total: Some(total),
@@ -696,16 +695,16 @@ impl Provider for Local {
                 seed: self.settings.seed.unwrap_or_else(seed_now),
             };
             let shared = self.shared.clone();
-            let engine = self.engine.clone();
+            let host = self.host.clone();
             // Counted before the thread starts, so a status read right after sees it; the
             // count drops with the thread's closure, however it ends.
             let replying = Replying::new(&shared);
             let spawned = std::thread::Builder::new()
                 .name("local-model".into())
                 .spawn(move || {
-                    let emit = |event: EngineEvent| {
-                        if let Some(engine) = &engine {
-                            engine.emit(event);
+                    let emit = |progress: LoadProgress| {
+                        if let Some(host) = &host {
+                            host.progress(progress);
                         }
                     };
                     let _replying = replying;

@@ -151,7 +151,7 @@ pub fn build(
     id: &str,
     _config: &Config,
     provider: Option<&ProviderConfig>,
-    engine: Option<crate::engine::EngineHandle>,
+    host: Option<std::sync::Arc<dyn super::ProviderHost>>,
 ) -> Result<std::sync::Arc<dyn super::Provider>, String> {
     let settings = LocalSettings::from_config(provider);
     if !settings.model_path.is_file() {
@@ -160,7 +160,7 @@ pub fn build(
             settings.model_path.display()
         ));
     }
-    Ok(std::sync::Arc::new(Local::new(id, settings, engine)))
+    Ok(std::sync::Arc::new(Local::new(id, settings, host)))
 }
 
 #[cfg(not(feature = "edge"))]
@@ -168,7 +168,7 @@ pub fn build(
     id: &str,
     _config: &Config,
     provider: Option<&ProviderConfig>,
-    _engine: Option<crate::engine::EngineHandle>,
+    _host: Option<std::sync::Arc<dyn super::ProviderHost>>,
 ) -> Result<std::sync::Arc<dyn super::Provider>, String> {
     let settings = LocalSettings::from_config(provider);
     Err(format!(
