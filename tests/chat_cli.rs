@@ -99,12 +99,9 @@ async fn chat_providers_and_sessions_from_the_command_line() {
 
 #[test]
 fn providers_reorder_from_the_command_line_is_saved_for_the_next_run() {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
+    let home = common::home_with_config(
         "# keep me\n[self_heal]\nfallback = [\"ollama\", \"offline\"]  # why: no keys here\n",
-    )
-    .unwrap();
+    );
     let h = home.path();
     let out = run(h, &["providers", "reorder", "offline"]);
     assert!(
@@ -171,16 +168,11 @@ async fn batch_chat_send_streams_deltas_before_its_response() {
         Fault::Endless,
         Fault::Reply("quiet answer".into()),
     ]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let input = "{\"id\":\"a\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"count\"}}\n\
                  {\"id\":7,\"method\":\"status\"}\n\
                  {\"id\":\"b\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"go on\"},\"timeoutMs\":400}\n\
@@ -336,16 +328,11 @@ async fn batch_answers_while_a_turn_streams_and_chat_abort_stops_it_within_100_m
     let server = FakeProvider::start().await;
     // A reply that streams a piece every 20 ms and never ends, then a short one.
     server.script([Fault::Endless, Fault::Reply("after the input ended".into())]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let h = home.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut batch = Coprocess::start(&h, &[]);
@@ -411,16 +398,11 @@ async fn batch_answers_while_a_turn_streams_and_chat_abort_stops_it_within_100_m
 async fn batch_strict_order_answers_a_request_only_after_the_turn_before_it() {
     let server = FakeProvider::start().await;
     server.script([Fault::Endless]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let h = home.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut batch = Coprocess::start(&h, &["--strict-order"]);
@@ -447,16 +429,11 @@ async fn chat_prints_all_of_a_reply_streamed_faster_than_the_terminal_reads() {
         tokens: TOKENS,
         per_sec: 40_000,
     }]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = []\n[chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let h = home.path().to_path_buf();
     let (out, history) = tokio::task::spawn_blocking(move || {
         (
@@ -501,18 +478,13 @@ async fn a_batch_timeout_mid_trial_leaves_the_provider_admitted() {
         Fault::Silent,
         Fault::Reply("back again".into()),
     ]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = [\"offline\"]\nfallback_after_retries = 0\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = [\"offline\"]\nfallback_after_retries = 0\n\
              circuit_threshold = 1\ncircuit_open_ms = 1\ncooldown_ms = 1\ncooldown_max_ms = 1\n\
              first_byte_timeout_ms = 60000\ndeadline_ms = 60000\n[chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let input = "{\"id\":\"a\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"one\"},\"events\":false}\n\
                  {\"id\":\"b\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"two\"},\"events\":false,\"timeoutMs\":400}\n\
                  {\"id\":\"c\",\"method\":\"chat.send\",\"params\":{\"session\":\"s\",\"message\":\"three\"},\"events\":false}\n";
@@ -536,17 +508,12 @@ async fn a_batch_timeout_mid_trial_leaves_the_provider_admitted() {
 async fn an_offline_answer_is_badged_and_require_model_exits_1() {
     let server = FakeProvider::start().await;
     server.script([Fault::AuthFailure, Fault::AuthFailure, Fault::AuthFailure]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[self_heal]\nfallback = [\"offline\"]\ncooldown_ms = 1\ncooldown_max_ms = 1\n\
+    let home = common::home_with_config(&format!(
+        "[self_heal]\nfallback = [\"offline\"]\ncooldown_ms = 1\ncooldown_max_ms = 1\n\
              [chat]\nrecall_hits = 0\n\
              [providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
-            server.openai_url()
-        ),
-    )
-    .unwrap();
+        server.openai_url()
+    ));
     let h = home.path().to_path_buf();
     let (plain, strict, strict_json) = tokio::task::spawn_blocking(move || {
         (

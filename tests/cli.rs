@@ -32,13 +32,6 @@ fn run_with_stdin(mut c: Command, stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A private state dir whose `config.toml` holds `text`.
-fn home_with_config(text: &str) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join("config.toml"), text).unwrap();
-    home
-}
-
 /// `--batch` reading `stdin`.
 fn batch(home: &Path, stdin: &str) -> Output {
     let mut c = cmd(home);
@@ -120,7 +113,7 @@ fn batch_all_good_exits_0_and_reads_files() {
 
 #[test]
 fn batch_refuses_a_broken_config_with_a_frame_and_exit_2() {
-    let home = home_with_config("[sandbox]\nfuel = \"lots\"\n");
+    let home = common::home_with_config("[sandbox]\nfuel = \"lots\"\n");
     let out = batch(home.path(), "{\"id\":1,\"method\":\"status\"}\n");
     assert_eq!(out.status.code(), Some(2));
     let frames = json_lines(&out);
@@ -132,7 +125,7 @@ fn batch_refuses_a_broken_config_with_a_frame_and_exit_2() {
 
 #[test]
 fn config_check_names_file_line_and_column() {
-    let home = home_with_config("[ui]\ntheme = \"light\"\n\n[sandbox\n");
+    let home = common::home_with_config("[ui]\ntheme = \"light\"\n\n[sandbox\n");
     let out = cmd(home.path()).args(["config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let all = format!(
@@ -159,7 +152,7 @@ fn config_check_names_file_line_and_column() {
 
 #[test]
 fn config_show_redacts_and_keeps_unknown_keys() {
-    let home = home_with_config(
+    let home = common::home_with_config(
         "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-live-SECRET123\"\n\n[providers.local]\nkind = \"ollama\"\napi_key = \"env:LOCAL_KEY\"\n\n[plugins]\ntoken = \"tok-SECRET456\"\n",
     );
     for args in [
@@ -311,7 +304,7 @@ fn help_and_completions_cover_every_command() {
 
 #[test]
 fn values_in_type_errors_and_urls_in_output_are_hidden() {
-    let home = home_with_config("[providers]\nopenai = \"sk-live-TYPOSECRET\"\n");
+    let home = common::home_with_config("[providers]\nopenai = \"sk-live-TYPOSECRET\"\n");
     let out = batch(home.path(), "");
     assert_eq!(out.status.code(), Some(2));
     let all = format!(

@@ -176,12 +176,8 @@ fn kill_9_during_ingestion_loses_no_committed_chunk() {
 
 #[test]
 fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        "[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n",
-    )
-    .unwrap();
+    let home =
+        common::home_with_config("[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n");
     let first = write_notes(home.path(), 10, 10);
     let out = run(home.path(), &["memory", "index", "--json"]);
     assert!(
@@ -489,15 +485,10 @@ fn minilm_finds_by_meaning_through_the_cli() {
         eprintln!("skipped: OPENCLAW_RS_MINILM_DIR is not set");
         return;
     };
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[memory]\nembedder = \"minilm\"\nmodel_dir = {:?}\n",
-            model_dir.to_string_lossy()
-        ),
-    )
-    .unwrap();
+    let home = common::home_with_config(&format!(
+        "[memory]\nembedder = \"minilm\"\nmodel_dir = {:?}\n",
+        model_dir.to_string_lossy()
+    ));
     for note in [
         "a cat sits on the mat",
         "stock markets fell sharply on Tuesday",

@@ -1,5 +1,5 @@
 //! What the integration tests share: the binary with a clean environment, its JSON output,
-//! the engine started in-process (`engine`), and a fake model provider (`fake_provider`).
+//! a temporary state dir with a given config, the engine started in-process (`engine`), and a fake model provider (`fake_provider`).
 // Each test crate uses some of these; the others would warn as dead code in that crate.
 #![allow(dead_code)]
 
@@ -25,6 +25,13 @@ pub fn bin(home: &Path) -> Command {
     c.env_remove("RUST_LOG");
     c.arg("--home").arg(home);
     c
+}
+
+/// A fresh temporary state dir whose `config.toml` holds `text`; deleted when dropped.
+pub fn home_with_config(text: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(home.path().join("config.toml"), text).expect("config.toml written");
+    home
 }
 
 /// Stdout as one JSON value; a failure shows both streams.
