@@ -416,7 +416,8 @@ pub enum MemoryAction {
         json: bool,
     },
     /// Index the workspace files (memory.paths) and any PATHS given; unchanged files cost
-    /// nothing. Shows progress on stderr.
+    /// nothing. Shows progress on stderr. Ctrl-C cancels: files indexed so far stay, a
+    /// vector index build is discarded and the previous index keeps answering.
     Index {
         paths: Vec<String>,
         /// Rebuild every index from the files and stored notes (also after changing

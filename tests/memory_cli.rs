@@ -174,8 +174,10 @@ fn kill_9_during_ingestion_loses_no_committed_chunk() {
     }
 }
 
-#[test]
-fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
+/// A store whose arroy forest holds a first set of notes, and many more notes written
+/// since: the next `memory index` has a build of some seconds to do. Returns the home, the
+/// chunks in the forest, the chunks there will be, and the forest's `lastBuild`.
+fn forest_and_more_notes() -> (tempfile::TempDir, usize, usize, Value) {
     let home =
         common::home_with_config("[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n");
     let first = write_notes(home.path(), 10, 10);
@@ -190,10 +192,13 @@ fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
     assert_eq!(status["vectorIndex"]["indexed"], first, "{status}");
     let built = status["vectorIndex"]["lastBuild"].clone();
     assert!(built["at"].is_number(), "{status}");
-
-    // Many more notes, and a kill -9 once their build has started.
     let total = write_notes(home.path(), 120, 25);
-    let mut child = hash(cmd(home.path()))
+    (home, first, total, built)
+}
+
+/// Start `memory index` with `-v` and return once its vector index build has begun.
+fn index_until_building(home: &Path) -> std::process::Child {
+    let mut child = hash(cmd(home))
         .args(["-v", "memory", "index"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -208,27 +213,29 @@ fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
             break;
         }
     }
+    assert!(building, "the build never started");
     std::thread::sleep(Duration::from_millis(200));
-    let finished_early = child.try_wait().unwrap().is_some();
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert!(
-        building && !finished_early,
+        child.try_wait().unwrap().is_none(),
         "the build was not caught running"
     );
+    child
+}
 
-    // The previous forest answers; the new chunks wait as pending and are still found.
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+/// After a build that did not finish: the previous forest answers, the new chunks wait as
+/// pending and are still found by the scan.
+fn previous_forest_answers(home: &Path, first: usize, total: usize, built: &Value) -> Value {
+    let status = json(&run(home, &["memory", "status", "--json"]));
     let index = &status["vectorIndex"];
     assert_eq!(index["indexed"], first, "{status}");
-    assert_eq!(index["lastBuild"], built, "{status}");
+    assert_eq!(&index["lastBuild"], built, "{status}");
     assert_eq!(status["vectors"], total, "{status}");
     assert!(
         index["pending"].as_u64().unwrap() >= (total - first) as u64,
         "{status}"
     );
     let search = json(&run(
-        home.path(),
+        home,
         &[
             "memory",
             "search",
@@ -243,17 +250,115 @@ fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
         hit["source"].as_str().unwrap().contains("n0117"),
         "{search}"
     );
+    status
+}
 
-    // The next run builds what is pending.
-    let out = run(home.path(), &["memory", "index", "--json"]);
+/// The next run builds what is pending.
+fn next_run_builds_everything(home: &Path, total: usize) {
+    let out = run(home, &["memory", "index", "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let status = json(&run(home, &["memory", "status", "--json"]));
     assert_eq!(status["vectorIndex"]["indexed"], total, "{status}");
     assert_eq!(status["vectorIndex"]["pending"], 0, "{status}");
+    assert!(status["vectorIndex"].get("build").is_none(), "{status}");
+}
+
+#[test]
+fn kill_9_during_a_vector_index_build_leaves_the_previous_index_usable() {
+    let (home, first, total, built) = forest_and_more_notes();
+    let mut child = index_until_building(home.path());
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = previous_forest_answers(home.path(), first, total, &built);
+    // `memory status` says a build was interrupted, and by which process.
+    let build = &status["vectorIndex"]["build"];
+    assert_eq!(build["state"], "interrupted", "{status}");
+    assert_eq!(build["pid"], pid, "{status}");
+    let text = run(home.path(), &["memory", "status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("building    interrupted"), "{text}");
+    next_run_builds_everything(home.path(), total);
+}
+
+#[test]
+#[cfg(unix)]
+fn ctrl_c_cancels_a_vector_index_build_and_keeps_the_previous_index() {
+    let (home, first, total, built) = forest_and_more_notes();
+    // While it builds, `memory status` from another process shows the build.
+    let mut child = index_until_building(home.path());
+    let status = json(&run(home.path(), &["memory", "status", "--json"]));
+    let build = &status["vectorIndex"]["build"];
+    assert_eq!(build["state"], "running", "{status}");
+    assert_eq!(build["pid"], child.id(), "{status}");
+    // Ctrl-C in the terminal: SIGINT to the process.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    let status = previous_forest_answers(home.path(), first, total, &built);
+    assert!(status["vectorIndex"].get("build").is_none(), "{status}");
+    next_run_builds_everything(home.path(), total);
+}
+
+#[test]
+fn batch_streams_index_progress_and_memory_cancel_stops_the_build() {
+    use std::io::BufRead;
+    let (home, first, total, built) = forest_and_more_notes();
+    let mut child = hash(cmd(home.path()))
+        .arg("--batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    writeln!(stdin, r#"{{"id":"i","method":"memory.index"}}"#).unwrap();
+    stdin.flush().unwrap();
+    // Progress arrives line by line while the run goes on: files, then the build.
+    let mut files = 0;
+    loop {
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(line.get("ok").is_none(), "the run ended first: {line}");
+        assert_eq!(
+            (&line["id"], &line["event"]),
+            (&"i".into(), &"progress".into())
+        );
+        assert_eq!(line["payload"]["task"], "memory.index", "{line}");
+        let message = line["payload"]["message"].as_str().unwrap();
+        if message.starts_with("vector index") {
+            break;
+        }
+        files += 1;
+    }
+    assert!(files > 0, "no progress before the build");
+    writeln!(stdin, r#"{{"id":"c","method":"memory.cancel"}}"#).unwrap();
+    stdin.flush().unwrap();
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < 2 {
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if line.get("ok").is_some() {
+            answers.insert(line["id"].as_str().unwrap().to_string(), line);
+        }
+    }
+    assert_eq!(answers["c"]["payload"]["cancelled"], 1, "{answers:?}");
+    assert_eq!(answers["i"]["error"]["code"], "CANCELLED", "{answers:?}");
+    // The same session goes on: its status shows the previous forest and what waits.
+    writeln!(stdin, r#"{{"id":"s","method":"memory.status"}}"#).unwrap();
+    drop(stdin);
+    let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(line["payload"]["vectorIndex"]["indexed"], first, "{line}");
+    child.wait().unwrap();
+    previous_forest_answers(home.path(), first, total, &built);
+    next_run_builds_everything(home.path(), total);
 }
 
 #[test]

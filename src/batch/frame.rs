@@ -60,6 +60,19 @@ pub(super) fn stream_event(event: EngineEvent) -> Option<(&'static str, Value)> 
             "chat.restart",
             json!({ "session": conversation, "provider": provider }),
         )),
+        // The engine event's own fields (src/engine/event.rs), without its `type`.
+        EngineEvent::Progress {
+            task,
+            done,
+            total,
+            message,
+        } => {
+            let mut payload = json!({ "task": task, "done": done, "message": message });
+            if let Some(total) = total {
+                payload["total"] = json!(total);
+            }
+            Some(("progress", payload))
+        }
         _ => None,
     }
 }

@@ -1,13 +1,15 @@
 //! `--batch`: JSON lines in, JSON lines out.
 //!
 //! One response frame per request. A malformed or oversized line gets an error frame naming
-//! its line number and the run goes on. A streaming method (`chat.send`) runs beside the
-//! reading of later lines, so a `chat.abort` or a `status` sent while a turn streams is
-//! read and answered at once; its progress goes out as event lines (`{"id", "event",
-//! "payload"}`, no `ok` key) before its response frame. Every other request runs alone:
-//! the next line is read only once it has answered, so a script can rely on its effects.
-//! Turns of one session run in input order. [`Options::strict_order`] runs every request
-//! one at a time, responses in input order (`--strict-order`).
+//! its line number and the run goes on. A streaming method (`chat.send`, `memory.index`)
+//! runs beside the reading of later lines, so a `chat.abort`, a `memory.cancel` or a
+//! `status` sent while it runs is read and answered at once; its progress goes out as event
+//! lines (`{"id", "event", "payload"}`, no `ok` key) before its response frame. Every other
+//! request runs alone: the next line is read only once it has answered, so a script can
+//! rely on its effects. Turns of one session run in input order; the other `memory.*`
+//! requests wait for a running `memory.index`, so they see what it indexed.
+//! [`Options::strict_order`] runs every request one at a time, responses in input order
+//! (`--strict-order`).
 //!
 //! Everything written goes through one queue drained by one writer, so lines of different
 //! requests never mix within a line.
@@ -54,7 +56,13 @@ pub trait Dispatch {
 }
 
 /// Methods whose progress is streamed as event lines before their response frame.
-pub const STREAMING_METHODS: &[&str] = &["chat.send"];
+pub const STREAMING_METHODS: &[&str] = &["chat.send", MEMORY_INDEX];
+
+const MEMORY_INDEX: &str = crate::engine::memory::INDEX_TASK;
+
+/// `memory.*` requests that do not wait for a running `memory.index`: they are how one
+/// watches and stops it.
+const BESIDE_INDEX: &[&str] = &["memory.cancel", "memory.status"];
 
 impl Dispatch for EngineHandle {
     fn dispatch(
@@ -108,8 +116,10 @@ fn queue(sink: &Sink, frame: &impl Serialize, flush: bool) {
     let _ = sink.send(Out { line, flush });
 }
 
-/// The session a streaming request's events belong to.
+/// Whose events a streaming request reports: a session's (turns) or a task's (progress).
 enum Owner {
+    /// `Progress` events of this task.
+    Task(&'static str),
     /// Named in the request's params.
     Named(String),
     /// Not named: the engine makes one up. The request takes the first session it sees
@@ -121,6 +131,7 @@ enum Owner {
 impl Owner {
     fn owns(&mut self, conversation: &str, shared: &Shared) -> bool {
         match self {
+            Owner::Task(_) => false,
             Owner::Named(session) => session == conversation,
             Owner::Unnamed(Some(session)) => session == conversation,
             Owner::Unnamed(taken) => {
@@ -147,6 +158,8 @@ struct Shared {
     /// One queue per session (`None`: turns without a session): a turn of a session starts
     /// when the one before it in the input has answered.
     turns: Mutex<HashMap<Option<String>, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held by a running `memory.index`; the other memory requests wait for it.
+    memory: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Shared {
@@ -179,9 +192,14 @@ fn queue_event(
     use tokio::sync::broadcast::error::RecvError;
     let (event, payload) = match event {
         Ok(event) => {
-            match conversation_of(&event) {
-                Some(conversation) if owner.owns(conversation, shared) => {}
-                _ => return,
+            let mine = match owner {
+                Owner::Task(mine) => {
+                    matches!(&event, EngineEvent::Progress { task, .. } if task == *mine)
+                }
+                _ => conversation_of(&event).is_some_and(|c| owner.owns(c, shared)),
+            };
+            if !mine {
+                return;
             }
             match stream_event(event) {
                 Some(pair) => pair,
@@ -212,14 +230,20 @@ async fn serve<D: Dispatch>(
         events,
     } = call;
     let result = match owner.as_mut() {
+        None if method.starts_with("memory.") && !BESIDE_INDEX.contains(&method.as_str()) => {
+            let memory = shared.memory.clone();
+            let _after_index = memory.lock().await;
+            dispatch.dispatch(&method, params, timeout).await
+        }
         None => dispatch.dispatch(&method, params, timeout).await,
         Some(owner) => {
-            let session = match owner {
-                Owner::Named(session) => Some(session.clone()),
-                Owner::Unnamed(_) => None,
+            // Waits for the turn before it in the same session (or the index run before
+            // it); `timeoutMs` starts after.
+            let queue_lock = match owner {
+                Owner::Task(_) => shared.memory.clone(),
+                Owner::Named(session) => shared.turn_queue(Some(session.as_str())),
+                Owner::Unnamed(_) => shared.turn_queue(None),
             };
-            // Waits for the turn before it in the same session; `timeoutMs` starts after.
-            let queue_lock = shared.turn_queue(session.as_deref());
             let _turn = queue_lock.lock().await;
             let rx = if events { dispatch.subscribe() } else { None };
             stream(
@@ -385,9 +409,7 @@ where
                     }
                     Some(Parsed::Run(id, call)) => {
                         summary.requests += 1;
-                        let owner = STREAMING_METHODS
-                            .contains(&call.method.as_str())
-                            .then(|| owner_of(&call.params, &shared));
+                        let owner = owner_of(&call.method, &call.params, &shared);
                         let alone = options.strict_order || owner.is_none();
                         holding = alone;
                         let (sink, shared) = (&sink, &shared);
@@ -410,14 +432,19 @@ where
     Ok(summary)
 }
 
-/// The session a streaming request names, recorded at once so that no request without a
-/// session takes its events.
-fn owner_of(params: &Value, shared: &Shared) -> Owner {
-    match params.get("session").and_then(Value::as_str) {
+/// Whose events a streaming request reports (`None`: not a streaming method). The session
+/// a turn names is recorded at once so that no request without a session takes its events.
+fn owner_of(method: &str, params: &Value, shared: &Shared) -> Option<Owner> {
+    match method {
+        MEMORY_INDEX => return Some(Owner::Task(MEMORY_INDEX)),
+        _ if !STREAMING_METHODS.contains(&method) => return None,
+        _ => {}
+    }
+    Some(match params.get("session").and_then(Value::as_str) {
         Some(session) => {
             lock(&shared.known).insert(session.to_string());
             Owner::Named(session.to_string())
         }
         None => Owner::Unnamed(None),
-    }
+    })
 }

@@ -354,6 +354,8 @@ async fn streaming_events_come_before_the_response_and_only_for_streaming_method
 struct Turns {
     tx: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
     abort: tokio::sync::Notify,
+    /// `memory.cancel` stops a running `memory.index`.
+    cancel: tokio::sync::Notify,
     running: std::sync::Mutex<Vec<String>>,
     overlaps: std::sync::atomic::AtomicUsize,
     made_up: std::sync::atomic::AtomicUsize,
@@ -382,6 +384,44 @@ impl Dispatch for Turns {
                 self.abort.notify_waiters();
                 Ok(Value::Null)
             }
+            // Reports `steps` progress events `ms` apart, unless `memory.cancel` stops it.
+            "memory.index" => {
+                let steps = params["steps"].as_u64().unwrap_or(3);
+                let ms = params["ms"].as_u64().unwrap_or(10);
+                let work = async {
+                    for done in 1..=steps {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        if let Some(tx) = &self.tx {
+                            let _ = tx.send(EngineEvent::Progress {
+                                task: "memory.index".into(),
+                                done,
+                                total: Some(steps),
+                                message: "vector index: create new trees".into(),
+                            });
+                            // Another task's progress is not this request's.
+                            let _ = tx.send(EngineEvent::Progress {
+                                task: "local.load".into(),
+                                done,
+                                total: None,
+                                message: "model".into(),
+                            });
+                        }
+                    }
+                    Ok(serde_json::json!({ "indexedFiles": 1 }))
+                };
+                tokio::select! {
+                    r = work => r,
+                    () = self.cancel.notified() => Err(EngineError::new(
+                        crate::engine::ErrorCode::Cancelled,
+                        "the vector index build was cancelled; the previous index is unchanged",
+                    )),
+                }
+            }
+            "memory.cancel" => {
+                self.cancel.notify_waiters();
+                Ok(serde_json::json!({ "cancelled": 1 }))
+            }
+            "memory.search" => Ok(serde_json::json!({ "hits": [] })),
             "chat.send" => {
                 let session = match params["session"].as_str() {
                     Some(s) => s.to_string(),
@@ -584,4 +624,47 @@ async fn a_reader_that_falls_behind_is_told_how_many_events_it_missed() {
     assert_eq!(deltas.len(), 8);
     assert_eq!(deltas[0], "32 ");
     assert_eq!(lines.last().unwrap()["ok"], true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_index_streams_progress_and_a_cancel_read_meanwhile_stops_it() {
+    // 1,000 steps of 100 ms; the cancel on the next line ends it at once.
+    let input = "{\"id\":\"i\",\"method\":\"memory.index\",\"params\":{\"steps\":1000,\"ms\":100}}\n\
+                 {\"id\":\"c\",\"method\":\"memory.cancel\"}\n";
+    let started = tokio::time::Instant::now();
+    let (summary, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+    assert!(started.elapsed() < Duration::from_millis(50), "{lines:?}");
+    assert_eq!(summary.failed, 1, "{lines:?}");
+    assert_eq!(shape(&lines), vec!["\"c\":ok=true", "\"i\":ok=false"]);
+    assert_eq!(lines[0]["payload"]["cancelled"], 1);
+    assert_eq!(lines[1]["error"]["code"], "CANCELLED");
+
+    // Left to run, its progress comes as event lines (only its own task's) before the
+    // response, in the engine event's shape.
+    let input = "{\"id\":\"i\",\"method\":\"memory.index\",\"params\":{\"steps\":2}}\n";
+    let (_, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+    assert_eq!(
+        shape(&lines),
+        vec!["\"i\":progress", "\"i\":progress", "\"i\":ok=true"]
+    );
+    assert_eq!(
+        lines[1]["payload"],
+        serde_json::json!({"task": "memory.index", "done": 2, "total": 2,
+                           "message": "vector index: create new trees"})
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_memory_requests_wait_for_a_running_index_and_others_do_not() {
+    let input = "{\"id\":\"i\",\"method\":\"memory.index\",\"params\":{\"steps\":3,\"ms\":100},\"events\":false}\n\
+                 {\"id\":\"e\",\"method\":\"echo\"}\n\
+                 {\"id\":\"s\",\"method\":\"memory.search\",\"params\":{\"query\":\"x\"}}\n";
+    let (summary, lines) = run_turns(&Turns::new(), input, Options::default()).await;
+    assert_eq!(summary.failed, 0, "{lines:?}");
+    // The echo is answered while the index runs; the search only after it, so it sees
+    // what the index run wrote.
+    assert_eq!(
+        shape(&lines),
+        vec!["\"e\":ok=true", "\"i\":ok=true", "\"s\":ok=true"]
+    );
 }

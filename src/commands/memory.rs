@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::{emit, exit, print_json};
 use crate::cli::{GraphAction, MemoryAction};
 use crate::engine::memory::{
-    MemoryAdd, MemoryDelete, MemoryGet, MemoryGraphNeighbors, MemoryGraphNode, MemoryGraphPath,
-    MemoryGraphTop, MemoryIndex, MemorySearch, MemoryStatus,
+    MemoryAdd, MemoryCancel, MemoryDelete, MemoryGet, MemoryGraphNeighbors, MemoryGraphNode,
+    MemoryGraphPath, MemoryGraphTop, MemoryIndex, MemorySearch, MemoryStatus,
 };
 use crate::engine::methods::Method;
 use crate::engine::{Engine, EngineError, EngineEvent, EngineHandle, ErrorCode};
@@ -327,7 +327,26 @@ async fn index(handle: &EngineHandle, paths: Vec<String>, force: bool, json: boo
         }
     });
     let params = IndexParams { force, paths };
-    let result = handle.request::<MemoryIndex>(params).await;
+    let request = handle.request::<MemoryIndex>(params);
+    tokio::pin!(request);
+    let result = tokio::select! {
+        result = &mut request => result,
+        // Ctrl-C stops the run where it is: files indexed so far stay, a vector index build
+        // is discarded (the previous index answers). A second Ctrl-C leaves at once, which
+        // is safe too: nothing half-written is ever committed.
+        Ok(()) = tokio::signal::ctrl_c() => {
+            bar.set_message("cancelling (ctrl-c again to leave at once)");
+            let _ = handle.request::<MemoryCancel>(Default::default()).await;
+            tokio::select! {
+                result = &mut request => result,
+                Ok(()) = tokio::signal::ctrl_c() => {
+                    bar.finish_and_clear();
+                    eprintln!("openclaw-rs: interrupted");
+                    return Ok(exit::FAILED);
+                }
+            }
+        }
+    };
     progress.abort();
     bar.finish_and_clear();
     report(result, json, |r| {
@@ -521,7 +540,8 @@ pub fn status_text(s: &StatusResult) -> String {
         VectorIndexKind::Arroy => {
             let _ = writeln!(
                 out,
-                "vector idx  arroy (setting {setting}): {} of {} vector(s) indexed, {} pending                  (scanned until the next build)",
+                "vector idx  arroy (setting {setting}): {} of {} vector(s) indexed, {} pending \
+                 (scanned until the next build)",
                 v.indexed, v.stored, v.pending
             );
         }
@@ -543,6 +563,10 @@ pub fn status_text(s: &StatusResult) -> String {
         }
         None => {}
     }
+    if let Some(build) = &v.build {
+        out.push_str(&build_line(build));
+        out.push('\n');
+    }
     let c = &s.consistency;
     let _ = writeln!(
         out,
@@ -554,6 +578,28 @@ pub fn status_text(s: &StatusResult) -> String {
         c.repaired
     );
     out
+}
+
+/// A build under way (or interrupted), for `memory status`.
+fn build_line(b: &BuildState) -> String {
+    let stage = if b.total > 0 {
+        format!("{}/{} {}", b.done, b.total, b.message)
+    } else {
+        b.message.clone()
+    };
+    match b.state {
+        BuildPhase::Running => format!(
+            "building    since {} (process {}): {stage}",
+            format_ms(b.started_at),
+            b.pid
+        ),
+        BuildPhase::Interrupted => format!(
+            "building    interrupted: process {} stopped at {stage} ({}); nothing of it was \
+             kept, the previous index answers and the next index run builds again",
+            b.pid,
+            format_ms(b.updated_at)
+        ),
+    }
 }
 
 /// Unix milliseconds as an HTTP date (UTC), the one date format the project already prints.

@@ -261,12 +261,53 @@ impl Method for MemoryStatus {
     }
 }
 
+/// Stops the store's running index or build when dropped armed: a `memory.index` whose
+/// caller went away (a timeout, a closed TUI, an aborted request) does not go on building
+/// on the blocking pool for nobody.
+struct CancelOnDrop(Option<Arc<Memory>>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(memory) = self.0.take()
+            && memory.cancel_build()
+        {
+            tracing::info!("memory.index was dropped; its vector index build is cancelled");
+        }
+    }
+}
+
+pub struct MemoryCancel;
+
+impl Method for MemoryCancel {
+    const NAME: &'static str = "memory.cancel";
+    const DESCRIPTION: &'static str = "Stop the running `memory.index` (or a build `memory.add` \
+        started): files indexed so far stay, the vector index build is discarded and the \
+        previous index answers. `cancelled` is how many runs it stopped (0: none was running).";
+    type Params = NoParams;
+    type Output = CancelResult;
+
+    async fn run(engine: &EngineHandle, _: NoParams) -> Result<CancelResult, EngineError> {
+        // The store is not opened just to find nothing running in it.
+        let memory = engine.inner.memory.lock().await.clone();
+        Ok(CancelResult {
+            cancelled: memory.map_or(0, |m| u32::from(m.cancel_build())),
+        })
+    }
+}
+
 pub struct MemoryIndex;
 
 impl Method for MemoryIndex {
     const NAME: &'static str = "memory.index";
     const DESCRIPTION: &'static str = "Index the workspace files (incremental; `force` rebuilds \
-        every index, also after changing embedders). Progress arrives as events.";
+        every index, also after changing embedders). Progress arrives as events; \
+        `memory.cancel` stops it.";
     type Params = IndexParams;
     type Output = IndexResult;
 
@@ -281,7 +322,8 @@ impl Method for MemoryIndex {
             Err(e) => return Err(e),
         };
         let events = engine.clone();
-        blocking(move || {
+        let guard = CancelOnDrop(Some(memory.clone()));
+        let result = blocking(move || {
             let last = std::sync::Mutex::new(None::<Instant>);
             let report = |p: IndexProgress| {
                 let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
@@ -302,6 +344,96 @@ impl Method for MemoryIndex {
             super::allocator::release_free_memory();
             indexed
         })
-        .await
+        .await;
+        guard.disarm();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LoadOptions, load};
+    use crate::engine::Engine;
+
+    fn notes(state: &std::path::Path, files: usize, sections: usize, from: usize) -> usize {
+        let dir = state.join("workspace/memory");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in from..from + files {
+            let text: String = (0..sections)
+                .map(|s| {
+                    format!(
+                        "## Part {s}\nentry {f}-{s}: the cargo of hold {f} weighs {s} tons.\n\n"
+                    )
+                })
+                .collect();
+            std::fs::write(dir.join(format!("n{f:04}.md")), text).unwrap();
+        }
+        files * sections
+    }
+
+    /// A caller that goes away (a timeout, a closed face) takes its build with it: the
+    /// previous forest stays and what was written waits, found by the scan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_index_request_cancels_its_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n",
+        )
+        .unwrap();
+        let loaded = load(&LoadOptions {
+            state_dir: tmp.path().to_path_buf(),
+            ..Default::default()
+        });
+        let engine = Engine::start(loaded, Vec::new());
+        let handle = engine.handle();
+        let first = notes(tmp.path(), 10, 10, 0);
+        handle
+            .request::<MemoryIndex>(IndexParams::default())
+            .await
+            .unwrap();
+        let before = handle.request::<MemoryStatus>(NoParams {}).await.unwrap();
+        assert_eq!(before.vector_index.indexed, first as u64);
+        let total = first + notes(tmp.path(), 200, 25, 10);
+
+        let mut events = handle.subscribe();
+        let request = handle.request::<MemoryIndex>(IndexParams::default());
+        tokio::pin!(request);
+        // Run it until its build reports, then drop it there.
+        loop {
+            tokio::select! {
+                result = &mut request => panic!("the run ended before its build: {result:?}"),
+                event = events.recv() => {
+                    if let Ok(EngineEvent::Progress { message, .. }) = event
+                        && message.starts_with("vector index")
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let memory = handle.memory().await.unwrap();
+        assert!(memory.status().unwrap().vector_index.build.is_some());
+        drop(request);
+        // The build stops within moments and reports that it ended.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while memory.status().unwrap().vector_index.build.is_some() {
+            assert!(Instant::now() < deadline, "the build went on");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let after = memory.status().unwrap();
+        let index = &after.vector_index;
+        assert_eq!(index.indexed, first as u64, "{index:?}");
+        assert_eq!(index.last_build, before.vector_index.last_build);
+        assert_eq!(after.vectors, total as u64);
+        assert_eq!(index.pending, (total - first) as u64);
+        // A chunk written after the forest is found through the pending scan.
+        let probe = crate::memory::embed::HashEmbedder::new(384)
+            .embed_one("entry 150-7: the cargo of hold 150 weighs 7 tons.");
+        let top = memory.nearest(&probe, 1, false).unwrap();
+        let exact = memory.nearest(&probe, 1, true).unwrap();
+        assert_eq!(top[0].0, exact[0].0);
+        assert!(top[0].0 > first as u32, "{top:?}");
     }
 }

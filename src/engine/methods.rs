@@ -126,6 +126,7 @@ pub static METHODS: &[MethodEntry] = &[
     MethodEntry::of::<super::memory::MemoryGet>(),
     MethodEntry::of::<super::memory::MemoryDelete>(),
     MethodEntry::of::<super::memory::MemoryIndex>(),
+    MethodEntry::of::<super::memory::MemoryCancel>(),
     MethodEntry::of::<super::memory::MemoryStatus>(),
     MethodEntry::of::<super::memory::MemoryGraphNeighbors>(),
     MethodEntry::of::<super::memory::MemoryGraphPath>(),

@@ -15,7 +15,9 @@
 //! the crossover measured by `cargo bench --bench memory_scale` (docs/benchmarks.md).
 //!
 //! A build runs in one LMDB write transaction: killed or cancelled midway, nothing of it is
-//! committed and the previous forest (plus the pending scan) keeps answering.
+//! committed and the previous forest (plus the pending scan) keeps answering. While it runs
+//! it reports to `vector-build.json` beside the store (about once a second), so `memory
+//! status` in any process shows it ([`build_state`]); the file goes when the build ends.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -29,7 +31,7 @@ use rand::rngs::StdRng;
 use roaring::RoaringBitmap;
 
 use super::store::{Dbs, Result, Store, StoreError};
-use super::types::{AnnBuild, ChunkId, VectorIndexChoice, VectorIndexKind};
+use super::types::{AnnBuild, BuildPhase, BuildState, ChunkId, VectorIndexChoice, VectorIndexKind};
 use super::vectors;
 
 /// The arroy index number inside the `ann` database (one embedder at a time).
@@ -41,6 +43,13 @@ pub(super) const LAST_BUILD_KEY: &str = "ann_last_build";
 /// and arroy needed 52 ms for recall 0.94; larger sizes are not measured yet, so `auto`
 /// keeps the exact scan up to a million.
 pub const AUTO_CROSSOVER: u64 = 1_000_000;
+
+/// The file a running build reports to, beside the store.
+const BUILD_STATE_FILE: &str = "vector-build.json";
+/// How often a running build rewrites that file; a file older than [`BUILD_STALE_MS`] whose
+/// process cannot be asked about is taken for an interrupted build.
+const BUILD_REPORT_MS: u128 = 1_000;
+const BUILD_STALE_MS: i64 = 10_000;
 
 /// `memory.add` builds once this many vectors wait for the forest; an index run always does.
 pub const BUILD_AFTER_PENDING: u64 = 1_000;
@@ -268,6 +277,7 @@ pub fn build(
     let latest: Mutex<Option<BuildProgress>> = Mutex::new(None);
     let done = AtomicBool::new(false);
     let (cancel, trees) = (control.cancel, control.trees);
+    let mut report = StateFile::start(store.dir());
     std::thread::scope(|scope| {
         let worker = scope.spawn(|| {
             let outcome = build_here(store, dims, cancel, trees, &|p| {
@@ -279,14 +289,93 @@ pub fn build(
         while !done.load(Ordering::Acquire) {
             std::thread::park_timeout(std::time::Duration::from_millis(100));
             if let Some(p) = latest.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                report.update(&p);
                 (control.progress)(p);
             }
+            report.beat();
         }
         match worker.join() {
             Ok(outcome) => outcome,
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// A running build's `vector-build.json`: written at the start, rewritten about once a
+/// second (also without news: the time says the process lives), removed when the build
+/// ends however it ends. A kill leaves it, and [`build_state`] then says `interrupted`.
+struct StateFile {
+    path: std::path::PathBuf,
+    state: BuildState,
+    written: Instant,
+}
+
+impl StateFile {
+    fn start(dir: &std::path::Path) -> Self {
+        let now = super::now_ms();
+        let file = Self {
+            path: dir.join(BUILD_STATE_FILE),
+            state: BuildState {
+                state: BuildPhase::Running,
+                pid: std::process::id(),
+                started_at: now,
+                updated_at: now,
+                done: 0,
+                total: 0,
+                message: "starting".into(),
+            },
+            written: Instant::now(),
+        };
+        file.write();
+        file
+    }
+
+    fn update(&mut self, p: &BuildProgress) {
+        self.state.done = p.done;
+        self.state.total = p.total;
+        self.state.message.clone_from(&p.message);
+    }
+
+    fn beat(&mut self) {
+        if self.written.elapsed().as_millis() >= BUILD_REPORT_MS {
+            self.state.updated_at = super::now_ms();
+            self.written = Instant::now();
+            self.write();
+        }
+    }
+
+    fn write(&self) {
+        // Written aside and renamed: a reader never sees half a file. Best effort: the
+        // build matters, its report does not.
+        let tmp = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec(&self.state)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            tracing::debug!("cannot report the build in {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The build under way for the store in `dir`, in this process or another: `running`
+/// while its process reports, `interrupted` when that process is gone (killed) without
+/// finishing. `None` when no build runs or the last one ended.
+pub fn build_state(dir: &std::path::Path) -> Option<BuildState> {
+    let bytes = std::fs::read(dir.join(BUILD_STATE_FILE)).ok()?;
+    let mut state: BuildState = serde_json::from_slice(&bytes).ok()?;
+    let alive = crate::platform::process_alive(state.pid)
+        .unwrap_or_else(|| super::now_ms() - state.updated_at <= BUILD_STALE_MS);
+    if !alive {
+        state.state = BuildPhase::Interrupted;
+    }
+    Some(state)
 }
 
 fn build_here(

@@ -133,8 +133,10 @@ pub struct Memory {
     /// One writer at a time (tantivy allows one, and ingestion is sequential anyway).
     writer: Mutex<()>,
     consistency: Mutex<Consistency>,
-    /// Set to stop a running vector index build; cleared when the next one starts.
+    /// Set to stop a running index run or vector index build; cleared when the next starts.
     cancel_build: std::sync::atomic::AtomicBool,
+    /// Index runs and builds under way (a cancel reports whether it stopped one).
+    running: std::sync::atomic::AtomicU32,
 }
 
 impl Memory {
@@ -204,7 +206,14 @@ impl Memory {
         // (cheap), then one incremental build takes them into the forest.
         let pending = self.read(|txn| Ok(index::pending_count(&self.store, txn)?))?;
         if pending >= index::BUILD_AFTER_PENDING {
-            self.build_vector_index_locked(&|_| {})?;
+            let _running = self.running();
+            self.cancel_build
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            // The note is stored either way; a cancelled build leaves it pending.
+            match self.build_vector_index_locked(&|_| {}) {
+                Ok(_) | Err(MemoryError::Cancelled(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(added)
     }
@@ -299,6 +308,10 @@ impl Memory {
         progress: &dyn Fn(IndexProgress),
     ) -> Result<IndexResult> {
         let _writer = self.lock_writer();
+        let _running = self.running();
+        // A cancel from here on stops this run's build, also one sent while files are read.
+        self.cancel_build
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         if params.force {
             progress(IndexProgress {
                 done: 0,
@@ -341,7 +354,23 @@ impl Memory {
         progress: &dyn Fn(index::BuildProgress),
     ) -> Result<Option<AnnBuild>> {
         let _writer = self.lock_writer();
+        let _running = self.running();
+        self.cancel_build
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.build_vector_index_locked(progress)
+    }
+
+    /// Counts an index run or build as under way until the guard is dropped.
+    fn running(&self) -> impl Drop + '_ {
+        struct Running<'a>(&'a std::sync::atomic::AtomicU32);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(&self.running)
     }
 
     fn build_vector_index_locked(
@@ -356,7 +385,9 @@ impl Memory {
         if index::resolve(self.options.vector_index, stored) != VectorIndexKind::Arroy {
             return Ok(None);
         }
-        self.cancel_build.store(false, Ordering::Relaxed);
+        if self.cancel_build.load(Ordering::Relaxed) {
+            return Err(index::BuildError::Cancelled.into());
+        }
         tracing::info!(stored, "building the vector index");
         let control = index::BuildControl {
             progress,
@@ -370,10 +401,15 @@ impl Memory {
         )?)
     }
 
-    /// Stop a running vector index build; nothing of it is kept, the previous index answers.
-    pub fn cancel_build(&self) {
-        self.cancel_build
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    /// Stop the running index run or vector index build: files indexed so far stay, nothing
+    /// of the build is kept and the previous index answers. True when one was running.
+    pub fn cancel_build(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.running.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        self.cancel_build.store(true, Ordering::Relaxed);
+        true
     }
 
     pub fn search(&self, params: SearchParams) -> Result<SearchResult> {
@@ -421,6 +457,7 @@ impl Memory {
                 indexed: index::indexed(dbs, &txn)?,
                 pending: index::pending_count(&self.store, &txn)?,
                 last_build: index::last_build(&self.store, &txn)?,
+                build: index::build_state(self.store.dir()),
             },
         };
         Ok(status)

@@ -116,6 +116,7 @@ impl Memory {
             writer: Mutex::new(()),
             consistency: Mutex::new(Consistency::default()),
             cancel_build: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicU32::new(0),
         };
         if check {
             let report = memory.check_and_repair()?;

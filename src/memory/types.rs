@@ -331,6 +331,41 @@ pub struct VectorIndexStatus {
     pub pending: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_build: Option<AnnBuild>,
+    /// A build under way, in this process or another; absent when none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildState>,
+}
+
+/// What `memory.cancel` stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelResult {
+    pub cancelled: u32,
+}
+
+/// A vector index build as it goes: what `memory status` shows while one runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildState {
+    /// `running`, or `interrupted`: the process building stopped reporting without
+    /// finishing (killed); nothing of that build was kept and the previous index answers.
+    pub state: BuildPhase,
+    /// The process building.
+    pub pid: u32,
+    /// Unix milliseconds when the build started, and of its latest report.
+    pub started_at: i64,
+    pub updated_at: i64,
+    /// Steps done of `total` in the current stage (`message`).
+    pub done: u64,
+    pub total: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildPhase {
+    Running,
+    Interrupted,
 }
 
 /// One arroy build, as recorded in the store.

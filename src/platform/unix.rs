@@ -88,6 +88,16 @@ pub fn kill_tree(pid: Option<u32>) {
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
 }
 
+/// Whether process `pid` still runs: a signal 0 reaches it (or it exists and is another
+/// user's). `None` when the id cannot be a process.
+pub fn process_alive(pid: u32) -> Option<bool> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => Some(true),
+        Err(_) => Some(false),
+    }
+}
+
 /// Resident set size of this process, from /proc (Linux); `None` elsewhere.
 pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

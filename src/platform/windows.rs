@@ -86,6 +86,11 @@ pub fn own_process_group(command: &mut tokio::process::Command) {
 /// kill without a job object, so programs the child started itself may outlive it.
 pub fn kill_tree(_pid: Option<u32>) {}
 
+/// None: not asked on Windows; callers go by how fresh the process's last report is.
+pub fn process_alive(_pid: u32) -> Option<bool> {
+    None
+}
+
 /// None: not read on Windows (the local model's load report leaves it out).
 pub fn resident_bytes() -> Option<u64> {
     None

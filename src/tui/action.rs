@@ -66,6 +66,7 @@ actions! {
     MemoryGraph => "memory-graph", "Switch between search and graph";
     MemoryIndex => "memory-index", "Index new and changed memory files";
     MemoryReindex => "memory-reindex", "Rebuild the memory index (asks first)";
+    MemoryCancel => "memory-cancel", "Stop the running memory index (the previous vector index keeps answering)";
     TtsSpeakLast => "tts-speak-last", "Speak the last reply aloud (/tts)";
     TtsAutoToggle => "tts-auto-toggle", "Turn auto-speaking of replies on or off";
     ConversationCompose => "conversation-compose", "Type a message (Enter sends, Alt+Enter adds a line, Esc leaves)";

@@ -334,6 +334,7 @@ impl App {
             | Action::MemoryGraph
             | Action::MemoryIndex
             | Action::MemoryReindex
+            | Action::MemoryCancel
             | Action::ConversationCompose
             | Action::ConversationNew
             | Action::ConversationToggleTools
@@ -382,6 +383,7 @@ impl App {
                 | Action::MemoryGraph
                 | Action::MemoryIndex
                 | Action::MemoryReindex
+                | Action::MemoryCancel
         );
         if !(memory || movement && self.focus == PaneId::Memory) {
             return None;

@@ -17,10 +17,10 @@ use super::action::Action;
 use super::app::{Command, decode};
 use super::overlay::{Confirm, Overlay, Pending};
 use crate::engine::memory::{
-    MemoryGet, MemoryGraphNeighbors, MemoryGraphNode, MemoryGraphTop, MemoryIndex, MemorySearch,
-    MemoryStatus,
+    MemoryCancel, MemoryGet, MemoryGraphNeighbors, MemoryGraphNode, MemoryGraphTop, MemoryIndex,
+    MemorySearch, MemoryStatus,
 };
-use crate::engine::{EngineError, Method};
+use crate::engine::{EngineError, ErrorCode, Method};
 use crate::memory::types::{
     ChunkView, EdgeKind, IndexResult, NeighborsResult, NodeKind, NodeRef, NodeResult, NodeView,
     SearchHit, SearchResult, StatusResult, TopResult,
@@ -141,6 +141,8 @@ pub struct MemoryState {
     pub preview_due: Option<Instant>,
     pub graph: GraphState,
     pub indexing: Option<IndexProgress>,
+    /// `memory.cancel` was sent for the running index; it has not ended yet.
+    pub cancelling: bool,
     pub last_index: Option<IndexResult>,
     /// Failures by method, shown in the pane until that method next succeeds.
     pub errors: Vec<(String, String)>,
@@ -433,6 +435,18 @@ impl MemoryState {
         }]
     }
 
+    /// Stop the running index (its build is dropped; the previous index answers).
+    pub fn cancel(&mut self) -> Vec<Command> {
+        if self.indexing.is_none() || self.cancelling {
+            return Vec::new();
+        }
+        self.cancelling = true;
+        vec![Command::Call {
+            method: MemoryCancel::NAME,
+            params: json!({}),
+        }]
+    }
+
     pub fn progress(&mut self, done: u64, total: Option<u64>, message: &str) {
         self.indexing = Some(IndexProgress {
             done,
@@ -461,6 +475,7 @@ impl MemoryState {
                 Vec::new()
             }
             Action::MemoryIndex => self.index(false),
+            Action::MemoryCancel => self.cancel(),
             Action::SelectNext => self.move_by(1, now),
             Action::SelectPrev => self.move_by(-1, now),
             Action::PageDown => self.move_by(PAGE as isize, now),
@@ -482,6 +497,17 @@ impl MemoryState {
             Err(error) => {
                 if method == MemoryIndex::NAME {
                     self.indexing = None;
+                    self.cancelling = false;
+                    if error.code == ErrorCode::Cancelled {
+                        // Asked for: not a failure to keep showing. The refreshed status
+                        // says what waits for the next build.
+                        return (
+                            self.refresh(),
+                            Some(
+                                "memory index cancelled: the previous vector index answers".into(),
+                            ),
+                        );
+                    }
                 }
                 self.fail(method, error.message.clone());
                 return (
@@ -500,8 +526,10 @@ impl MemoryState {
                 self.top = Some(t);
                 None
             }),
+            MemoryCancel::NAME => Ok(None),
             MemoryIndex::NAME => decode::<MemoryIndex>(value).map(|r| {
                 self.indexing = None;
+                self.cancelling = false;
                 let line = format!(
                     "memory indexed: {} file(s), +{} -{} chunk(s) in {} ms",
                     r.indexed_files, r.added_chunks, r.removed_chunks, r.took_ms

@@ -52,6 +52,7 @@ pub fn status(chunks: u64, mismatch: bool) -> MemoryStatus {
             indexed: 0,
             pending: 0,
             last_build: None,
+            build: None,
         },
     }
 }
@@ -402,6 +403,29 @@ fn memory_keyword_only_search_warns() {
         !text.contains('«'),
         "marks are drawn as highlights, not shown"
     );
+}
+
+#[test]
+fn memory_index_gauge() {
+    // Search results on screen while an index run builds the vector index.
+    let mut app = searched(openclaw_rs::memory::types::SearchMode::Hybrid);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('i'));
+    app.handle(Msg::Engine(openclaw_rs::engine::EngineEvent::Progress {
+        task: "memory.index".into(),
+        done: 1_024,
+        total: Some(3_000),
+        message: "vector index: loading vectors into the forest".into(),
+    }));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("34% 1,024/3,000"), "{text}");
+    assert!(text.contains("x cancel"), "{text}");
+    snapshot("memory_index_gauge_80x24", &app, 80, 24);
+    snapshot("memory_index_gauge_160x48", &app, 160, 48);
+    // Cancelling: the key is spent, the gauge says so until the run ends.
+    key(&mut app, KeyCode::Char('x'));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("cancelling…"), "{text}");
 }
 
 #[test]

@@ -510,6 +510,53 @@ fn memory_index_shows_progress_then_refreshes() {
 }
 
 #[test]
+fn memory_index_runs_in_the_background_and_the_cancel_key_stops_it() {
+    let mut app = memory_app();
+    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+    // Nothing runs: the cancel key sends nothing.
+    assert!(ch(&mut app, 'x').is_empty());
+    let sent = ch(&mut app, 'i');
+    assert_eq!(calls(&sent)[0].0, "memory.index");
+    app.handle(Msg::Engine(EngineEvent::Progress {
+        task: "memory.index".into(),
+        done: 1024,
+        total: Some(3000),
+        message: "vector index: loading vectors into the forest".into(),
+    }));
+    // While it builds, keys work as ever: the graph opens and closes, a search goes out.
+    ch(&mut app, 'g');
+    assert_eq!(app.memory.mode, crate::tui::memory::Mode::Graph);
+    ch(&mut app, 'g');
+    ch(&mut app, '/');
+    let searched = typed_search(&mut app, "ada");
+    assert_eq!(calls(&searched)[0].0, "memory.search");
+    press(&mut app, KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(app.memory.indexing.as_ref().unwrap().done, 1024);
+    // `x` asks the engine to stop it, once.
+    let sent = ch(&mut app, 'x');
+    assert_eq!(calls(&sent), vec![("memory.cancel", serde_json::json!({}))]);
+    assert!(ch(&mut app, 'x').is_empty(), "already cancelling");
+    app.handle(Msg::CallDone {
+        method: "memory.cancel".into(),
+        result: Ok(serde_json::json!({"cancelled": 1})),
+    });
+    // The run ends CANCELLED: said in the status bar, not kept as a failure, and the
+    // status is read again (the dropped build's vectors show as pending there).
+    let after = app.handle(Msg::CallDone {
+        method: "memory.index".into(),
+        result: Err(EngineError::new(
+            crate::engine::ErrorCode::Cancelled,
+            "the vector index build was cancelled; the previous index is unchanged",
+        )),
+    });
+    assert!(app.memory.indexing.is_none() && !app.memory.cancelling);
+    assert!(app.memory.error("memory.index").is_none());
+    assert!(app.last_event.as_deref().unwrap().contains("cancelled"));
+    let methods: Vec<_> = calls(&after).into_iter().map(|(m, _)| m).collect();
+    assert!(methods.contains(&"memory.status"), "{methods:?}");
+}
+
+#[test]
 fn memory_failures_are_shown_not_fatal() {
     let mut app = memory_app();
     app.handle(Msg::CallDone {

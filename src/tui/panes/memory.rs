@@ -253,13 +253,16 @@ pub fn render(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer, focused: b
     if inner.height < 4 || inner.width < 20 {
         return;
     }
-    let [status_area, body, keys_area] = Layout::vertical([
+    let gauge_rows = u16::from(m.indexing.is_some());
+    let [status_area, gauge_area, body, keys_area] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(gauge_rows),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(inner);
     status_line(app, theme, status_area, buf);
+    gauge(app, theme, gauge_area, buf);
     if m.started {
         keys_line(app, theme, keys_area, buf);
     }
@@ -332,20 +335,55 @@ fn status_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
             }
         }
     }
-    if let Some(p) = &m.indexing {
-        let count = match p.total {
-            Some(total) => format!("{}/{}", p.done, total),
-            None if p.done > 0 => p.done.to_string(),
-            None => String::new(),
-        };
-        spans.push(Span::styled(
-            format!(" · indexing {count} {}", p.message)
-                .trim_end()
-                .to_string(),
-            theme.style("memory.progress"),
-        ));
-    }
     Paragraph::new(Line::from(fit(spans, area.width as usize))).render(area, buf);
+}
+
+/// Width of the bar in [`gauge`], in cells.
+const GAUGE_CELLS: usize = 20;
+
+/// The running index or build, on its own row: a bar (when the stage has a known size),
+/// the count and the stage, and the key that stops it.
+fn gauge(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
+    let Some(p) = &app.memory.indexing else {
+        return;
+    };
+    if area.height == 0 {
+        return;
+    }
+    let style = theme.style("memory.progress");
+    let dim = theme.style("ui.text.dim");
+    let mut spans = Vec::new();
+    match p.total.filter(|t| *t > 0) {
+        Some(total) => {
+            let done = p.done.min(total);
+            let filled = (done as f64 / total as f64 * GAUGE_CELLS as f64).round() as usize;
+            spans.push(Span::styled("█".repeat(filled), style));
+            spans.push(Span::styled("░".repeat(GAUGE_CELLS - filled), dim));
+            spans.push(Span::styled(
+                format!(
+                    " {:>3}% {}/{} ",
+                    done * 100 / total,
+                    thousands(done),
+                    thousands(total)
+                ),
+                style,
+            ));
+        }
+        None if p.done > 0 => spans.push(Span::styled(format!("{} ", thousands(p.done)), style)),
+        None => {}
+    }
+    spans.push(Span::styled(p.message.clone(), style));
+    let mut line = fit(spans, area.width as usize);
+    let hint = if app.memory.cancelling {
+        "  cancelling…".to_string()
+    } else {
+        format!("  {} cancel", key(app, Action::MemoryCancel))
+    };
+    let used: usize = line.iter().map(|s| s.content.chars().count()).sum();
+    if used + hint.chars().count() <= area.width as usize {
+        line.push(Span::styled(hint, dim));
+    }
+    Paragraph::new(Line::from(line)).render(area, buf);
 }
 
 fn keys_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
@@ -376,7 +414,11 @@ fn keys_line(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
                 pairs.push((key(app, Action::MemoryGraph), "search"));
             }
         }
-        pairs.push((key(app, Action::MemoryIndex), "index"));
+        if m.indexing.is_some() {
+            pairs.push((key(app, Action::MemoryCancel), "cancel index"));
+        } else {
+            pairs.push((key(app, Action::MemoryIndex), "index"));
+        }
         if m.status
             .as_ref()
             .is_some_and(|s| s.embedder_mismatch.is_some())
