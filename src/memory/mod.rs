@@ -321,6 +321,13 @@ impl Memory {
             self.rebuild()?;
         }
         let result = ingest::index(self, params, progress)?;
+        if self.cancel_build.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(MemoryError::Cancelled(format!(
+                "the index run was cancelled: {} file(s) indexed are kept, the vector index \
+                 is unchanged and the rest waits for the next run",
+                result.indexed_files
+            )));
+        }
         // Only what this run changed goes into the forest.
         self.build_vector_index_locked(&|p: index::BuildProgress| {
             progress(IndexProgress {

@@ -45,6 +45,13 @@ pub fn index(
     let total = files.len() as u64;
     let mut text = TextSession::new(memory)?;
     for (n, path) in files.iter().enumerate() {
+        // Cancelled: what was indexed stays and is committed below; the rest waits.
+        if memory
+            .cancel_build
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            break;
+        }
         let source = source_name(workspace, path);
         progress(IndexProgress {
             done: n as u64,
