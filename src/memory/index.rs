@@ -686,6 +686,55 @@ mod tests {
     }
 
     #[test]
+    fn a_running_build_is_reported_beside_the_store_and_a_killed_one_as_interrupted() {
+        let (tmp, store, _rng, _) = setup(3_000, 6);
+        assert_eq!(build_state(tmp.path()), None);
+        let seen = Mutex::new(Vec::new());
+        let cancel = AtomicBool::new(false);
+        build(
+            &store,
+            DIMS,
+            &BuildControl {
+                progress: &|_| seen.lock().unwrap().extend(build_state(tmp.path())),
+                cancel: &cancel,
+                trees: None,
+            },
+        )
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert!(!seen.is_empty(), "the build reported nothing");
+        assert!(
+            seen.iter()
+                .all(|s| s.state == BuildPhase::Running && s.pid == std::process::id())
+        );
+        assert_eq!(
+            build_state(tmp.path()),
+            None,
+            "the report goes with the build"
+        );
+
+        // What a killed build leaves: its process is gone, so it is no longer running.
+        // (Windows goes by the report's age instead: not asked here.)
+        if !cfg!(unix) {
+            return;
+        }
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        let left = BuildState {
+            pid,
+            ..seen[0].clone()
+        };
+        std::fs::write(
+            tmp.path().join(BUILD_STATE_FILE),
+            serde_json::to_vec(&left).unwrap(),
+        )
+        .unwrap();
+        let state = build_state(tmp.path()).unwrap();
+        assert_eq!((state.state, state.pid), (BuildPhase::Interrupted, pid));
+    }
+
+    #[test]
     fn filters_restrict_the_hits_and_auto_switches_at_the_crossover() {
         let (_tmp, store, mut rng, centres) = setup(3_000, 5);
         build_now(&store).unwrap();
