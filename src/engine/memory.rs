@@ -398,8 +398,8 @@ mod tests {
         let total = first + notes(tmp.path(), 200, 25, 10);
 
         let mut events = handle.subscribe();
-        let request = handle.request::<MemoryIndex>(IndexParams::default());
-        tokio::pin!(request);
+        // Boxed, so that dropping it drops the future itself.
+        let mut request = Box::pin(handle.request::<MemoryIndex>(IndexParams::default()));
         // Run it until its build reports, then drop it there.
         loop {
             tokio::select! {
