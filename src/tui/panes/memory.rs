@@ -373,16 +373,15 @@ fn gauge(app: &App, theme: &Theme, area: Rect, buf: &mut Buffer) {
         None => {}
     }
     spans.push(Span::styled(p.message.clone(), style));
-    let mut line = fit(spans, area.width as usize);
+    // The way to stop it always shows; the stage's words give way first.
     let hint = if app.memory.cancelling {
         "  cancelling…".to_string()
     } else {
         format!("  {} cancel", key(app, Action::MemoryCancel))
     };
-    let used: usize = line.iter().map(|s| s.content.chars().count()).sum();
-    if used + hint.chars().count() <= area.width as usize {
-        line.push(Span::styled(hint, dim));
-    }
+    let room = (area.width as usize).saturating_sub(hint.chars().count());
+    let mut line = fit(spans, room);
+    line.push(Span::styled(hint, dim));
     Paragraph::new(Line::from(line)).render(area, buf);
 }
 
