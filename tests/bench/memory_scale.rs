@@ -20,11 +20,21 @@
 //! e.g. `100000,300000`; kinds from `MEMORY_SCALE_KINDS`, e.g. `dense`). Under `cargo test`
 //! it runs a smoke pass of 1,000 chunks per kind. Data lives in a temporary
 //! directory (`MEMORY_SCALE_DIR` to choose its parent) and is deleted at the end.
+//!
+//! Building a million-vector store takes longer than a quiet machine can be had for, so the
+//! work splits in two: `MEMORY_SCALE_KEEP=dir MEMORY_SCALE_PHASE=build` grows the store in
+//! `dir/<kind>` to each size (from what it already holds), builds the forest and writes the
+//! queries with their exact answers next to it; `MEMORY_SCALE_PHASE=measure` then only times
+//! the queries on the store as kept (run it between builds to measure each size). The
+//! default phase, `all`, does both in one process. `MEMORY_SCALE_TREES` overrides the tree
+//! count of a build, `MEMORY_SCALE_SWEEP` the `search_k` per hit values swept (e.g.
+//! `100,200,400`).
 
 #[path = "rust_docs.rs"]
 mod rust_docs;
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -67,8 +77,37 @@ fn main() {
             .unwrap_or_default()
             .trim()
     );
+    let keep = std::env::var("MEMORY_SCALE_KEEP").ok().map(PathBuf::from);
+    let phase = match std::env::var("MEMORY_SCALE_PHASE").as_deref() {
+        Err(_) | Ok("all") => Phase::All,
+        Ok("build") => Phase::Build,
+        Ok("measure") => Phase::Measure,
+        Ok(other) => panic!("MEMORY_SCALE_PHASE is all, build or measure, not {other}"),
+    };
+    assert!(
+        phase == Phase::All || keep.is_some(),
+        "MEMORY_SCALE_PHASE=build or measure needs MEMORY_SCALE_KEEP=dir"
+    );
+    let trees: Option<usize> = std::env::var("MEMORY_SCALE_TREES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
+    let sweep: Vec<usize> = std::env::var("MEMORY_SCALE_SWEEP")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| {
+            if full {
+                vec![100, 200, 400, 800, 1600]
+            } else {
+                Vec::new()
+            }
+        });
     for kind in &kinds {
         let tmp = tempfile::tempdir_in(&parent).expect("tempdir");
+        let dir = match &keep {
+            Some(keep) => keep.join(kind),
+            None => tmp.path().to_path_buf(),
+        };
+        std::fs::create_dir_all(&dir).expect("store dir");
         let words = match kind.as_str() {
             "dense" => None,
             "hash" => {
@@ -85,10 +124,31 @@ fn main() {
                 Some(words) => Box::new(HashText::new(words.clone())),
             }
         };
-        run_kind(kind, &make, &sizes, queries, tmp.path(), full);
-        // The store is gigabytes at a million: gone before the next kind starts.
+        let run = Run {
+            kind,
+            make: &make,
+            queries,
+            dir: &dir,
+            full,
+            phase,
+            trees,
+            sweep: &sweep,
+        };
+        run.sizes(&sizes);
+        // The store is gigabytes at a million: gone before the next kind starts (a kept
+        // one stays for the next phase).
         drop(tmp);
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Grow, build and measure in one process.
+    All,
+    /// Grow and build into the kept store; write the queries and their exact answers.
+    Build,
+    /// Time the queries on the kept store.
+    Measure,
 }
 
 /// Where vectors and queries come from.
@@ -109,6 +169,8 @@ trait Source {
 /// be far harder for any index (no structure) and far less like real text.
 struct Dense {
     rng: StdRng,
+    /// Queries have their own stream: the same queries whatever the store holds.
+    queries: StdRng,
     mean: Vec<f32>,
     topics: Vec<Vec<f32>>,
     subtopics: Vec<Vec<f32>>,
@@ -125,24 +187,25 @@ impl Dense {
         let subtopics = (0..TOPICS * SUBTOPICS).map(|_| unit(&mut rng)).collect();
         Self {
             rng,
+            queries: StdRng::seed_from_u64(seed ^ 0x5155_4552),
             mean,
             topics,
             subtopics,
         }
     }
 
-    fn draw(&mut self) -> Vec<f32> {
+    fn draw(&self, rng: &mut StdRng) -> Vec<f32> {
         // Topic sizes are skewed (a few big subjects, many small ones): square of uniform.
-        let u: f64 = self.rng.random_range(0.0..1.0);
+        let u: f64 = rng.random_range(0.0..1.0);
         let topic = ((u * u) * TOPICS as f64) as usize % TOPICS;
-        let sub = topic * SUBTOPICS + self.rng.random_range(0..SUBTOPICS);
+        let sub = topic * SUBTOPICS + rng.random_range(0..SUBTOPICS);
         let noise_scale = 0.9 / (DIMS as f32).sqrt();
         let mut v: Vec<f32> = (0..DIMS)
             .map(|j| {
                 0.45 * self.mean[j]
                     + self.topics[topic][j]
                     + 0.8 * self.subtopics[sub][j]
-                    + noise_scale * gaussian(&mut self.rng)
+                    + noise_scale * gaussian(rng)
             })
             .collect();
         normalize(&mut v);
@@ -152,11 +215,17 @@ impl Dense {
 
 impl Source for Dense {
     fn vectors(&mut self, count: usize) -> Vec<Vec<f32>> {
-        (0..count).map(|_| self.draw()).collect()
+        let mut rng = self.rng.clone();
+        let out = (0..count).map(|_| self.draw(&mut rng)).collect();
+        self.rng = rng;
+        out
     }
 
     fn query(&mut self) -> Vec<f32> {
-        self.draw()
+        let mut rng = self.queries.clone();
+        let out = self.draw(&mut rng);
+        self.queries = rng;
+        out
     }
 }
 
@@ -301,7 +370,7 @@ fn put(store: &Store, first_id: u32, batch: &[Vec<f32>]) {
         .expect("put vectors");
 }
 
-fn build(store: &Store) -> f64 {
+fn build(store: &Store, trees: Option<usize>) -> f64 {
     let started = Instant::now();
     let cancel = AtomicBool::new(false);
     index::build(
@@ -310,7 +379,7 @@ fn build(store: &Store) -> f64 {
         &BuildControl {
             progress: &|_| {},
             cancel: &cancel,
-            trees: None,
+            trees,
         },
     )
     .expect("build");
@@ -340,29 +409,122 @@ fn rss() -> String {
             / 1024.0
     };
     format!(
-        "RSS {:.0} MiB ({:.0} MiB private, {:.0} MiB mapped)",
+        "RSS {:.0} MiB ({:.0} MiB private, {:.0} MiB mapped; peak {:.0} MiB)",
         field("VmRSS:"),
         field("RssAnon:"),
-        field("RssFile:") + field("RssShmem:")
+        field("RssFile:") + field("RssShmem:"),
+        field("VmHWM:")
     )
 }
 
-fn run_kind(
-    kind: &str,
-    make: &dyn Fn() -> Box<dyn Source>,
-    sizes: &[usize],
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn stored(store: &Store) -> usize {
+    let txn = store.read_txn().expect("txn");
+    vectors::len(&store.dbs, &txn).expect("len") as usize
+}
+
+/// One kind of vectors through the sizes.
+struct Run<'a> {
+    kind: &'a str,
+    make: &'a dyn Fn() -> Box<dyn Source>,
     queries: usize,
-    dir: &Path,
+    dir: &'a Path,
     full: bool,
-) {
-    let store_dir = dir.join("store");
-    let store = Store::open(&store_dir).expect("open store");
-    let mut stored = 0usize;
-    // Ingest rate at the first size, today's way, in a scratch store of its own.
-    let first = sizes[0];
-    let mut source = make();
-    {
-        let scratch = Store::open(&dir.join("scratch")).expect("scratch store");
+    phase: Phase,
+    trees: Option<usize>,
+    sweep: &'a [usize],
+}
+
+impl Run<'_> {
+    fn sizes(&self, sizes: &[usize]) {
+        let store = Store::open(&self.dir.join("store")).expect("open store");
+        let mut stored = stored(&store);
+        if self.phase == Phase::Measure {
+            assert!(stored > 0, "nothing kept in {}", self.dir.display());
+            let truth = self.read_truth(stored);
+            self.measure(&store, stored, &truth);
+            return;
+        }
+        let mut source = (self.make)();
+        if stored == 0 {
+            self.ingest_rates(&store, sizes[0], &mut source);
+            stored = sizes[0];
+        } else {
+            // A kept store grows with the vectors that follow those it holds.
+            let mut skipped = 0;
+            while skipped < stored {
+                skipped += source.vectors((BATCH * 10).min(stored - skipped)).len();
+            }
+        }
+        for &size in sizes {
+            if size < stored {
+                println!(
+                    "{} {size}: skipped, the store already holds {stored}",
+                    self.kind
+                );
+                continue;
+            }
+            let added = size - stored;
+            let started = Instant::now();
+            let mut made = 0.0;
+            while stored < size {
+                let t = Instant::now();
+                let batch = source.vectors((BATCH * 10).min(size - stored));
+                made += t.elapsed().as_secs_f64();
+                put(&store, stored as u32 + 1, &batch);
+                stored += batch.len();
+            }
+            let put_secs = started.elapsed().as_secs_f64() - made;
+            let build_secs = if added > 0 {
+                build(&store, self.trees)
+            } else {
+                0.0
+            };
+            let trees = {
+                let txn = store.read_txn().expect("txn");
+                index::last_build(&store, &txn)
+                    .expect("last build")
+                    .map_or(0, |b| b.trees)
+            };
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            println!(
+                "{kind} {size}: build {build_secs:.1} s for {added} added ({trees} trees) | \
+                 put {:.0} vectors/s | disk: f32 {:.0} MiB, scan codes {:.0} MiB, arroy {:.0} MiB, \
+                 file {:.0} MiB | {} | load {}",
+                if put_secs > 0.0 {
+                    added as f64 / put_secs
+                } else {
+                    0.0
+                },
+                mib(db_bytes(&store, &store.dbs.vectors)),
+                mib(db_bytes(&store, &store.dbs.vector_codes)),
+                mib(db_bytes(&store, &store.dbs.ann)),
+                mib(store.disk_size()),
+                rss(),
+                load(),
+                kind = self.kind,
+            );
+            let truth = self.truth(&store, size);
+            match self.phase {
+                Phase::Build => self.write_truth(size, &truth),
+                _ => self.measure(&store, size, &truth),
+            }
+        }
+    }
+
+    /// Ingest rate at the first size: today's way in a scratch store of its own, then the
+    /// same vectors into the bench store with the forest built after every BUILD_EVERY.
+    fn ingest_rates(&self, store: &Store, first: usize, source: &mut Box<dyn Source>) {
+        let kind = self.kind;
+        let scratch = Store::open(&self.dir.join("scratch")).expect("scratch store");
         let mut made_n = 0usize;
         let started = Instant::now();
         let mut vectors_made = 0.0;
@@ -375,80 +537,56 @@ fn run_kind(
         }
         let scan_secs = started.elapsed().as_secs_f64() - vectors_made;
         drop(scratch);
-        std::fs::remove_dir_all(dir.join("scratch")).expect("remove scratch");
-        // The same, into the bench store, with the forest built after every BUILD_EVERY.
+        std::fs::remove_dir_all(self.dir.join("scratch")).expect("remove scratch");
         // The same vectors again, from a fresh source.
-        source = make();
+        *source = (self.make)();
         let started = Instant::now();
         let mut made = 0.0;
         let mut builds = 0.0;
+        let mut stored = 0;
         while stored < first {
             let t = Instant::now();
             let batch = source.vectors(BATCH.min(first - stored));
             made += t.elapsed().as_secs_f64();
-            put(&store, stored as u32 + 1, &batch);
+            put(store, stored as u32 + 1, &batch);
             stored += batch.len();
             if stored.is_multiple_of(BUILD_EVERY) || stored == first {
-                builds += build(&store);
+                builds += build(store, self.trees);
             }
         }
         let arroy_secs = started.elapsed().as_secs_f64() - made;
         println!(
-            "{kind} ingest {first}: scan {:.0} vectors/s ({scan_secs:.1} s); arroy {:.0} vectors/s ({arroy_secs:.1} s, of which {builds:.1} s in {} incremental builds) = {:.0}% slower",
+            "{kind} ingest {first}: scan {:.0} vectors/s ({scan_secs:.1} s); arroy {:.0} vectors/s ({arroy_secs:.1} s, of which {builds:.1} s in {} incremental builds) = {:.0}% slower | load {}",
             first as f64 / scan_secs,
             first as f64 / arroy_secs,
             first.div_ceil(BUILD_EVERY),
-            (arroy_secs / scan_secs - 1.0) * 100.0
+            (arroy_secs / scan_secs - 1.0) * 100.0,
+            load()
         );
     }
-    let mut rng = StdRng::seed_from_u64(99);
-    for &size in sizes {
-        let mut build_secs = 0.0;
-        let added = size.saturating_sub(stored);
-        let started = Instant::now();
-        let mut made = 0.0;
-        while stored < size {
-            let t = Instant::now();
-            let batch = source.vectors((BATCH * 10).min(size - stored));
-            made += t.elapsed().as_secs_f64();
-            put(&store, stored as u32 + 1, &batch);
-            stored += batch.len();
-        }
-        let put_secs = started.elapsed().as_secs_f64() - made;
-        if added > 0 {
-            build_secs = build(&store);
-        }
-        let (last_build, trees) = {
-            let txn = store.read_txn().expect("txn");
-            let b = index::last_build(&store, &txn)
-                .expect("last build")
-                .expect("built");
-            (b.took_ms, b.trees)
-        };
-        let qs: Vec<Vec<f32>> = (0..queries).map(|_| source.query()).collect();
+
+    /// The queries (the same at every size: the sources draw them from a stream of their
+    /// own) and their exact top 10 over every stored vector.
+    fn queries(&self) -> Vec<Vec<f32>> {
+        let mut source = (self.make)();
+        (0..self.queries).map(|_| source.query()).collect()
+    }
+
+    fn truth(&self, store: &Store, size: usize) -> Vec<Vec<u32>> {
+        let qs = self.queries();
         let txn = store.read_txn().expect("txn");
-        // Ground truth.
-        let exact: Vec<Vec<u32>> = qs
+        let exact: Vec<Vec<(u32, f32)>> = qs
             .iter()
-            .map(|q| {
-                vectors::nearest_exact(&store.dbs, &txn, q, 10)
-                    .expect("exact")
-                    .into_iter()
-                    .map(|h| h.0)
-                    .collect()
-            })
+            .map(|q| vectors::nearest_exact(&store.dbs, &txn, q, 10).expect("exact"))
             .collect();
-        if kind == "dense" {
+        if self.kind == "dense" {
             // What the generated vectors look like (see `Dense`).
-            let top1: f32 = qs
-                .iter()
-                .map(|q| vectors::nearest_exact(&store.dbs, &txn, q, 1).expect("exact")[0].1)
-                .sum::<f32>()
-                / qs.len() as f32;
+            let top1 = exact.iter().map(|e| e[0].1).sum::<f32>() / exact.len() as f32;
+            let mut rng = StdRng::seed_from_u64(99);
             let mut pair = 0.0;
             for _ in 0..200 {
-                let a = rng.random_range(1..=stored as u32);
-                let b = rng.random_range(1..=stored as u32);
+                let a = rng.random_range(1..=size as u32);
+                let b = rng.random_range(1..=size as u32);
                 let va = vectors::get(&store.dbs, &txn, a).expect("get").expect("a");
                 let vb = vectors::get(&store.dbs, &txn, b).expect("get").expect("b");
                 pair += va.iter().zip(&vb).map(|(x, y)| x * y).sum::<f32>();
@@ -458,13 +596,58 @@ fn run_kind(
                 pair / 200.0
             );
         }
+        exact
+            .into_iter()
+            .map(|e| e.into_iter().map(|h| h.0).collect())
+            .collect()
+    }
+
+    fn truth_path(&self, size: usize) -> PathBuf {
+        self.dir.join(format!("truth-{size}.json"))
+    }
+
+    fn write_truth(&self, size: usize, truth: &[Vec<u32>]) {
+        let mut file = std::fs::File::create(self.truth_path(size)).expect("truth file");
+        file.write_all(&serde_json::to_vec(truth).expect("json"))
+            .expect("write truth");
+    }
+
+    fn read_truth(&self, size: usize) -> Vec<Vec<u32>> {
+        let path = self.truth_path(size);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run MEMORY_SCALE_PHASE=build first",
+                path.display()
+            )
+        });
+        serde_json::from_slice(&bytes).expect("truth json")
+    }
+
+    /// Time both tiers on the store as it is, against the exact answers.
+    fn measure(&self, store: &Store, size: usize, exact: &[Vec<u32>]) {
+        let kind = self.kind;
+        let qs = self.queries();
+        assert_eq!(
+            qs.len(),
+            exact.len(),
+            "queries and answers differ in number"
+        );
+        let trees = {
+            let txn = store.read_txn().expect("txn");
+            index::last_build(store, &txn)
+                .expect("last build")
+                .map_or(0, |b| b.trees)
+        };
+        let load_before = load();
+        let txn = store.read_txn().expect("txn");
         let measure = |index: &dyn VectorIndex| -> (f64, f64, f64) {
-            for q in qs.iter().take(5) {
+            // Pages in from the store first: every query once, untimed.
+            for q in &qs {
                 index.nearest(&store.dbs, &txn, q, 10, None).expect("warm");
             }
             let mut took = Vec::with_capacity(qs.len());
             let mut hits = 0usize;
-            for (q, truth) in qs.iter().zip(&exact) {
+            for (q, truth) in qs.iter().zip(exact) {
                 let t = Instant::now();
                 let found = index
                     .nearest(&store.dbs, &txn, q, 10, None)
@@ -482,45 +665,32 @@ fn run_kind(
         let (scan_p50, scan_p99, scan_recall) = measure(&ScanIndex);
         let (arroy_p50, arroy_p99, arroy_recall) = measure(&ArroyIndex::default());
         let mut sweep = Vec::new();
-        let per_hits: &[usize] = if full {
-            &[200, 400, 800, 1600, 3200]
-        } else {
-            &[]
-        };
-        for &per_hit in per_hits {
-            let (p50, _, recall) = measure(&ArroyIndex {
+        for &per_hit in self.sweep {
+            let (p50, p99, recall) = measure(&ArroyIndex {
                 search_k_per_hit: Some(per_hit),
             });
-            sweep.push(format!("{per_hit}: {p50:.2} ms / {recall:.3}"));
+            sweep.push(format!(
+                "{per_hit}: {p50:.2}/{p99:.2} ms {recall:.3} ({:.1}x)",
+                scan_p50 / p50
+            ));
         }
         drop(txn);
-        let scan_bytes = db_bytes(&store, &store.dbs.vector_codes);
-        let f32_bytes = db_bytes(&store, &store.dbs.vectors);
-        let ann_bytes = db_bytes(&store, &store.dbs.ann);
-        let mib = |b: u64| b as f64 / (1 << 20) as f64;
         println!(
             "{kind} {size}: scan p50 {scan_p50:.2} ms p99 {scan_p99:.2} ms recall@10 {scan_recall:.3} | \
              arroy p50 {arroy_p50:.2} ms p99 {arroy_p99:.2} ms recall@10 {arroy_recall:.3} (search_k/hit {}, {trees} trees) | \
-             arroy {:.1}x faster | build {build_secs:.1} s for {added} added (last {last_build} ms) | \
-             put {:.0} vectors/s | disk: f32 {:.0} MiB, scan codes {:.0} MiB, arroy {:.0} MiB, file {:.0} MiB | {}",
+             arroy {:.1}x faster | {} | load {load_before} before, {} after",
             index::search_k(size as u64),
             scan_p50 / arroy_p50,
-            if put_secs > 0.0 {
-                added as f64 / put_secs
-            } else {
-                0.0
-            },
-            mib(f32_bytes),
-            mib(scan_bytes),
-            mib(ann_bytes),
-            mib(store.disk_size()),
-            rss()
+            rss(),
+            load()
         );
-        println!(
-            "{kind} {size}: arroy search_k/hit sweep (p50 / recall@10): {}",
-            sweep.join(", ")
-        );
-        if !full {
+        if !sweep.is_empty() {
+            println!(
+                "{kind} {size}: arroy search_k/hit sweep (p50/p99, recall@10, x scan): {}",
+                sweep.join(", ")
+            );
+        }
+        if !self.full {
             // The smoke pass checks that both tiers work, not their speed.
             assert!(scan_recall >= 0.95, "scan recall {scan_recall}");
             assert!(arroy_recall >= 0.5, "arroy recall {arroy_recall}");
