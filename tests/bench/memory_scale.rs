@@ -215,14 +215,15 @@ impl Dense {
 
 impl Source for Dense {
     fn vectors(&mut self, count: usize) -> Vec<Vec<f32>> {
-        let mut rng = self.rng.clone();
+        // Borrowed out while `draw` reads the topic tables.
+        let mut rng = std::mem::replace(&mut self.rng, StdRng::seed_from_u64(0));
         let out = (0..count).map(|_| self.draw(&mut rng)).collect();
         self.rng = rng;
         out
     }
 
     fn query(&mut self) -> Vec<f32> {
-        let mut rng = self.queries.clone();
+        let mut rng = std::mem::replace(&mut self.queries, StdRng::seed_from_u64(0));
         let out = self.draw(&mut rng);
         self.queries = rng;
         out
