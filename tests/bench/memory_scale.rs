@@ -109,6 +109,8 @@ fn main() {
         };
         std::fs::create_dir_all(&dir).expect("store dir");
         let words = match kind.as_str() {
+            // The kept queries are measured; no text to read.
+            _ if phase == Phase::Measure => None,
             "dense" => None,
             "hash" => {
                 let max = *sizes.iter().max().unwrap_or(&0);
@@ -432,6 +434,12 @@ fn stored(store: &Store) -> usize {
     vectors::len(&store.dbs, &txn).expect("len") as usize
 }
 
+/// The queries of a size and their exact top 10 (kept in `truth-<size>.json` between phases).
+struct Kept {
+    queries: Vec<Vec<f32>>,
+    truth: Vec<Vec<u32>>,
+}
+
 /// One kind of vectors through the sizes.
 struct Run<'a> {
     kind: &'a str,
@@ -450,8 +458,8 @@ impl Run<'_> {
         let mut stored = stored(&store);
         if self.phase == Phase::Measure {
             assert!(stored > 0, "nothing kept in {}", self.dir.display());
-            let truth = self.read_truth(stored);
-            self.measure(&store, stored, &truth);
+            let kept = self.read_truth(stored);
+            self.measure(&store, stored, &kept);
             return;
         }
         let mut source = (self.make)();
@@ -513,10 +521,10 @@ impl Run<'_> {
                 load(),
                 kind = self.kind,
             );
-            let truth = self.truth(&store, size);
+            let kept = self.truth(&store, size);
             match self.phase {
-                Phase::Build => self.write_truth(size, &truth),
-                _ => self.measure(&store, size, &truth),
+                Phase::Build => self.write_truth(size, &kept),
+                _ => self.measure(&store, size, &kept),
             }
         }
     }
@@ -573,7 +581,7 @@ impl Run<'_> {
         (0..self.queries).map(|_| source.query()).collect()
     }
 
-    fn truth(&self, store: &Store, size: usize) -> Vec<Vec<u32>> {
+    fn truth(&self, store: &Store, size: usize) -> Kept {
         let qs = self.queries();
         let txn = store.read_txn().expect("txn");
         let exact: Vec<Vec<(u32, f32)>> = qs
@@ -597,23 +605,25 @@ impl Run<'_> {
                 pair / 200.0
             );
         }
-        exact
+        let truth = exact
             .into_iter()
             .map(|e| e.into_iter().map(|h| h.0).collect())
-            .collect()
+            .collect();
+        Kept { queries: qs, truth }
     }
 
     fn truth_path(&self, size: usize) -> PathBuf {
         self.dir.join(format!("truth-{size}.json"))
     }
 
-    fn write_truth(&self, size: usize, truth: &[Vec<u32>]) {
+    fn write_truth(&self, size: usize, kept: &Kept) {
         let mut file = std::fs::File::create(self.truth_path(size)).expect("truth file");
-        file.write_all(&serde_json::to_vec(truth).expect("json"))
+        let json = serde_json::json!({ "queries": kept.queries, "truth": kept.truth });
+        file.write_all(&serde_json::to_vec(&json).expect("json"))
             .expect("write truth");
     }
 
-    fn read_truth(&self, size: usize) -> Vec<Vec<u32>> {
+    fn read_truth(&self, size: usize) -> Kept {
         let path = self.truth_path(size);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!(
@@ -621,7 +631,11 @@ impl Run<'_> {
                 path.display()
             )
         });
-        serde_json::from_slice(&bytes).expect("truth json")
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("truth json");
+        Kept {
+            queries: serde_json::from_value(json["queries"].clone()).expect("queries"),
+            truth: serde_json::from_value(json["truth"].clone()).expect("truth"),
+        }
     }
 
     /// Time both tiers on the store as it is, against the exact answers.
@@ -643,7 +657,7 @@ impl Run<'_> {
         let txn = store.read_txn().expect("txn");
         let measure = |index: &dyn VectorIndex| -> (f64, f64, f64) {
             // Pages in from the store first: every query once, untimed.
-            for q in &qs {
+            for q in qs {
                 index.nearest(&store.dbs, &txn, q, 10, None).expect("warm");
             }
             let mut took = Vec::with_capacity(qs.len());
