@@ -639,9 +639,9 @@ impl Run<'_> {
     }
 
     /// Time both tiers on the store as it is, against the exact answers.
-    fn measure(&self, store: &Store, size: usize, exact: &[Vec<u32>]) {
+    fn measure(&self, store: &Store, size: usize, kept: &Kept) {
         let kind = self.kind;
-        let qs = self.queries();
+        let (qs, exact) = (&kept.queries, &kept.truth);
         assert_eq!(
             qs.len(),
             exact.len(),
