@@ -274,6 +274,271 @@ async fn tool_commands_stay_explicit() {
     );
 }
 
+/// The tools of the trial, in the shape the other providers send (OpenAI's `tools`).
+fn trial_tools() -> Value {
+    json!([
+        {"type": "function", "function": {"name": "get_weather",
+            "description": "Current weather for a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]}}},
+        {"type": "function", "function": {"name": "read_file",
+            "description": "Read a text file and return its contents.",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                "required": ["path"]}}},
+        {"type": "function", "function": {"name": "set_timer",
+            "description": "Start a countdown timer.",
+            "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}},
+                "required": ["minutes"]}}}
+    ])
+}
+
+/// SmolLM2's own function-calling prompt (from its model card): the tools in `<tools>`, the
+/// answer a JSON list of `{"name", "arguments"}` in `<tool_call>`, `[]` for none.
+fn tool_system_prompt() -> String {
+    format!(
+        "You are an expert in composing functions. You are given a question and a set of \
+         possible functions. Based on the question, you will need to make one or more \
+         function/tool calls to achieve the purpose. If none of the functions can be used, \
+         point it out and refuse to answer. If the given question lacks the parameters \
+         required by the function, also point it out.\n\nYou have access to the following \
+         tools:\n<tools>{}</tools>\n\nThe output MUST strictly adhere to the following format, \
+         and NO other text MUST be included.\nThe example format is as follows. Please make \
+         sure the parameter type is correct. If no function call is needed, please make the \
+         tool calls an empty list '[]'.\n<tool_call>[\n{{\"name\": \"func_name1\", \
+         \"arguments\": {{\"argument1\": \"value1\", \"argument2\": \"value2\"}}}},\n... (more \
+         tool calls as required)\n]</tool_call>",
+        trial_tools()
+    )
+}
+
+/// The calls a reply makes: `None` when it holds no well-formed call list (or object).
+fn calls_in(text: &str) -> Option<Vec<(String, Value)>> {
+    let body = match (text.find("<tool_call>"), text.find("</tool_call>")) {
+        (Some(a), Some(b)) if b > a => &text[a + "<tool_call>".len()..b],
+        _ => text,
+    };
+    let start = body.find(['[', '{'])?;
+    let value: Value = serde_json::Deserializer::from_str(&body[start..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()?;
+    let list = match value {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        _ => return None,
+    };
+    list.into_iter()
+        .map(|c| {
+            let name = c.get("name")?.as_str()?.to_string();
+            let args = c.get("arguments").filter(|a| a.is_object())?.clone();
+            Some((name, args))
+        })
+        .collect()
+}
+
+fn same_value(got: Option<&Value>, want: &Value) -> bool {
+    match (got, want) {
+        (Some(Value::String(g)), Value::String(w)) => g.trim().eq_ignore_ascii_case(w),
+        (Some(Value::Number(g)), Value::Number(w)) => g.as_f64() == w.as_f64(),
+        // A number written as a string still names the right value.
+        (Some(Value::String(g)), Value::Number(w)) => g.trim().parse::<f64>().ok() == w.as_f64(),
+        _ => false,
+    }
+}
+
+/// Would the model call tools reliably if they were offered? 16 requests that want one
+/// call with a known argument, 8 that want none, greedy sampling, SmolLM2's own tool
+/// prompt. Offering needs 90% right calls and at most 10% unwanted ones; the provider's
+/// behaviour (tools in the request are not put in the prompt) must match the figure.
+#[tokio::test]
+async fn tools_are_offered_only_if_the_model_calls_them_reliably() {
+    let Some(path) = model() else { return };
+    let _turn = SERIAL.lock().await;
+    let p = local(&path, |c| {
+        c.temperature = Some(0.0);
+        c.max_tokens = Some(60);
+    });
+    let wanted: [(&str, &str, &str, Value); 16] = [
+        (
+            "What's the weather in Paris right now?",
+            "get_weather",
+            "city",
+            json!("Paris"),
+        ),
+        (
+            "Is it raining in London?",
+            "get_weather",
+            "city",
+            json!("London"),
+        ),
+        (
+            "Tell me the weather forecast for Tokyo.",
+            "get_weather",
+            "city",
+            json!("Tokyo"),
+        ),
+        (
+            "How hot is it in Madrid today?",
+            "get_weather",
+            "city",
+            json!("Madrid"),
+        ),
+        (
+            "Check the weather for Berlin please.",
+            "get_weather",
+            "city",
+            json!("Berlin"),
+        ),
+        (
+            "Should I take an umbrella in Seattle today?",
+            "get_weather",
+            "city",
+            json!("Seattle"),
+        ),
+        (
+            "Show me the contents of notes.txt",
+            "read_file",
+            "path",
+            json!("notes.txt"),
+        ),
+        (
+            "Open the file src/main.rs and show it to me.",
+            "read_file",
+            "path",
+            json!("src/main.rs"),
+        ),
+        (
+            "Read README.md for me.",
+            "read_file",
+            "path",
+            json!("README.md"),
+        ),
+        (
+            "What does the file config.toml contain?",
+            "read_file",
+            "path",
+            json!("config.toml"),
+        ),
+        (
+            "Print the file /etc/hosts.",
+            "read_file",
+            "path",
+            json!("/etc/hosts"),
+        ),
+        (
+            "Set a timer for 5 minutes.",
+            "set_timer",
+            "minutes",
+            json!(5),
+        ),
+        (
+            "Remind me in 10 minutes with a timer.",
+            "set_timer",
+            "minutes",
+            json!(10),
+        ),
+        (
+            "Start a 25 minute timer.",
+            "set_timer",
+            "minutes",
+            json!(25),
+        ),
+        (
+            "I need a timer of 3 minutes for my tea.",
+            "set_timer",
+            "minutes",
+            json!(3),
+        ),
+        (
+            "Can you set a timer for 45 minutes?",
+            "set_timer",
+            "minutes",
+            json!(45),
+        ),
+    ];
+    let unwanted = [
+        "What is the capital of France?",
+        "Write a haiku about the sea.",
+        "What is 12 times 7?",
+        "Translate 'good morning' into Spanish.",
+        "Who wrote Romeo and Juliet?",
+        "Give me three tips for sleeping better.",
+        "Explain what a prime number is.",
+        "Say hello.",
+    ];
+    let ask_with_tools = |text: &str| ChatRequest {
+        messages: vec![
+            ChatMessage::new(Role::System, tool_system_prompt()),
+            ChatMessage::new(Role::User, text),
+        ],
+        ..Default::default()
+    };
+    let (mut well_formed, mut right_tool, mut right) = (0, 0, 0);
+    for (text, tool, key, value) in &wanted {
+        let reply = run(p.as_ref(), &ask_with_tools(text)).await.unwrap();
+        let said = reply.deltas.concat();
+        let calls = calls_in(&said);
+        eprintln!("tool trial: {text:?} -> {said:?}");
+        let Some(calls) = calls.filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        well_formed += 1;
+        if calls.len() == 1 && calls[0].0 == *tool {
+            right_tool += 1;
+            if same_value(calls[0].1.get(*key), value) {
+                right += 1;
+            }
+        }
+    }
+    let mut called_anyway = 0;
+    for text in unwanted {
+        let said = run(p.as_ref(), &ask_with_tools(text))
+            .await
+            .unwrap()
+            .deltas
+            .concat();
+        eprintln!("tool trial: {text:?} -> {said:?}");
+        if calls_in(&said).is_some_and(|c| !c.is_empty()) {
+            called_anyway += 1;
+        }
+    }
+    let (n, m) = (wanted.len(), unwanted.len());
+    eprintln!(
+        "tool trial: {well_formed}/{n} well-formed calls, {right_tool}/{n} the right tool, \
+         {right}/{n} the right tool and argument; {called_anyway}/{m} calls where none was wanted"
+    );
+    let reliable = right * 10 >= n * 9 && called_anyway * 10 <= m;
+
+    // What the provider does with tools in a request must match the figure: a model that
+    // is not reliable is not shown them (the prompt does not grow, no call comes back).
+    let plain = ask("What's the weather in Paris right now?");
+    let with_tools = ChatRequest {
+        tools: trial_tools()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| providers::ToolSpec {
+                name: t["function"]["name"].as_str().unwrap_or_default().into(),
+                description: t["function"]["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+                parameters: t["function"]["parameters"].clone(),
+            })
+            .collect(),
+        ..plain.clone()
+    };
+    let without = run(p.as_ref(), &plain).await.unwrap().usage.unwrap();
+    // `run` fails the test on any event but text, usage and finish, a tool call included.
+    let with = run(p.as_ref(), &with_tools).await.unwrap().usage.unwrap();
+    let offered = with.input_tokens > without.input_tokens;
+    assert_eq!(
+        offered, reliable,
+        "tools offered: {offered}; the model called them reliably: {reliable} \
+         ({right}/{n} right calls, {called_anyway}/{m} unwanted)"
+    );
+}
+
 /// A whole turn through the engine, as `openclaw-rs chat` and the TUI run it: the chain
 /// with no keys and no Ollama falls to `local`, the deltas the faces see add up to the
 /// reply, the first turn reports loading progress, memory is recalled and cited, and

@@ -20,6 +20,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 use tokio::sync::mpsc;
 
+use super::weights::Requantized;
 use super::{LOAD_TASK, LocalModelStatus, LocalSettings, process_rss_bytes};
 use crate::config::ProviderKind;
 use crate::providers::offline::parse_tool_command;
@@ -280,6 +281,8 @@ fn load(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded, Provi
         .map_or(MAX_SEQ_LEN, |n| n as usize);
     // candle precomputes rotary tables for MAX_SEQ_LEN positions: past that it cannot go.
     let context = declared.min(MAX_SEQ_LEN);
+    let mut content = content;
+    let mut reader = Requantized::new(&mut content, reader);
     let weights = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
         .map_err(|e| load_error(path, e))?;
     drop(reader);

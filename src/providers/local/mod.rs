@@ -9,6 +9,8 @@
 
 #[cfg(feature = "edge")]
 mod engine;
+#[cfg(feature = "edge")]
+pub mod weights;
 
 use std::path::PathBuf;
 use std::time::Duration;
