@@ -48,13 +48,22 @@ print(sorted(dirs)[0] if dirs else "")')
   echo "$flags"
 }
 
+# Linux binaries are linked with their symbols and stripped when packed, so that
+# `cargo bloat` run with this same environment (dist/README.md, "Size") reuses the build
+# instead of building again. Windows keeps the profile's strip.
+build_env() {
+  local triple=$1
+  [[ $triple == *linux* ]] && echo CARGO_PROFILE_RELEASE_STRIP=none
+  return 0
+}
+
 # build SRC_DIR TARGET_DIR TRIPLE TRACK -> path of the binary
 build() {
   local src=$1 tdir=$2 triple=$3 track=$4 features=()
   [ "$track" = edge ] && features=(--features edge)
   (
     cd "$src"
-    RUSTFLAGS="$(remap_flags "$src")" CARGO_TARGET_DIR="$tdir" \
+    env $(build_env "$triple") RUSTFLAGS="$(remap_flags "$src")" CARGO_TARGET_DIR="$tdir" \
       cargo build --release --locked --target "$triple" "${features[@]}" >&2
   )
   local exe=openclaw-rs
@@ -116,19 +125,28 @@ mkdir -p "$stage_root"
 gen="$stage_root/generated"
 
 artifacts=()
-for triple in $TARGETS; do
-  case $triple in
-    *linux*) os=linux ;;
-    *windows*) os=windows ;;
-    *) echo "unknown target $triple" >&2; exit 2 ;;
-  esac
-  for track in $TRACKS; do
+# Track by track, so the quicker core archives for every target are done before edge's long
+# link step starts.
+for track in $TRACKS; do
+  for triple in $TARGETS; do
+    case $triple in
+      *linux*) os=linux ;;
+      *windows*) os=windows ;;
+      *) echo "unknown target $triple" >&2; exit 2 ;;
+    esac
     if [ "$os" = windows ] && [ "$track" = edge ]; then
       # wasmtime, tract and candle are not ported to Windows here (dist/README.md).
       echo "skipping edge for $triple: Windows ships the core track" >&2
       continue
     fi
+    started=$(date +%s)
     bin=$(build "$root" "$target_dir" "$triple" "$track")
+    echo "built $triple $track in $(($(date +%s) - started)) s" >&2
+    if [ "$os" = linux ]; then
+      mkdir -p "$stage_root/bin/$triple-$track"
+      strip -o "$stage_root/bin/$triple-$track/openclaw-rs" "$bin"
+      bin="$stage_root/bin/$triple-$track/openclaw-rs"
+    fi
     # Completions and man pages come from the parser: the first Linux binary (static, so it
     # runs here) writes them for every archive; the command line is the same everywhere.
     if [ ! -d "$gen" ]; then
