@@ -11,8 +11,9 @@
 //!   to arroy, and until then a query scores the pending ones exactly and merges them, so
 //!   new text is never invisible and deleted text never found.
 //!
-//! `memory.vector_index = "auto"` picks arroy from [`AUTO_CROSSOVER`] stored vectors up,
-//! the crossover measured by `cargo bench --bench memory_scale` (docs/benchmarks.md).
+//! `memory.vector_index = "auto"` picks arroy from [`AUTO_CROSSOVER`] stored dense vectors
+//! up and never for `hash` vectors ([`auto_crossover`]), both measured by `cargo bench
+//! --bench memory_scale` (docs/benchmarks.md).
 //!
 //! A build runs in one LMDB write transaction: killed or cancelled midway, nothing of it is
 //! committed and the previous forest (plus the pending scan) keeps answering. While it runs
@@ -31,18 +32,29 @@ use rand::rngs::StdRng;
 use roaring::RoaringBitmap;
 
 use super::store::{Dbs, Result, Store, StoreError};
-use super::types::{AnnBuild, BuildPhase, BuildState, ChunkId, VectorIndexChoice, VectorIndexKind};
+use super::types::{
+    AnnBuild, BuildPhase, BuildState, ChunkId, EmbedderIdentity, VectorIndexChoice, VectorIndexKind,
+};
 use super::vectors;
 
 /// The arroy index number inside the `ann` database (one embedder at a time).
 const ANN_INDEX: u16 = 0;
 pub(super) const LAST_BUILD_KEY: &str = "ann_last_build";
 
-/// `auto` uses arroy from this many stored vectors up. Measured (docs/benchmarks.md
-/// "Memory at scale"): at 100,000 dense vectors the scan answered in 44 ms at recall 1.0
-/// and arroy needed 52 ms for recall 0.94; larger sizes are not measured yet, so `auto`
-/// keeps the exact scan up to a million.
+/// `auto` uses arroy from this many stored dense vectors up. Measured (docs/benchmarks.md
+/// "Memory at scale", release, quiet machine): the scan answers in 4.9, 15.2 and 46.7 ms at
+/// 100k, 300k and 1M, exactly; arroy in 6.3, 8.7 and 12.8 ms at recall@10 0.88–0.92, so it
+/// is clearly faster (3.7×) only at a million.
 pub const AUTO_CROSSOVER: u64 = 1_000_000;
+
+/// Where `auto` switches to arroy for vectors made by `embedder`; `None`: never. `hash`
+/// vectors are sparse (a short query sets a few dozen of the 384 dimensions, which the scan
+/// exploits) and not clustered, so the forest's random splits cannot find their
+/// neighbours: at 100k–1M its recall@10 stayed between 0.47 and 0.56 at every `search_k`
+/// tried, while the scan answered a million in 12.7 ms, exactly.
+pub fn auto_crossover(embedder: &EmbedderIdentity) -> Option<u64> {
+    (embedder.name != super::embed::hash::NAME).then_some(AUTO_CROSSOVER)
+}
 
 /// The file a running build reports to, beside the store.
 const BUILD_STATE_FILE: &str = "vector-build.json";
@@ -201,12 +213,15 @@ pub fn trees_for(items: u64, dims: usize) -> usize {
     (base + dims_extra).clamp(8, 64)
 }
 
-/// The index in effect for `choice` over `stored` vectors.
-pub fn resolve(choice: VectorIndexChoice, stored: u64) -> VectorIndexKind {
+/// The index in effect for `choice` over `stored` vectors, `auto` switching at
+/// `crossover` ([`auto_crossover`]).
+pub fn resolve(choice: VectorIndexChoice, stored: u64, crossover: Option<u64>) -> VectorIndexKind {
     match choice {
         VectorIndexChoice::Scan => VectorIndexKind::Scan,
         VectorIndexChoice::Arroy => VectorIndexKind::Arroy,
-        VectorIndexChoice::Auto if stored >= AUTO_CROSSOVER => VectorIndexKind::Arroy,
+        VectorIndexChoice::Auto if crossover.is_some_and(|at| stored >= at) => {
+            VectorIndexKind::Arroy
+        }
         VectorIndexChoice::Auto => VectorIndexKind::Scan,
     }
 }
@@ -747,10 +762,25 @@ mod tests {
         assert_eq!(hits.len(), 10);
         assert!(hits.iter().all(|(id, _)| small.contains(*id)));
         use VectorIndexChoice as C;
-        assert_eq!(resolve(C::Auto, AUTO_CROSSOVER - 1), VectorIndexKind::Scan);
-        assert_eq!(resolve(C::Auto, AUTO_CROSSOVER), VectorIndexKind::Arroy);
-        assert_eq!(resolve(C::Scan, u64::MAX), VectorIndexKind::Scan);
-        assert_eq!(resolve(C::Arroy, 0), VectorIndexKind::Arroy);
+        let dense = auto_crossover(&EmbedderIdentity {
+            name: "minilm".into(),
+            dimensions: 384,
+            model_hash: String::new(),
+        });
+        use crate::memory::embed::Embedder;
+        let hash = auto_crossover(&crate::memory::embed::hash::HashEmbedder::new(384).identity());
+        assert_eq!(
+            resolve(C::Auto, AUTO_CROSSOVER - 1, dense),
+            VectorIndexKind::Scan
+        );
+        assert_eq!(
+            resolve(C::Auto, AUTO_CROSSOVER, dense),
+            VectorIndexKind::Arroy
+        );
+        assert_eq!(resolve(C::Auto, u64::MAX, hash), VectorIndexKind::Scan);
+        assert_eq!(resolve(C::Arroy, 0, hash), VectorIndexKind::Arroy);
+        assert_eq!(resolve(C::Scan, u64::MAX, dense), VectorIndexKind::Scan);
+        assert_eq!(resolve(C::Arroy, 0, dense), VectorIndexKind::Arroy);
         assert!(trees_for(1_000_000, 384) <= 64 && trees_for(1_000, 384) >= 8);
         assert_eq!(step_words("CreateNewTrees"), "create new trees");
     }

@@ -351,7 +351,13 @@ impl Memory {
         Ok(index::for_kind(index::resolve(
             self.options.vector_index,
             stored,
+            self.auto_crossover(),
         )))
+    }
+
+    /// Where `auto` turns to arroy for this store's embedder.
+    fn auto_crossover(&self) -> Option<u64> {
+        index::auto_crossover(&self.options.embedder.identity())
     }
 
     /// Bring the arroy forest up to date when it is the index in effect (only what changed
@@ -389,7 +395,9 @@ impl Memory {
             return Ok(None);
         }
         let stored = self.read(|txn| Ok(vectors::len(&self.store.dbs, txn)?))?;
-        if index::resolve(self.options.vector_index, stored) != VectorIndexKind::Arroy {
+        if index::resolve(self.options.vector_index, stored, self.auto_crossover())
+            != VectorIndexKind::Arroy
+        {
             return Ok(None);
         }
         if self.cancel_build.load(Ordering::Relaxed) {
@@ -459,7 +467,7 @@ impl Memory {
             consistency: self.lock_consistency().clone(),
             vector_index: VectorIndexStatus {
                 setting: self.options.vector_index,
-                kind: index::resolve(self.options.vector_index, vectors),
+                kind: index::resolve(self.options.vector_index, vectors, self.auto_crossover()),
                 stored: vectors,
                 indexed: index::indexed(dbs, &txn)?,
                 pending: index::pending_count(&self.store, &txn)?,

@@ -237,9 +237,15 @@ pub fn index_stale(ctx: &Context<'_>) -> Vec<Finding> {
     else {
         return Vec::new();
     };
+    // The store's own record says what its vectors are; a store not yet written has none.
+    let crossover = inspection.recorded_embedder.as_ref().map_or(
+        Some(crate::memory::index::AUTO_CROSSOVER),
+        crate::memory::index::auto_crossover,
+    );
     stale(
         inspection.ann,
         ctx.snapshot.config().memory.vector_index,
+        crossover,
         dir,
     )
     .into_iter()
@@ -249,9 +255,10 @@ pub fn index_stale(ctx: &Context<'_>) -> Vec<Finding> {
 fn stale(
     lag: crate::memory::inspect::AnnLag,
     setting: crate::memory::types::VectorIndexChoice,
+    crossover: Option<u64>,
     dir: &std::path::Path,
 ) -> Option<Finding> {
-    if crate::memory::index::resolve(setting, lag.stored)
+    if crate::memory::index::resolve(setting, lag.stored, crossover)
         != crate::memory::types::VectorIndexKind::Arroy
     {
         return None;
@@ -354,6 +361,7 @@ mod tests {
     fn a_forest_far_behind_the_store_is_stale_only_when_arroy_answers() {
         use crate::memory::inspect::AnnLag;
         use crate::memory::types::VectorIndexChoice as C;
+        const DENSE: Option<u64> = Some(crate::memory::index::AUTO_CROSSOVER);
         let dir = Path::new("/state/memory");
         let lag = |stored, indexed, pending| AnnLag {
             stored,
@@ -361,21 +369,24 @@ mod tests {
             pending,
         };
         // Killed during a build: 50,000 new vectors wait.
-        let found = stale(lag(500_000, 450_000, 50_000), C::Arroy, dir).expect("stale");
+        let found = stale(lag(500_000, 450_000, 50_000), C::Arroy, DENSE, dir).expect("stale");
         assert_eq!(
             (found.check_id.as_str(), found.severity),
             ("memory.index.stale", Severity::Warn)
         );
         assert!(found.detail.contains("memory index"), "{}", found.detail);
         // Never built at all.
-        assert!(stale(lag(300_000, 0, 0), C::Arroy, dir).is_some());
+        assert!(stale(lag(300_000, 0, 0), C::Arroy, DENSE, dir).is_some());
         // Within the threshold, or the scan answers.
-        assert!(stale(lag(500_000, 490_000, 10_000), C::Arroy, dir).is_none());
+        assert!(stale(lag(500_000, 490_000, 10_000), C::Arroy, DENSE, dir).is_none());
         // `auto` answers with arroy above the crossover only.
-        assert!(stale(lag(2_000_000, 1_000_000, 0), C::Auto, dir).is_some());
-        assert!(stale(lag(500_000, 0, 0), C::Auto, dir).is_none());
-        assert!(stale(lag(500_000, 0, 0), C::Scan, dir).is_none());
-        assert!(stale(lag(20_000, 0, 0), C::Auto, dir).is_none());
+        assert!(stale(lag(2_000_000, 1_000_000, 0), C::Auto, DENSE, dir).is_some());
+        assert!(stale(lag(500_000, 0, 0), C::Auto, DENSE, dir).is_none());
+        assert!(stale(lag(500_000, 0, 0), C::Scan, DENSE, dir).is_none());
+        assert!(stale(lag(20_000, 0, 0), C::Auto, DENSE, dir).is_none());
+        // `auto` never answers hash vectors with arroy, however many there are.
+        assert!(stale(lag(5_000_000, 0, 0), C::Auto, None, dir).is_none());
+        assert!(stale(lag(5_000_000, 0, 0), C::Arroy, None, dir).is_some());
     }
 
     fn ids(found: &[Finding]) -> Vec<(&str, Severity)> {

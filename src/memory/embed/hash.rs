@@ -11,6 +11,9 @@ use crate::memory::types::EmbedderIdentity;
 /// with the old scheme ask for a rebuild instead of mixing vectors.
 const ALGORITHM: &str = "fnv1a64-w1-c3-logtf-v1";
 
+/// The embedder's name in its identity (and in a store's record of it).
+pub const NAME: &str = "hash";
+
 const WORD_NAMESPACE: u64 = 0x5744; // "WD"
 const TRIGRAM_NAMESPACE: u64 = 0x4333; // "C3"
 
@@ -66,7 +69,7 @@ impl HashEmbedder {
 impl Embedder for HashEmbedder {
     fn identity(&self) -> EmbedderIdentity {
         EmbedderIdentity {
-            name: "hash".into(),
+            name: NAME.into(),
             dimensions: self.dimensions as u32,
             model_hash: ALGORITHM.into(),
         }
