@@ -1,4 +1,4 @@
-//! The edge build's inference: candle's quantized llama forward over a GGUF file, the BPE
+//! The edge build's inference: our llama forward ([`super::llama`]) over a GGUF file, the BPE
 //! vocabulary and merges taken from the same file, ChatML prompts, and one generation thread
 //! per reply streaming pieces through a channel.
 
@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use candle_core::Device;
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama::{MAX_SEQ_LEN, ModelWeights};
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
@@ -20,6 +19,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 use tokio::sync::mpsc;
 
+use super::llama::{self, Llama};
 use super::weights::Requantized;
 use super::{LOAD_TASK, LocalModelStatus, LocalSettings, process_rss_bytes};
 use crate::config::ProviderKind;
@@ -33,6 +33,9 @@ use crate::providers::{
 const PROMPT_CHUNK: usize = 64;
 /// Load progress events at most every this many bytes.
 const PROGRESS_STEP: u64 = 8 << 20;
+/// The longest context used, whatever the file declares (SmolLM2: 8,192): the rotary tables
+/// are made for this many positions, and a prompt this long already takes seconds.
+const MAX_CONTEXT: usize = 4096;
 
 /// One model file, shared by every provider (and every configuration snapshot) naming it, so
 /// a reload of the configuration does not read it again.
@@ -62,7 +65,7 @@ struct Info {
 }
 
 struct Loaded {
-    weights: ModelWeights,
+    weights: Llama,
     tokenizer: Tokenizer,
     /// End-of-turn and end-of-text ids: generation stops at any of them.
     stops: Vec<u32>,
@@ -278,13 +281,15 @@ fn load(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded, Provi
     }
     let declared = meta("llama.context_length")
         .and_then(|v| v.to_u32().ok())
-        .map_or(MAX_SEQ_LEN, |n| n as usize);
-    // candle precomputes rotary tables for MAX_SEQ_LEN positions: past that it cannot go.
-    let context = declared.min(MAX_SEQ_LEN);
+        .map_or(MAX_CONTEXT, |n| n as usize);
+    let context = declared.min(MAX_CONTEXT);
+    let shape = llama::Shape::from_gguf(&content).map_err(|e| load_error(path, e))?;
     let mut content = content;
     let mut reader = Requantized::new(&mut content, reader);
-    let weights = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
-        .map_err(|e| load_error(path, e))?;
+    let weights = Llama::new(shape, context, |name| {
+        content.tensor(&mut reader, name, &Device::Cpu)
+    })
+    .map_err(|e| load_error(path, e))?;
     drop(reader);
     progress(total, total);
     Ok(Loaded {
@@ -297,7 +302,7 @@ fn load(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded, Provi
 
 /// A byte-level BPE tokenizer (GPT-2 style, as `tokenizer.ggml.model = gpt2` says) from the
 /// vocabulary and merges the GGUF file carries; control tokens become special tokens.
-fn tokenizer_from_gguf(content: &gguf_file::Content) -> Result<Tokenizer, String> {
+pub fn tokenizer_from_gguf(content: &gguf_file::Content) -> Result<Tokenizer, String> {
     let meta = |key: &str| {
         content
             .metadata
@@ -505,21 +510,17 @@ fn run(
         ));
     }
     let budget = (job.max_tokens as usize).min(model.context - prompt.len());
-    model.weights.clear_kv_cache();
+    // The cache holds the prompt and the reply, and no more.
+    model
+        .weights
+        .reset(prompt.len() + budget)
+        .map_err(candle_error)?;
     let mut logits = None;
-    for (i, chunk) in prompt.chunks(PROMPT_CHUNK).enumerate() {
+    for chunk in prompt.chunks(PROMPT_CHUNK) {
         if cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let input = Tensor::new(chunk, &Device::Cpu)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(candle_error)?;
-        logits = Some(
-            model
-                .weights
-                .forward(&input, i * PROMPT_CHUNK)
-                .map_err(candle_error)?,
-        );
+        logits = Some(model.weights.forward(chunk).map_err(candle_error)?);
     }
     let prompt_time = started.elapsed();
     let mut logits = logits.ok_or_else(|| candle_error("empty prompt"))?;
@@ -531,10 +532,7 @@ fn run(
         if cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let token = logits
-            .squeeze(0)
-            .and_then(|l| sampler.sample(&l))
-            .map_err(candle_error)?;
+        let token = sampler.sample(&logits).map_err(candle_error)?;
         if first_token.is_none() {
             first_token = Some(Instant::now());
         }
@@ -552,13 +550,7 @@ fn run(
         if generated >= budget {
             break FinishReason::Length;
         }
-        let input = Tensor::new(&[token], &Device::Cpu)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(candle_error)?;
-        logits = model
-            .weights
-            .forward(&input, prompt.len() + generated - 1)
-            .map_err(candle_error)?;
+        logits = model.weights.forward(&[token]).map_err(candle_error)?;
     };
     {
         let mut info = lock(&shared.info);

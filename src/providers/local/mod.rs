@@ -10,6 +10,8 @@
 #[cfg(feature = "edge")]
 mod engine;
 #[cfg(feature = "edge")]
+pub mod llama;
+#[cfg(feature = "edge")]
 pub mod weights;
 
 use std::path::PathBuf;
@@ -144,7 +146,7 @@ pub fn process_rss_bytes() -> Option<u64> {
 }
 
 #[cfg(feature = "edge")]
-pub use engine::Local;
+pub use engine::{Local, chatml, tokenizer_from_gguf};
 
 /// Build the provider, or say why it cannot run: the model file is missing (with the path
 /// looked at), or this is a core build.
