@@ -100,12 +100,15 @@ windows_linkage() {
   echo "windows, system DLLs only ($(tr '\n' ' ' <<<"$dlls" | sed 's/ $//'))"
 }
 
-# Run a built binary: Windows ones under wine (console only, no desktop), when it is here.
+# shellcheck source=dist/wine/prefix.sh
+. dist/wine/prefix.sh
+
+# Run a built binary: Windows ones under wine, in the prefix wine_prefix made.
 run_bin() {
   local bin=$1
   shift
   if [[ $bin == *.exe ]]; then
-    WINEDEBUG=-all DISPLAY= wine "$bin" "$@"
+    wine "$bin" "$@"
   else
     "$bin" "$@"
   fi
@@ -159,6 +162,9 @@ for track in $TRACKS; do
       link=$(linkage "$bin")
     else
       link=$(windows_linkage "$bin")
+    fi
+    if [ "$os" = windows ] && command -v wine >/dev/null; then
+      wine_prefix
     fi
     if [ "$os" = linux ] || command -v wine >/dev/null; then
       reported=$(run_bin "$bin" --home "$(mktemp -d)" status --json |

@@ -5,27 +5,14 @@
 #
 #   bash dist/smoke-wine.sh dist/out/openclaw-rs-VERSION-core-x86_64-windows.zip [PREFIX]
 #
-# PREFIX (default /var/tmp/openclaw-rs-wine) is the wine prefix; `wineboot` makes it on first
-# use (about a minute) and it is kept for the next run. Nothing needs a display: the smoke
-# list is console commands.
+# PREFIX (default /var/tmp/openclaw-rs-wine) is the wine prefix, made on first use and kept
+# (dist/wine/prefix.sh). Nothing needs a display: the smoke list is console commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 archive=${1:?usage: smoke-wine.sh ARCHIVE.zip [PREFIX]}
-export WINEPREFIX=${2:-/var/tmp/openclaw-rs-wine}
-export WINEDEBUG=-all
-# No desktop: wine would otherwise try to open windows for its dialogs.
-unset DISPLAY WAYLAND_DISPLAY
-
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  wineboot -i >/dev/null 2>&1
-fi
-# Rust's std and getrandom seed from ProcessPrng in bcryptprimitives.dll (Windows 10 and
-# later); wine 8 has no such DLL, so the prefix gets a stand-in answering from RtlGenRandom
-# (dist/wine/bcryptprimitives.c; it is never shipped).
-shim="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
-if [ ! -f "$shim" ]; then
-  x86_64-w64-mingw32-gcc -O2 -shared -s -o "$shim" dist/wine/bcryptprimitives.c -ladvapi32
-fi
+# shellcheck source=dist/wine/prefix.sh
+. dist/wine/prefix.sh
+wine_prefix "${2:-/var/tmp/openclaw-rs-wine}"
 echo "wine: $(wine --version) prefix $WINEPREFIX"
 
 fixture=$PWD/tests/fixtures/wasm/echo.wat
