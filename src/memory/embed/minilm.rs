@@ -48,14 +48,19 @@ const TRACT_VERSION: &str = "0.23.9";
 /// A cache file: this magic, the key (sha256 of the tract version and `model.onnx`), the
 /// sha256 of the NNEF archive, then the archive.
 const CACHE_MAGIC: &[u8; 8] = b"OCRSMN01";
+/// What the cached graph is, beyond the model and tract: part of the key, so a cache written
+/// by a version that rewrote the graph differently is never read (the first form, tract's
+/// own decluttering, had no name).
+const GRAPH_FORM: &str = "rows gathered before dequantising";
 const CACHE_HEADER: usize = CACHE_MAGIC.len() + 32 + 32;
 
 pub struct MiniLmEmbedder {
     // A plan is immutable once built (each run spawns its own state), so `&self` can run it
     // from several threads at once. It starts as the decluttered graph, which answers a
     // query without the optimising pass; the first call that embeds several texts (an index
-    // run) swaps in the optimised plan. Optimising costs about as much as loading does and
-    // halves the time per text, so a one-query CLI search skips it and indexing gains.
+    // run) swaps in the optimised plan. Optimising costs several queries' time (about 100 ms
+    // against 20-40 ms for a short query) and halves the time per text or better, so a
+    // one-query CLI search skips it and indexing gains.
     plan: std::sync::RwLock<Arc<TypedRunnableModel>>,
     /// Held while the optimised plan is built, so two callers do not both build it; set once
     /// it is in place (or failed: the decluttered plan stays, which is slower, not wrong).
@@ -299,8 +304,14 @@ fn load_tokenizer(bytes: &[u8]) -> Result<Tokenizer, String> {
     Ok(tokenizer)
 }
 
-/// The ONNX graph, typed and decluttered: what a query runs, and what the cache holds.
+/// The ONNX graph, typed and decluttered, rows gathered before they are dequantised: what a
+/// query runs, and what the cache holds.
 fn decluttered(model_bytes: &[u8]) -> TractResult<TypedModel> {
+    gather_before_dequantising(onnx_decluttered(model_bytes)?)
+}
+
+/// The ONNX graph as tract declutters it.
+fn onnx_decluttered(model_bytes: &[u8]) -> TractResult<TypedModel> {
     let mut reader = model_bytes;
     // The graph declares its inputs with symbolic [batch, sequence] dims, so one plan serves
     // every batch size and length.
@@ -308,6 +319,89 @@ fn decluttered(model_bytes: &[u8]) -> TractResult<TypedModel> {
         .model_for_read(&mut reader)?
         .into_typed()?
         .into_decluttered()
+}
+
+/// Look up the rows a run needs before dequantising them, not after.
+///
+/// The int8 export stores the word embeddings as int8 with a scale per row, and the graph
+/// turns the whole table (30,522 x 384) into f32 and only then gathers the rows of the
+/// text's tokens. tract cannot fold that into a constant (it would quadruple the table, past
+/// its folding budget), so every run converted 11.7 million values to read a few dozen rows,
+/// and every optimiser pass evaluated it once more to find that out. Gathering the int8 rows
+/// and their scales first, then converting those, gives the very same values: the cast and
+/// the product are per element, and a gather only picks elements.
+fn gather_before_dequantising(mut model: TypedModel) -> TractResult<TypedModel> {
+    use tract_onnx::tract_core::ops::array::Gather;
+    use tract_onnx::tract_core::ops::binary::TypedBinOp;
+    use tract_onnx::tract_core::ops::cast::Cast;
+    loop {
+        let mut patch = None;
+        for gather in &model.nodes {
+            let Some(gather_op) = gather.op_as::<Gather>() else {
+                continue;
+            };
+            let mul = model.node(gather.inputs[0].node);
+            let Some(mul_op) = mul.op_as::<TypedBinOp>() else {
+                continue;
+            };
+            if gather_op.axis != 0 || mul_op.0.name() != "Mul" || mul.inputs.len() != 2 {
+                continue;
+            }
+            let (cast_in, scale) = if model.node(mul.inputs[0].node).op_is::<Cast>() {
+                (mul.inputs[0], mul.inputs[1])
+            } else {
+                (mul.inputs[1], mul.inputs[0])
+            };
+            let cast = model.node(cast_in.node);
+            if !cast.op_is::<Cast>() {
+                continue;
+            }
+            let quantised = cast.inputs[0];
+            let (q_fact, scale_fact) = (model.outlet_fact(quantised)?, model.outlet_fact(scale)?);
+            // Constants both, with a scale per row (or the gathered scale would not line up).
+            if q_fact.konst.is_none()
+                || scale_fact.konst.is_none()
+                || q_fact.rank() != scale_fact.rank()
+                || q_fact.shape[0] != scale_fact.shape[0]
+            {
+                continue;
+            }
+            let mut p = TypedModelPatch::default();
+            let ids = p.tap_model(&model, gather.inputs[1])?;
+            let quantised = p.tap_model(&model, quantised)?;
+            let scale = p.tap_model(&model, scale)?;
+            let rows = p.wire_node(
+                format!("{}.rows", gather.name),
+                gather_op.clone(),
+                &[quantised, ids],
+            )?[0];
+            let row_scales = p.wire_node(
+                format!("{}.row_scales", gather.name),
+                gather_op.clone(),
+                &[scale, ids],
+            )?[0];
+            let rows = p.wire_node(
+                format!("{}.rows_f32", gather.name),
+                cast.op.clone(),
+                &[rows],
+            )?[0];
+            let wire = p.wire_node(
+                format!("{}.dequantised", gather.name),
+                mul.op.clone(),
+                &[rows, row_scales],
+            )?[0];
+            p.shunt_outside(&model, gather.id.into(), wire)?;
+            patch = Some(p);
+            break;
+        }
+        match patch {
+            Some(patch) => patch.apply(&mut model)?,
+            None => break,
+        }
+    }
+    // Drops the table's f32 conversion, which nothing reads any more.
+    model.compact()?;
+    Ok(model)
 }
 /// The plan for `model.onnx`: the decluttered graph from `cache_dir` when a file there holds
 /// it for this model and this tract, else built from the ONNX bytes and written there; with
@@ -347,7 +441,10 @@ fn cached_plan(
 /// What a cache file must name: this tract and this `model.onnx`.
 fn cache_key(model_digest: &[u8; 32]) -> [u8; 32] {
     Sha256::new()
-        .chain_update(b"openclaw-rs minilm decluttered nnef\0tract ")
+        // The form of the graph: a cache of an older form is another file, rebuilt.
+        .chain_update(b"openclaw-rs minilm decluttered nnef\0")
+        .chain_update(GRAPH_FORM.as_bytes())
+        .chain_update(b"\0tract ")
         .chain_update(TRACT_VERSION.as_bytes())
         .chain_update(b"\0")
         .chain_update(model_digest)

@@ -404,3 +404,93 @@ fn a_missing_model_file_is_a_model_error_naming_the_file() {
     let broken = message(dir.path());
     assert!(broken.contains("tokenizer.json"), "{broken}");
 }
+
+/// The word embeddings' rows are gathered before they are dequantised: no run converts the
+/// whole table any more, and the vectors are the very ones tract's own decluttering gives,
+/// for a query and for a padded batch, decluttered and optimised.
+#[test]
+fn rows_gathered_before_dequantising_give_the_same_vectors() {
+    let Some(dir) = model_dir("rows_gathered_before_dequantising") else {
+        return;
+    };
+    let bytes = std::fs::read(dir.join(MODEL_FILE)).expect("read");
+    let before = onnx_decluttered(&bytes).expect("tract's graph");
+    let after = decluttered(&bytes).expect("our graph");
+    // A cast of a constant of more than a million values is the table converted per run.
+    let table_casts = |model: &TypedModel| {
+        model
+            .nodes
+            .iter()
+            .filter(|n| n.op_is::<tract_onnx::tract_core::ops::cast::Cast>())
+            .filter(|n| {
+                let fact = model.outlet_fact(n.inputs[0]).expect("fact");
+                fact.konst.is_some() && fact.shape.volume().as_i64().is_some_and(|v| v > 1 << 20)
+            })
+            .count()
+    };
+    assert_eq!(
+        table_casts(&before),
+        1,
+        "the export changed: nothing to fold"
+    );
+    assert_eq!(table_casts(&after), 0);
+    let embedder = embedder("rows_gathered_before_dequantising").expect("loaded");
+    let ids: Vec<Vec<i64>> = PROBES
+        .iter()
+        .map(|t| embedder.token_ids(t).expect("ids"))
+        .collect();
+    let rows: Vec<&[i64]> = ids.iter().map(Vec::as_slice).collect();
+    let run = |model: &TypedModel, rows: &[&[i64]]| {
+        let plan = model.clone().into_runnable().expect("plan");
+        embedder.run(&plan, rows).expect("run")
+    };
+    for batch in [&rows[..1], &rows[..]] {
+        assert_eq!(run(&after, batch), run(&before, batch));
+    }
+    let optimised = |model: &TypedModel| model.clone().into_optimized().expect("optimise");
+    let (a, b) = (
+        run(&optimised(&after), &rows),
+        run(&optimised(&before), &rows),
+    );
+    for (a, b) in a.iter().zip(&b) {
+        assert!(cosine(a, b) > 0.999_999, "{}", cosine(a, b));
+    }
+}
+
+/// A cache written by the version before this graph form (keyed without it) is another
+/// file: never read, and the graph of this form is built and cached beside it.
+#[test]
+fn a_cache_of_the_previous_graph_form_is_rebuilt() {
+    let Some(dir) = model_dir("a_cache_of_the_previous_graph_form_is_rebuilt") else {
+        return;
+    };
+    let bytes = std::fs::read(dir.join(MODEL_FILE)).expect("read");
+    let digest = ModelDigest::of(&bytes).digest;
+    let old_key: [u8; 32] = Sha256::new()
+        .chain_update(b"openclaw-rs minilm decluttered nnef\0tract ")
+        .chain_update(TRACT_VERSION.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(digest)
+        .finalize()
+        .into();
+    assert_ne!(old_key, cache_key(&digest));
+    let cache = tempfile::tempdir().expect("tempdir");
+    let old_path = cache_path(cache.path(), &old_key);
+    write_cache(
+        &old_path,
+        &old_key,
+        &onnx_decluttered(&bytes).expect("old form"),
+    )
+    .expect("plant the old cache");
+    let loaded = MiniLmEmbedder::load_cached(&dir, cache.path()).expect("load");
+    assert!(!loaded.graph_from_cache, "the old form was read");
+    let files = cache_files(cache.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.contains(&cache_path(cache.path(), &cache_key(&digest))));
+    let again = MiniLmEmbedder::load_cached(&dir, cache.path()).expect("load");
+    assert!(again.graph_from_cache);
+    assert_eq!(
+        again.embed(&PROBES[..1]).expect("query"),
+        loaded.embed(&PROBES[..1]).expect("query")
+    );
+}
