@@ -181,14 +181,78 @@ macro_rules! memory_method {
     };
 }
 
-memory_method!(
-    MemoryAdd,
-    "memory.add",
-    "Remember text (markdown) with tags and a source; the same text twice is stored once.",
-    AddParams,
-    AddResult,
-    add
-);
+pub struct MemoryAdd;
+
+impl Method for MemoryAdd {
+    const NAME: &'static str = "memory.add";
+    const DESCRIPTION: &'static str = "Remember text (markdown) with tags and a source; the \
+        same text twice is stored once. Returns when the note is stored and searchable; once \
+        enough notes wait for the vector index, its build follows in the background (progress \
+        as `memory.index` events, stopped by `memory.cancel`).";
+    type Params = AddParams;
+    type Output = AddResult;
+
+    async fn run(engine: &EngineHandle, params: AddParams) -> Result<AddResult, EngineError> {
+        let memory = engine.memory().await?;
+        let store = memory.clone();
+        let added = blocking(move || store.add(params)).await?;
+        build_in_background(engine, memory);
+        Ok(added)
+    }
+}
+
+/// The vector index build that follows notes, when enough wait for it: off the add's path,
+/// so the caller has its answer when the note is stored. One build at a time holds the
+/// store's writer; a build started meanwhile finds nothing left to do. It reports like an
+/// index run's build and `memory.cancel` stops it (the previous forest keeps answering).
+fn build_in_background(engine: &EngineHandle, memory: Arc<Memory>) {
+    let events = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        match memory.build_due() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!("cannot tell whether the vector index needs a build: {e}");
+                return;
+            }
+        }
+        let report = progress_events(&events);
+        let built = memory.build_vector_index(&|p: crate::memory::index::BuildProgress| {
+            report(IndexProgress {
+                done: p.done,
+                total: p.total,
+                message: format!("vector index: {}", p.message),
+            })
+        });
+        match built {
+            Ok(_) => {}
+            Err(MemoryError::Cancelled(_)) => {
+                tracing::info!("the vector index build was cancelled; the notes wait for the next")
+            }
+            Err(e) => tracing::warn!("building the vector index after new notes failed: {e}"),
+        }
+        super::allocator::release_free_memory();
+    });
+}
+
+/// `Progress` events of task `memory.index`, at most one per [`PROGRESS_INTERVAL`] (and the
+/// last step always).
+fn progress_events(events: &EngineHandle) -> impl Fn(IndexProgress) + '_ {
+    let last = std::sync::Mutex::new(None::<Instant>);
+    move |p: IndexProgress| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let finished = p.total > 0 && p.done == p.total;
+        if finished || last.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
+            *last = Some(Instant::now());
+            events.emit(EngineEvent::Progress {
+                task: INDEX_TASK.into(),
+                done: p.done,
+                total: (p.total > 0).then_some(p.total),
+                message: p.message,
+            });
+        }
+    }
+}
 memory_method!(
     MemorySearch,
     "memory.search",
@@ -324,20 +388,7 @@ impl Method for MemoryIndex {
         let events = engine.clone();
         let guard = CancelOnDrop(Some(memory.clone()));
         let result = blocking(move || {
-            let last = std::sync::Mutex::new(None::<Instant>);
-            let report = |p: IndexProgress| {
-                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-                let finished = p.total > 0 && p.done == p.total;
-                if finished || last.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
-                    *last = Some(Instant::now());
-                    events.emit(EngineEvent::Progress {
-                        task: INDEX_TASK.into(),
-                        done: p.done,
-                        total: (p.total > 0).then_some(p.total),
-                        message: p.message,
-                    });
-                }
-            };
+            let report = progress_events(&events);
             let indexed = memory.index(params, &report);
             // The writer's arenas and buffers were just freed: give the pages back now rather
             // than keep them resident until the next index.
@@ -435,5 +486,71 @@ mod tests {
         let exact = memory.nearest(&probe, 1, true).unwrap();
         assert_eq!(top[0].0, exact[0].0);
         assert!(top[0].0 > first as u32, "{top:?}");
+    }
+    /// `memory.add` answers when the note is stored and searchable; the build that enough
+    /// waiting notes call for follows in the background, reporting as it goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn notes_return_before_the_build_that_follows_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("config.toml"),
+            "[memory]\nembedder = \"hash\"\nvector_index = \"arroy\"\n",
+        )
+        .unwrap();
+        let loaded = load(&LoadOptions {
+            state_dir: tmp.path().to_path_buf(),
+            ..Default::default()
+        });
+        let engine = Engine::start(loaded, Vec::new());
+        let handle = engine.handle();
+        let memory = handle.memory().await.unwrap();
+        memory.set_build_after_pending(3);
+        let mut events = handle.subscribe();
+        let add = |text: &str| AddParams {
+            text: text.into(),
+            ..Default::default()
+        };
+        for text in ["the ferry leaves at noon", "lantern oil is in the shed"] {
+            handle.request::<MemoryAdd>(add(text)).await.unwrap();
+        }
+        // Two notes wait: no build, and both are found (the pending scan).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let status = memory.status().unwrap().vector_index;
+        assert_eq!(
+            (status.indexed, &status.last_build),
+            (0, &None),
+            "{status:?}"
+        );
+        let hits = handle
+            .request::<MemorySearch>(SearchParams {
+                query: "lantern oil".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .hits;
+        assert!(hits[0].vector.is_some(), "{hits:?}");
+
+        handle
+            .request::<MemoryAdd>(add("the kitten sleeps on the rug"))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = memory.status().unwrap().vector_index;
+            if status.indexed == 3 && status.build.is_none() {
+                assert_eq!(status.pending, 0);
+                break;
+            }
+            assert!(Instant::now() < deadline, "no build followed: {status:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut reported = false;
+        while let Ok(event) = events.try_recv() {
+            if let EngineEvent::Progress { task, message, .. } = event {
+                reported |= task == INDEX_TASK && message.starts_with("vector index");
+            }
+        }
+        assert!(reported, "the background build sent no progress");
     }
 }

@@ -63,7 +63,8 @@ const BUILD_STATE_FILE: &str = "vector-build.json";
 const BUILD_REPORT_MS: u128 = 1_000;
 const BUILD_STALE_MS: i64 = 10_000;
 
-/// `memory.add` builds once this many vectors wait for the forest; an index run always does.
+/// A build follows `memory.add` (in the background) once this many vectors wait for the
+/// forest; an index run always builds after its files.
 pub const BUILD_AFTER_PENDING: u64 = 1_000;
 
 /// Filters that leave fewer chunks than this are answered exactly over those chunks: a

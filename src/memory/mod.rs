@@ -137,6 +137,9 @@ pub struct Memory {
     cancel_build: std::sync::atomic::AtomicBool,
     /// Index runs and builds under way (a cancel reports whether it stopped one).
     running: std::sync::atomic::AtomicU32,
+    /// Vectors waiting for the forest before [`Memory::build_due`] says so
+    /// ([`index::BUILD_AFTER_PENDING`]; smaller in tests).
+    build_after_pending: std::sync::atomic::AtomicU64,
 }
 
 impl Memory {
@@ -201,21 +204,43 @@ impl Memory {
             .unwrap_or("note")
             .to_string();
         let _writer = self.lock_writer();
-        let added = ingest::add_note(self, &source, params)?;
-        // Notes arrive one at a time: until enough are pending they are scanned exactly
-        // (cheap), then one incremental build takes them into the forest.
-        let pending = self.read(|txn| Ok(index::pending_count(&self.store, txn)?))?;
-        if pending >= index::BUILD_AFTER_PENDING {
-            let _running = self.running();
-            self.cancel_build
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-            // The note is stored either way; a cancelled build leaves it pending.
-            match self.build_vector_index_locked(&|_| {}) {
-                Ok(_) | Err(MemoryError::Cancelled(_)) => {}
-                Err(e) => return Err(e),
-            }
+        // Stored, and found by the scan of what waits for the forest: the note is searchable
+        // when this returns. The forest's build is not on this path (see `build_due`).
+        ingest::add_note(self, &source, params)
+    }
+
+    /// Whether enough vectors wait for the arroy forest that a build should follow: notes
+    /// arrive one at a time and are scanned exactly until then (cheap). `memory.add` returns
+    /// before any build; the engine runs it afterwards, in the background.
+    pub fn build_due(&self) -> Result<bool> {
+        if !self.vectors_enabled() {
+            return Ok(false);
         }
-        Ok(added)
+        self.read(|txn| {
+            let stored = vectors::len(&self.store.dbs, txn)?;
+            if index::resolve(self.options.vector_index, stored, self.auto_crossover())
+                != VectorIndexKind::Arroy
+            {
+                return Ok(false);
+            }
+            let waiting = match index::last_build(&self.store, txn)? {
+                Some(_) => index::pending_count(&self.store, txn)?,
+                // Never built: everything waits.
+                None => stored,
+            };
+            Ok(waiting
+                >= self
+                    .build_after_pending
+                    .load(std::sync::atomic::Ordering::Relaxed))
+        })
+    }
+
+    /// Lower the [`build_due`](Self::build_due) threshold, so tests need not add a thousand
+    /// notes.
+    #[cfg(test)]
+    pub(crate) fn set_build_after_pending(&self, vectors: u64) {
+        self.build_after_pending
+            .store(vectors, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn get(&self, params: GetParams) -> Result<GetResult> {

@@ -117,6 +117,9 @@ impl Memory {
             consistency: Mutex::new(Consistency::default()),
             cancel_build: std::sync::atomic::AtomicBool::new(false),
             running: std::sync::atomic::AtomicU32::new(0),
+            build_after_pending: std::sync::atomic::AtomicU64::new(
+                super::index::BUILD_AFTER_PENDING,
+            ),
         };
         if check {
             let report = memory.check_and_repair()?;

@@ -690,3 +690,45 @@ fn the_vector_index_setting_decides_which_index_is_built_and_used() {
         ]
     );
 }
+
+/// A note is stored and searchable when `add` returns; no build runs on its path, and
+/// `build_due` says when enough wait for one.
+#[test]
+fn notes_are_searchable_before_the_build_and_say_when_one_is_due() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = Memory::open(MemoryOptions {
+        vector_index: VectorIndexChoice::Arroy,
+        ..options(tmp.path())
+    })
+    .unwrap();
+    memory.set_build_after_pending(3);
+    note(
+        &memory,
+        "The lighthouse keeper logs the weather every morning.",
+        &[],
+    );
+    note(&memory, "Tomatoes and beans grow in the raised beds.", &[]);
+    assert!(!memory.build_due().unwrap());
+    note(&memory, "Ada Lovelace wrote the first program.", &[]);
+    let status = memory.status().unwrap().vector_index;
+    assert_eq!(
+        (status.stored, status.indexed, &status.last_build),
+        (3, 0, &None)
+    );
+    assert!(memory.build_due().unwrap());
+    let hits = memory
+        .search(SearchParams {
+            query: "lighthouse keeper weather".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .hits;
+    assert!(hits[0].vector.is_some(), "{hits:?}");
+    memory
+        .build_vector_index(&|_| {})
+        .unwrap()
+        .expect("a build");
+    assert!(!memory.build_due().unwrap());
+    note(&memory, "The ferry leaves at noon.", &[]);
+    assert!(!memory.build_due().unwrap(), "one waits, three are needed");
+}
