@@ -663,6 +663,7 @@ fn our_forward_gives_candles_logits() {
     use openclaw_rs::providers::local::weights::Requantized;
 
     let Some(path) = model() else { return };
+    let _turn = SERIAL.blocking_lock();
     let read = || {
         let mut file = std::fs::File::open(&path).unwrap();
         let mut content = gguf_file::Content::read(&mut file).unwrap();
@@ -672,7 +673,7 @@ fn our_forward_gives_candles_logits() {
     let (content, mut reader) = read();
     let mut theirs = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu).unwrap();
     let (content, mut reader) = read();
-    let mut ours = Llama::new(Shape::from_gguf(&content).unwrap(), 512, |name| {
+    let mut ours = Llama::new(Shape::from_gguf(&content).unwrap(), 512, false, |name| {
         content.tensor(&mut reader, name, &Device::Cpu)
     })
     .unwrap();
@@ -724,4 +725,127 @@ fn our_forward_gives_candles_logits() {
         assert_eq!(argmax(&got), argmax(&want), "at position {pos}");
     }
     assert_eq!(ours.len(), prompt.len() + 3);
+}
+
+/// This process's private (anonymous) resident memory, from /proc/self/smaps_rollup.
+fn anonymous_bytes() -> u64 {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        * 1024
+}
+
+/// The model from the mapped cache file and the model read into memory give identical
+/// logits (the same blocks, the same kernels), and mapping keeps the weights out of the
+/// process's private memory: loading the mapped model adds a few MiB of anonymous memory
+/// (norms, rotary tables), reading it adds the whole converted weights.
+#[test]
+fn mapped_weights_give_the_same_logits_and_stay_out_of_private_memory() {
+    use candle_core::Device;
+    use candle_core::quantized::gguf_file;
+    use openclaw_rs::providers::local::llama::{self, Llama, Shape};
+    use openclaw_rs::providers::local::mapped::{self, Source};
+    use openclaw_rs::providers::local::weights::Requantized;
+
+    let Some(path) = model() else { return };
+    let _turn = SERIAL.blocking_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let pad = llama::tiled_q8_0();
+    let (built, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    assert!(matches!(source, Source::Built(_)), "{source:?}");
+    drop(built);
+    let file = std::fs::File::open(&path).unwrap();
+    let shape = {
+        let mut f = &file;
+        Shape::from_gguf(&gguf_file::Content::read(&mut f).unwrap()).unwrap()
+    };
+
+    let before = anonymous_bytes();
+    let (mapped, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    assert!(matches!(source, Source::Mapped(_)), "{source:?}");
+    let mapped = mapped.unwrap();
+    let mut from_map = Llama::new(shape.clone(), 512, pad, |n| mapped.tensor(n)).unwrap();
+    let mapped_growth = anonymous_bytes().saturating_sub(before);
+
+    let before = anonymous_bytes();
+    let mut f = std::fs::File::open(&path).unwrap();
+    let mut content = gguf_file::Content::read(&mut f).unwrap();
+    let mut reader = Requantized::new(&mut content, f);
+    let mut in_memory = Llama::new(shape, 512, pad, |n| {
+        content.tensor(&mut reader, n, &Device::Cpu)
+    })
+    .unwrap();
+    let read_growth = anonymous_bytes().saturating_sub(before);
+    eprintln!(
+        "anonymous memory added by the load: mapped {} KiB, read {} KiB",
+        mapped_growth >> 10,
+        read_growth >> 10
+    );
+    assert!(read_growth > 100 << 20, "{read_growth}");
+    assert!(
+        mapped_growth < 16 << 20,
+        "mapped: {mapped_growth} bytes of private memory (read: {read_growth})"
+    );
+
+    let prompt: Vec<u32> = (0..40u32).map(|i| 1000 + i * 37).collect();
+    from_map.reset(64).unwrap();
+    in_memory.reset(64).unwrap();
+    for piece in [&prompt[..], &[42], &[4242]] {
+        let a: Vec<f32> = from_map.forward(piece).and_then(|l| l.to_vec1()).unwrap();
+        let b: Vec<f32> = in_memory.forward(piece).and_then(|l| l.to_vec1()).unwrap();
+        assert_eq!(a, b);
+    }
+}
+
+/// A cache file that is damaged (a flipped byte) or truncated is built again, and a cache
+/// directory that cannot be written leaves the model read into memory, still answering.
+#[tokio::test]
+async fn a_damaged_weights_cache_is_rebuilt_and_an_unwritable_one_is_passed_over() {
+    use openclaw_rs::providers::local::llama;
+    use openclaw_rs::providers::local::mapped::{self, Source};
+
+    let Some(path) = model() else { return };
+    let _turn = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pad = llama::tiled_q8_0();
+    let (_, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    let Source::Built(file) = source else {
+        panic!("{source:?}")
+    };
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let good = std::fs::read(&file).unwrap();
+
+    let mut flipped = good.clone();
+    let at = flipped.len() - 1000;
+    flipped[at] ^= 0x40;
+    std::fs::write(&file, &flipped).unwrap();
+    let (m, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    assert!(
+        m.is_some() && matches!(source, Source::Built(_)),
+        "{source:?}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), good);
+
+    std::fs::write(&file, &good[..good.len() / 2]).unwrap();
+    let (_, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    assert!(matches!(source, Source::Built(_)), "{source:?}");
+    let (_, source) = mapped::open_or_build(&path, dir.path(), pad).unwrap();
+    assert!(matches!(source, Source::Mapped(_)), "{source:?}");
+
+    // A directory that cannot be made (its parent is a file; permissions alone do not stop
+    // root, which CI runs as).
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"x").unwrap();
+    let (m, source) = mapped::open_or_build(&path, &blocked.join("weights"), pad).unwrap();
+    assert!(
+        m.is_none() && matches!(source, Source::InMemory(_)),
+        "{source:?}"
+    );
 }

@@ -107,6 +107,52 @@ fn bare_candle(path: &Path, requantized: bool, prompt_tokens: usize, n: usize) -
     (prompt_rate, n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Our forward alone (no provider, argmax), the weights read into memory, rows as stored
+/// or padded for the tiled GEMM: (prompt tokens/s, generation tokens/s).
+fn bare_ours(path: &Path, pad: bool, prompt_tokens: usize, n: usize) -> (f64, f64) {
+    use openclaw_rs::providers::local::llama::{Llama, Shape};
+    let mut file = std::fs::File::open(path).expect("model");
+    let mut content = gguf_file::Content::read(&mut file).expect("gguf");
+    let shape = Shape::from_gguf(&content).expect("shape");
+    let mut reader = Requantized::new(&mut content, file);
+    let mut model = Llama::new(shape, 4096, pad, |name| {
+        content.tensor(&mut reader, name, &Device::Cpu)
+    })
+    .expect("weights");
+    let prompt: Vec<u32> = (0..prompt_tokens as u32).map(|i| 1000 + i % 5000).collect();
+    model.reset(prompt_tokens + n + 1).expect("reset");
+    // Warm: candle packs the tiles of a matrix on its first product.
+    model.forward(&prompt[..1]).expect("forward");
+    model.reset(prompt_tokens + n + 1).expect("reset");
+    let start = Instant::now();
+    let mut logits = model.forward(&prompt).expect("forward");
+    let prompt_rate = prompt_tokens as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for _ in 0..n {
+        let next: u32 = logits
+            .argmax(0)
+            .and_then(|t| t.to_scalar())
+            .expect("argmax");
+        logits = model.forward(&[next]).expect("forward");
+    }
+    (prompt_rate, n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// (anonymous, file-backed) resident MiB of this process.
+fn rss_split_mib() -> (f64, f64) {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let field = |name: &str| {
+        rollup
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let anon = field("Anonymous:");
+    (anon, field("Rss:") - anon)
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let path = providers::local::default_model_path();
@@ -135,14 +181,18 @@ fn main() {
     let p: Arc<dyn Provider> =
         providers::build("local", &Config::default(), Some(&pc), None).expect("provider");
     runtime.block_on(async {
-        // Load: the first reply reads the file.
+        // Load: the first reply reads the file (or maps the weights cache, building it the
+        // first time: run twice to see both).
+        let (anon_before, _) = rss_split_mib();
         timed(p.as_ref(), &request("Hi", 1)).await;
         let status = p.local_status().expect("status");
         let load_ms = status.load_ms.unwrap_or(0);
         let rss_loaded = rss_mib();
+        let (anon, file) = rss_split_mib();
         println!(
-            "load: {load_ms} ms; RSS {rss_before:.0} MiB before, {rss_loaded:.0} MiB loaded (+{:.0} MiB)",
-            rss_loaded - rss_before
+            "load: {load_ms} ms; RSS {rss_before:.0} MiB before, {rss_loaded:.0} MiB loaded (+{:.0} MiB); after the first reply {anon:.0} MiB anonymous (+{:.0}), {file:.0} MiB file-backed",
+            rss_loaded - rss_before,
+            anon - anon_before
         );
 
         // Time to first token, ~100-token prompt (counted by the model's own tokenizer).
@@ -231,6 +281,16 @@ fn main() {
             rss_mib(),
             rss_mib() - rss_before
         );
+
+        // Our forward, bare: rows as stored (576 values) and padded to 768 for the tiled GEMM.
+        for pad in [false, true] {
+            let (bare_prompt, bare_gen) =
+                bare_ours(&path, pad, prompt_len as usize, gen_tokens as usize);
+            println!(
+                "baseline, our bare forward, rows {}: prompt {bare_prompt:.0} tokens/s, generation {bare_gen:.1} tokens/s",
+                if pad { "padded" } else { "as stored" }
+            );
+        }
 
         // Baselines: candle's bare forward over the weights as stored (Q4_1, which candle
         // multiplies with scalar code) and as the provider reads them (Q8_0).

@@ -20,6 +20,7 @@ use tokenizers::{AddedToken, Tokenizer};
 use tokio::sync::mpsc;
 
 use super::llama::{self, Llama};
+use super::mapped;
 use super::weights::Requantized;
 use super::{LOAD_TASK, LocalModelStatus, LocalSettings, process_rss_bytes};
 use crate::config::ProviderKind;
@@ -284,13 +285,23 @@ fn load(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded, Provi
         .map_or(MAX_CONTEXT, |n| n as usize);
     let context = declared.min(MAX_CONTEXT);
     let shape = llama::Shape::from_gguf(&content).map_err(|e| load_error(path, e))?;
-    let mut content = content;
-    let mut reader = Requantized::new(&mut content, reader);
-    let weights = Llama::new(shape, context, |name| {
-        content.tensor(&mut reader, name, &Device::Cpu)
-    })
+    let pad = llama::tiled_q8_0();
+    let cache = super::weights_cache_dir();
+    let weights = match mapped::open_or_build(path, &cache, pad).map_err(|e| load_error(path, e))? {
+        (Some(mapped), source) => {
+            tracing::info!(model = %path.display(), ?source, "local model weights mapped");
+            Llama::new(shape, context, pad, |name| mapped.tensor(name))
+        }
+        (None, source) => {
+            tracing::info!(model = %path.display(), ?source, "local model weights read into memory");
+            let mut content = content;
+            let mut reader = Requantized::new(&mut content, reader);
+            Llama::new(shape, context, pad, |name| {
+                content.tensor(&mut reader, name, &Device::Cpu)
+            })
+        }
+    }
     .map_err(|e| load_error(path, e))?;
-    drop(reader);
     progress(total, total);
     Ok(Loaded {
         weights,

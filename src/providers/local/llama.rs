@@ -8,10 +8,93 @@
 //! The embedding stays quantized (looked up row by row, and shared with the output layer
 //! when the file ties them), where candle-transformers keeps a second, f32 copy of it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor, gguf_file};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor, gguf_file};
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+
+/// candle's tiled int8 GEMM takes Q8_0 rows whose length is a multiple of this, and output
+/// rows in groups of [`TILE_ROWS`].
+const TILE_K: usize = 256;
+const TILE_ROWS: usize = 16;
+const Q8_0_BLOCK: usize = 32;
+const Q8_0_BYTES: usize = 34;
+
+/// Whether candle multiplies Q8_0 matrices with its tiled int8 GEMM on this CPU (it needs
+/// AVX-512 VNNI or AVX-VNNI; with AVX2 alone it keeps one dot product per row).
+pub fn tiled_q8_0() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+            || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `t` with each row lengthened to `width` values by zero blocks (scale 0, values 0), which
+/// add exactly nothing to any product.
+pub fn pad_q8_0(t: &QTensor, width: usize) -> Result<QTensor> {
+    let (n, k) = t.shape().dims2()?;
+    if t.dtype() != GgmlDType::Q8_0
+        || !k.is_multiple_of(Q8_0_BLOCK)
+        || !width.is_multiple_of(Q8_0_BLOCK)
+        || width < k
+    {
+        candle_core::bail!("cannot pad a {:?} {n}x{k} matrix to {width}", t.dtype())
+    }
+    let data = t.data()?;
+    let row = k / Q8_0_BLOCK * Q8_0_BYTES;
+    let wide = width / Q8_0_BLOCK * Q8_0_BYTES;
+    let mut out = vec![0u8; n * wide];
+    for (dst, src) in out.chunks_exact_mut(wide).zip(data.chunks_exact(row)) {
+        dst[..row].copy_from_slice(src);
+    }
+    let storage = QStorage::from_data(Cow::Owned(out), &Device::Cpu, GgmlDType::Q8_0)?;
+    QTensor::new(storage, (n, width))
+}
+
+/// A weight matrix and the row length it multiplies: longer than the activations' when its
+/// rows were padded, and then the activations are padded with zeros to match.
+struct Linear {
+    w: QMatMul,
+    width: usize,
+}
+
+/// The row length a Q8_0 matrix is padded to so candle's tiled GEMM takes it, or `None`
+/// when it takes it already or never will (another type, or rows not in whole tiles).
+pub fn padded_width(t: &QTensor) -> Option<usize> {
+    let (n, k) = t.shape().dims2().ok()?;
+    (t.dtype() == GgmlDType::Q8_0 && !k.is_multiple_of(TILE_K) && n.is_multiple_of(TILE_ROWS))
+        .then(|| k.next_multiple_of(TILE_K))
+}
+
+impl Linear {
+    fn new(t: Arc<QTensor>, pad: bool) -> Result<Self> {
+        let t = match padded_width(&t).filter(|_| pad) {
+            Some(width) => Arc::new(pad_q8_0(&t, width)?),
+            None => t,
+        };
+        let width = t.shape().dims2()?.1;
+        Ok(Self {
+            w: QMatMul::from_arc(t)?,
+            width,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let k = x.dim(D::Minus1)?;
+        if k < self.width {
+            self.w
+                .forward(&x.pad_with_zeros(D::Minus1, 0, self.width - k)?)
+        } else {
+            self.w.forward(x)
+        }
+    }
+}
 
 /// The model's shape, from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,14 +147,14 @@ impl Shape {
 
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 /// One layer's keys and values, `(kv_heads, capacity, head_dim)` each.
@@ -85,7 +168,7 @@ pub struct Llama {
     embedding: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Linear,
     /// Rotary tables for every position of the context, `(context, head_dim / 2)`.
     cos: Tensor,
     sin: Tensor,
@@ -101,16 +184,28 @@ fn dequantized(t: QTensor) -> Result<Tensor> {
 
 impl Llama {
     /// Build the model from its tensors, by GGUF name, for `context` positions at most.
+    /// `pad`: lengthen Q8_0 rows to a multiple of 256 values with zero blocks, so candle
+    /// multiplies them with its tiled int8 GEMM (see [`tiled_q8_0`]) instead of one dot
+    /// product per row; SmolLM2's rows are 576 long, padded to 768.
     pub fn new(
         shape: Shape,
         context: usize,
+        pad: bool,
         mut tensor: impl FnMut(&str) -> Result<QTensor>,
     ) -> Result<Self> {
-        let embedding = Arc::new(tensor("token_embd.weight")?);
-        let output = match tensor("output.weight") {
-            Ok(t) => QMatMul::from_qtensor(t)?,
-            // Tied: the output layer is the embedding.
-            Err(_) => QMatMul::from_arc(embedding.clone())?,
+        let linear = |t: QTensor| Linear::new(Arc::new(t), pad);
+        let output = tensor("output.weight").ok();
+        let (embedding, output) = match output {
+            Some(t) => (Arc::new(tensor("token_embd.weight")?), linear(t)?),
+            // Tied: the output layer is the embedding, and the lookup reads the padded
+            // copy (its first `hidden` values a row) rather than keep both.
+            None => {
+                let output = Linear::new(Arc::new(tensor("token_embd.weight")?), pad)?;
+                let QMatMul::QTensor(t) = &output.w else {
+                    candle_core::bail!("the token embedding is not quantized")
+                };
+                (t.clone(), output)
+            }
         };
         let norm = dequantized(tensor("output_norm.weight")?)?;
         let mut layers = Vec::with_capacity(shape.layers);
@@ -118,14 +213,14 @@ impl Llama {
             let mut get = |name: &str| tensor(&format!("blk.{i}.{name}.weight"));
             layers.push(Layer {
                 attn_norm: dequantized(get("attn_norm")?)?,
-                q: QMatMul::from_qtensor(get("attn_q")?)?,
-                k: QMatMul::from_qtensor(get("attn_k")?)?,
-                v: QMatMul::from_qtensor(get("attn_v")?)?,
-                o: QMatMul::from_qtensor(get("attn_output")?)?,
+                q: linear(get("attn_q")?)?,
+                k: linear(get("attn_k")?)?,
+                v: linear(get("attn_v")?)?,
+                o: linear(get("attn_output")?)?,
                 ffn_norm: dequantized(get("ffn_norm")?)?,
-                gate: QMatMul::from_qtensor(get("ffn_gate")?)?,
-                up: QMatMul::from_qtensor(get("ffn_up")?)?,
-                down: QMatMul::from_qtensor(get("ffn_down")?)?,
+                gate: linear(get("ffn_gate")?)?,
+                up: linear(get("ffn_up")?)?,
+                down: linear(get("ffn_down")?)?,
             });
         }
         let half = shape.head_dim / 2;
@@ -206,6 +301,9 @@ impl Llama {
         let s = &self.shape;
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = self.embedding.embedding(&ids)?;
+        if x.dim(D::Minus1)? > s.hidden {
+            x = x.narrow(D::Minus1, 0, s.hidden)?.contiguous()?;
+        }
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         let total = pos + seq;
@@ -270,5 +368,92 @@ impl Llama {
             .to_dtype(DType::F32)?
             .contiguous()?
             .flatten_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Q8_0 matrix with values unlike zero everywhere, and activations.
+    fn matrix(n: usize, k: usize) -> QTensor {
+        let values: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 7) as f32))
+            .collect();
+        let t = Tensor::from_vec(values, (n, k), &Device::Cpu).expect("tensor");
+        QTensor::quantize(&t, GgmlDType::Q8_0).expect("quantize")
+    }
+
+    fn activations(m: usize, k: usize) -> Tensor {
+        let v: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
+            .collect();
+        Tensor::from_vec(v, (m, k), &Device::Cpu).expect("tensor")
+    }
+
+    #[test]
+    fn padded_rows_keep_their_values_and_end_in_zeros() {
+        let t = matrix(32, 576);
+        let padded = pad_q8_0(&t, 768).expect("pad");
+        assert_eq!(padded.shape().dims2().expect("dims"), (32, 768));
+        let before = t.dequantize(&Device::Cpu).expect("values");
+        let after = padded.dequantize(&Device::Cpu).expect("values");
+        let head: Vec<Vec<f32>> = after
+            .narrow(1, 0, 576)
+            .and_then(|a| a.to_vec2())
+            .expect("head");
+        assert_eq!(head, before.to_vec2::<f32>().expect("values"));
+        let tail: Vec<f32> = after
+            .narrow(1, 576, 192)
+            .and_then(|a| a.flatten_all())
+            .and_then(|a| a.to_vec1())
+            .expect("tail");
+        assert!(tail.iter().all(|v| *v == 0.0));
+        assert!(pad_q8_0(&t, 500).is_err(), "never shortened");
+    }
+
+    #[test]
+    fn a_padded_matrix_multiplies_like_the_unpadded_one() {
+        // 576 values a row, as SmolLM2's; 48 rows, a multiple of the tile height.
+        let t = Arc::new(matrix(48, 576));
+        let exact = t.dequantize(&Device::Cpu).expect("values");
+        let plain = Linear::new(t.clone(), false).expect("plain");
+        let padded = Linear::new(t, true).expect("padded");
+        assert_eq!((plain.width, padded.width), (576, 768));
+        for m in [1, 7, 64] {
+            let x = activations(m, 576);
+            let want: Vec<Vec<f32>> = x
+                .matmul(&exact.t().expect("t"))
+                .and_then(|y| y.to_vec2())
+                .expect("exact");
+            let scale = want.iter().flatten().fold(0f32, |a, v| a.max(v.abs()));
+            let error = |y: Vec<Vec<f32>>| {
+                y.iter()
+                    .flatten()
+                    .zip(want.iter().flatten())
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0f32, f32::max)
+            };
+            let plain_error = error(plain.forward(&x).and_then(|y| y.to_vec2()).expect("y"));
+            let padded_error = error(padded.forward(&x).and_then(|y| y.to_vec2()).expect("y"));
+            eprintln!("m={m}: scale {scale}, error plain {plain_error}, padded {padded_error}");
+            // Both quantize the activations to 8 bits (the tiled kernel with one scale per
+            // 256 values instead of 32), so both are off the exact product by about as much.
+            assert!(
+                plain_error <= scale * 0.01,
+                "m={m}: {plain_error} of {scale}"
+            );
+            assert!(
+                padded_error <= scale * 0.01,
+                "m={m}: {padded_error} of {scale}"
+            );
+        }
+        // Rows that are not a multiple of the tile height are left as they are.
+        assert_eq!(
+            Linear::new(Arc::new(matrix(40, 576)), true)
+                .expect("odd")
+                .width,
+            576
+        );
     }
 }

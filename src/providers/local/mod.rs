@@ -12,6 +12,8 @@ mod engine;
 #[cfg(feature = "edge")]
 pub mod llama;
 #[cfg(feature = "edge")]
+pub mod mapped;
+#[cfg(feature = "edge")]
 pub mod weights;
 
 use std::path::PathBuf;
@@ -69,14 +71,25 @@ impl LocalSettings {
 /// Where the model is looked for when `model_path` is unset: the models cache that
 /// `dist/fetch-models.sh` fills (`OPENCLAW_RS_MODELS_DIR`, else `~/.cache/openclaw-rs/models`).
 pub fn default_model_path() -> PathBuf {
-    let root = std::env::var_os("OPENCLAW_RS_MODELS_DIR")
+    models_root()
+        .join(DEFAULT_MODEL_DIR)
+        .join(DEFAULT_MODEL_FILE)
+}
+
+fn models_root() -> PathBuf {
+    std::env::var_os("OPENCLAW_RS_MODELS_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             directories::BaseDirs::new().map(|b| b.cache_dir().join("openclaw-rs").join("models"))
         })
-        .unwrap_or_else(|| PathBuf::from("models"));
-    root.join(DEFAULT_MODEL_DIR).join(DEFAULT_MODEL_FILE)
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// Where a model's weights, converted for the forward, are kept to be memory-mapped
+/// (`<models cache>/weights`), whichever file they come from: named by the model's sha256.
+pub fn weights_cache_dir() -> PathBuf {
+    models_root().join("weights")
 }
 
 /// What `providers list` and the providers pane show of a local model.
