@@ -265,7 +265,7 @@ impl QuantizedType for MappedQ8_0 {
 
     fn embedding(&self, ids: &[u32], rows: usize, hidden: usize) -> Result<CpuStorage> {
         let per_row = hidden / BlockQ8_0::BLCK_SIZE;
-        if hidden % BlockQ8_0::BLCK_SIZE != 0 || rows * per_row != self.blocks {
+        if !hidden.is_multiple_of(BlockQ8_0::BLCK_SIZE) || rows * per_row != self.blocks {
             candle_core::bail!("{} blocks are not {rows} rows of {hidden}", self.blocks)
         }
         let blocks = self.blocks();
