@@ -61,6 +61,10 @@ check "security audit --json" "$o security audit --json > audit.json; rc=\$?; [ 
 check "memory add" "$o memory add 'the bullseye smoke test stores this note' --tag smoke"
 check "memory search" "$o memory search 'bullseye note' --json | grep -q 'smoke test stores'"
 check "sandbox run (wasmi)" "$o sandbox run echo.wat --backend wasmi --input '{\"text\":\"hi\"}' | grep -q hi"
+# The edge track's own backend: Cranelift compiling to machine code in that older root.
+if [[ $(basename "$archive") == *-edge-* ]]; then
+  check "sandbox run (wasmtime)" "$o sandbox run echo.wat --backend wasmtime --input '{\"text\":\"hi\"}' | grep -q hi"
+fi
 check "--batch round trip" "printf '%s\n' '{\"id\":1,\"method\":\"status\"}' '{\"id\":2,\"method\":\"memory.search\",\"params\":{\"query\":\"bullseye\"}}' | $o --batch > batch.out && [ \$(grep -c '\"ok\":true' batch.out) -eq 2 ]"
 check "man page and completions shipped" "test -s man/man1/openclaw-rs.1 && test -s completions/openclaw-rs.bash"
 
